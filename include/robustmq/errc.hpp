@@ -1,0 +1,40 @@
+// RobustMQ error codes.
+//
+// Every operation on the hot path returns a std::error_code in robustmq::error_category();
+// every code has a message that says what happened and what to do about it
+// (test/unit/test_errc.cpp checks that none is missing).
+#pragma once
+
+#include <system_error>
+
+namespace robustmq {
+
+enum class errc : int {
+  ok = 0,
+  // publish(): the message was refused, nothing was queued.
+  topic_empty = 1,          // MQTT forbids a zero-length topic name
+  topic_wildcard,           // '+' or '#' are for subscriptions only
+  topic_too_long,           // over 65535 bytes
+  topic_invalid_utf8,       // not well-formed UTF-8 (MQTT 3.1.1 section 1.5.3)
+  topic_contains_nul,       // U+0000 is forbidden in MQTT strings
+  invalid_qos,              // QoS outside 0..2
+  payload_too_large,        // the record does not fit in the shared ring
+  queue_full,               // no room in the ring within Options::publish_wait
+  not_connected,            // publish()/flush() before connect_async()
+  stopped,                  // publish()/flush() after stop()
+  // flush()
+  flush_timeout,            // not every earlier message was acknowledged or on disk in time
+  // worker
+  worker_unavailable,       // the worker could not be (re)started
+};
+
+const std::error_category& error_category() noexcept;
+
+inline std::error_code make_error_code(errc e) noexcept {
+  return {static_cast<int>(e), error_category()};
+}
+
+}  // namespace robustmq
+
+template <>
+struct std::is_error_code_enum<robustmq::errc> : std::true_type {};
