@@ -48,6 +48,8 @@ struct Options {
   std::chrono::milliseconds cache_timeout{10'000};
   // ... or when more than this many messages wait in the ring.
   std::size_t queue_cache_threshold = 100;
+  // Messages handed to the broker without waiting for the previous acknowledgement (1..65535).
+  std::size_t max_inflight = 1;
 
   std::size_t ring_bytes = 8u << 20;            // shared ring size, rounded up to a power of two
   std::chrono::milliseconds publish_wait{1000};  // how long publish() waits for ring space
@@ -81,9 +83,9 @@ struct Stats {
   std::string last_error;        // empty if none
 };
 
-std::string_view to_string(ConnectionState s) noexcept;
+ROBUSTMQ_EXPORT std::string_view to_string(ConnectionState s) noexcept;
 
-class RobustClient {
+class ROBUSTMQ_EXPORT RobustClient {
  public:
   RobustClient(std::string client_id, CacheType cache_type = CacheType::sqlite,
                std::filesystem::path cache_path = "./cache");

@@ -7,6 +7,10 @@
 
 #include <system_error>
 
+#ifndef ROBUSTMQ_EXPORT
+#define ROBUSTMQ_EXPORT __attribute__((visibility("default")))
+#endif
+
 namespace robustmq {
 
 enum class errc : int {
@@ -28,7 +32,7 @@ enum class errc : int {
   worker_unavailable,       // the worker could not be (re)started
 };
 
-const std::error_category& error_category() noexcept;
+ROBUSTMQ_EXPORT const std::error_category& error_category() noexcept;
 
 inline std::error_code make_error_code(errc e) noexcept {
   return {static_cast<int>(e), error_category()};

@@ -1,0 +1,453 @@
+// RobustClient: the application side. publish() copies a record into the shared ring; a monitor
+// thread watches the worker through the lifeline socket and restarts it when it dies.
+#include "robustmq/client.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "futex.hpp"
+#include "ring.hpp"
+#include "segment.hpp"
+#include "spawn.hpp"
+#include "validate.hpp"
+#include "worker_config.hpp"
+
+namespace robustmq {
+
+namespace {
+
+[[noreturn]] void fail(int err, const std::string& what) {
+  throw std::system_error(err, std::generic_category(), what);
+}
+
+std::int64_t now_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+constexpr std::chrono::milliseconds kWorkerStartTimeout{15'000};
+constexpr std::chrono::milliseconds kStopTimeout{60'000};
+
+// Creates the cache directory (0700) if needed and checks that it is ours.
+std::filesystem::path prepare_cache_dir(const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec)
+    fail(ec.value(), fmt::format("cannot create cache directory {}: {}", dir.string(),
+                                 ec.message()));
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0)
+    fail(errno, fmt::format("cannot access cache directory {}", dir.string()));
+  if (!S_ISDIR(st.st_mode))
+    fail(ENOTDIR, fmt::format("cache path {} is not a directory", dir.string()));
+  if (st.st_uid != ::geteuid())
+    fail(EACCES, fmt::format("cache directory {} belongs to uid {}, not to us (uid {}): use a "
+                             "directory of your own",
+                             dir.string(), st.st_uid, ::geteuid()));
+  if ((st.st_mode & 0777) != 0700) ::chmod(dir.c_str(), 0700);
+  if (::access(dir.c_str(), W_OK | X_OK) != 0)
+    fail(errno, fmt::format("cache directory {} is not writable", dir.string()));
+  return std::filesystem::canonical(dir);
+}
+
+// One live client per cache directory: an flock held by the client and (through the inherited
+// descriptor) by its worker. Whoever of them lives keeps the lock.
+int lock_cache_dir(const std::filesystem::path& dir) {
+  const auto path = dir / "robustmq.lock";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) fail(errno, fmt::format("cannot open lock file {}", path.string()));
+  ::fchmod(fd, 0600);
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    char buf[64] = {};
+    ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+    ::close(fd);
+    std::string owner = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "unknown";
+    while (!owner.empty() && (owner.back() == '\n' || owner.back() == ' ')) owner.pop_back();
+    if (err == EWOULDBLOCK)
+      fail(EBUSY, fmt::format("cache path {} is in use by another live RobustMQ client (pid "
+                              "{}): stop it or use another cache_path",
+                              dir.string(), owner));
+    fail(err, fmt::format("cannot lock {}", path.string()));
+  }
+  const std::string pid = fmt::format("{}\n", ::getpid());
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+    // The pid is only informational; the lock itself is what matters.
+  }
+  return fd;
+}
+
+}  // namespace
+
+std::string_view to_string(ConnectionState s) noexcept {
+  switch (s) {
+    case ConnectionState::idle: return "idle";
+    case ConnectionState::connecting: return "connecting";
+    case ConnectionState::connected: return "connected";
+    case ConnectionState::disconnected: return "disconnected";
+    case ConnectionState::stopped: return "stopped";
+  }
+  return "unknown";
+}
+
+class RobustClient::Impl {
+ public:
+  explicit Impl(Options o) : options(std::move(o)) {}
+  ~Impl() { stop(); }
+
+  void connect_async(const std::string& host, int port);
+  std::error_code publish(std::string_view topic, std::string_view payload, int qos, bool retain);
+  std::error_code flush(std::chrono::milliseconds timeout);
+  Stats stats() const;
+  void stop();
+
+  Options options;
+
+ private:
+  shm::Segment& seg() const { return segment_->segment(); }
+  void wake_worker() noexcept;
+  // Waits until pred() holds or the deadline passes; the worker bumps client_word whenever the
+  // tail moves or its state changes.
+  template <typename Pred>
+  bool wait_for_worker(Pred pred, std::chrono::steady_clock::time_point deadline);
+  void monitor_loop();
+  void start_worker();
+  void set_error(std::string e) {
+    std::lock_guard lock(error_mu_);
+    error_ = std::move(e);
+  }
+
+  std::mutex publish_mu_;  // serialises producer threads; the ring has one producer
+  std::optional<MappedSegment> segment_;
+  std::optional<RingProducer> producer_;
+  std::atomic<bool> connected_{false};
+  std::atomic<bool> stopped_{false};
+  std::atomic<bool> stopping_{false};
+  std::filesystem::path cache_dir_;
+  std::filesystem::path worker_path_;
+  std::string segment_name_;
+  std::string config_blob_;
+  int lock_fd_ = -1;
+  int lifeline_ = -1;  // replaced in place with dup2 when the worker is restarted
+  int monitor_wake_ = -1;
+  std::thread monitor_;
+  mutable std::mutex error_mu_;
+  std::string error_;
+};
+
+void RobustClient::Impl::connect_async(const std::string& host, int port) {
+  if (connected_.load() || stopped_.load())
+    fail(EALREADY, "connect_async() was already called on this client");
+  if (options.client_id.empty() || options.client_id.size() > 65535 ||
+      validate_topic(options.client_id) == errc::topic_invalid_utf8 ||
+      options.client_id.find('\0') != std::string::npos)
+    fail(EINVAL, "Options::client_id must be 1..65535 bytes of UTF-8 without NUL");
+  if (host.empty()) fail(EINVAL, "connect_async(): mqtt_host is empty");
+  if (port < 1 || port > 65535)
+    fail(EINVAL, fmt::format("connect_async(): mqtt_port {} is outside 1..65535", port));
+  if (options.max_inflight < 1 || options.max_inflight > 65535)
+    fail(EINVAL, fmt::format("Options::max_inflight {} is outside 1..65535",
+                             options.max_inflight));
+  if (options.ring_bytes > shm::kMaxRingBytes)
+    fail(EINVAL, fmt::format("Options::ring_bytes {} is above the limit of {}",
+                             options.ring_bytes, shm::kMaxRingBytes));
+  options.host = host;
+  options.port = port;
+  worker_path_ = find_worker(options.worker_path);
+  if (::access(worker_path_.c_str(), X_OK) != 0)
+    fail(ENOENT, fmt::format("robustmq-worker not found or not executable at {}: install "
+                             "RobustMQ, or set Options::worker_path or ROBUSTMQ_WORKER",
+                             worker_path_.string()));
+  cache_dir_ = prepare_cache_dir(options.cache_path);
+  lock_fd_ = lock_cache_dir(cache_dir_);
+  try {
+    segment_name_ = segment_name(cache_dir_, options.client_id);
+    MappedSegment::Origin origin{};
+    std::string note;
+    segment_.emplace(MappedSegment::create_or_adopt(segment_name_, options.ring_bytes, origin,
+                                                    note));
+    if (!note.empty()) set_error(note);
+    // An adopted segment may carry its dead owner's stop request or flush target.
+    seg().control.stop_requested.store(0);
+    seg().control.flush_target.store(0);
+    producer_.emplace(seg().producer, seg().consumer, segment_->ring(), segment_->ring_bytes());
+
+    WorkerConfig c;
+    c.segment_name = segment_name_;
+    c.client_id = options.client_id;
+    c.host = host;
+    c.port = port;
+    c.cache_dir = cache_dir_.string();
+    c.cache_type = options.cache_type == CacheType::sqlite ? "sqlite" : "file";
+    c.durability = options.durability == Durability::journal ? "journal" : "on_trouble";
+    c.cache_timeout_ms = options.cache_timeout.count();
+    c.queue_cache_threshold = static_cast<std::int64_t>(options.queue_cache_threshold);
+    c.keepalive_s = options.keepalive.count();
+    c.connect_timeout_s = options.connect_timeout.count();
+    c.reconnect_min_ms = options.reconnect_min.count();
+    c.reconnect_max_ms = options.reconnect_max.count();
+    c.max_inflight = static_cast<std::int64_t>(options.max_inflight);
+    c.username = options.username;
+    c.password = options.password;
+    config_blob_ = encode(c);
+
+    monitor_wake_ = ::eventfd(0, EFD_CLOEXEC);
+    if (monitor_wake_ < 0) fail(errno, "eventfd");
+    start_worker();
+  } catch (...) {
+    if (lifeline_ >= 0) ::close(lifeline_);
+    if (monitor_wake_ >= 0) ::close(monitor_wake_);
+    lifeline_ = monitor_wake_ = -1;
+    producer_.reset();
+    segment_.reset();
+    ::close(lock_fd_);
+    lock_fd_ = -1;
+    throw;
+  }
+  connected_.store(true);
+  monitor_ = std::thread([this] { monitor_loop(); });
+}
+
+void RobustClient::Impl::start_worker() {
+  SpawnResult r = spawn_worker(worker_path_, lock_fd_, config_blob_, kWorkerStartTimeout);
+  if (lifeline_ < 0) {
+    lifeline_ = r.lifeline;
+  } else {
+    ::dup3(r.lifeline, lifeline_, O_CLOEXEC);  // atomically swaps the socket under publish()
+    ::close(r.lifeline);
+  }
+}
+
+void RobustClient::Impl::monitor_loop() {
+  auto backoff = std::chrono::milliseconds(100);
+  while (!stopping_.load()) {
+    pollfd fds[2] = {{lifeline_, POLLIN | POLLRDHUP, 0}, {monitor_wake_, POLLIN, 0}};
+    int r = ::poll(fds, 2, -1);
+    if (r < 0) continue;
+    if (fds[1].revents != 0 || stopping_.load()) return;
+    if ((fds[0].revents & (POLLIN | POLLHUP | POLLRDHUP | POLLERR)) == 0) continue;
+    char buf[256];
+    ssize_t n = ::recv(lifeline_, buf, sizeof buf, MSG_DONTWAIT);
+    if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR))) continue;
+    // EOF: the worker died. Everything it had not acknowledged or cached is still in the ring.
+    while (!stopping_.load()) {
+      try {
+        start_worker();
+        seg().status.worker_restarts.fetch_add(1, std::memory_order_relaxed);
+        backoff = std::chrono::milliseconds(100);
+        break;
+      } catch (const std::exception& e) {
+        set_error(fmt::format("restarting robustmq-worker failed: {}", e.what()));
+        pollfd w{monitor_wake_, POLLIN, 0};
+        ::poll(&w, 1, static_cast<int>(backoff.count()));
+        backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+      }
+    }
+  }
+}
+
+void RobustClient::Impl::wake_worker() noexcept {
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  auto& sleeping = seg().wake.worker_sleeping;
+  if (sleeping.load(std::memory_order_relaxed) != 0 && sleeping.exchange(0) != 0) {
+    const char c = 'w';
+    (void)::send(lifeline_, &c, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+  }
+}
+
+template <typename Pred>
+bool RobustClient::Impl::wait_for_worker(Pred pred, std::chrono::steady_clock::time_point deadline) {
+  auto& w = seg().wake;
+  while (true) {
+    w.client_waiters.fetch_add(1);
+    const std::uint32_t word = w.client_word.load();
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (pred()) {
+      w.client_waiters.fetch_sub(1);
+      return true;
+    }
+    const auto left = deadline - std::chrono::steady_clock::now();
+    if (left <= std::chrono::steady_clock::duration::zero()) {
+      w.client_waiters.fetch_sub(1);
+      return false;
+    }
+    wake_worker();
+    futex_wait(w.client_word, word, std::min<std::chrono::nanoseconds>(left, std::chrono::milliseconds(200)));
+    w.client_waiters.fetch_sub(1);
+  }
+}
+
+std::error_code RobustClient::Impl::publish(std::string_view topic, std::string_view payload,
+                                            int qos, bool retain) {
+  if (!connected_.load(std::memory_order_acquire))
+    return stopped_.load() ? errc::stopped : errc::not_connected;
+  if (auto ec = validate_message(topic, payload.size(), qos, producer_->size())) return ec;
+  record::MessageView m;
+  m.enqueue_ns = now_ns();
+  m.qos = qos;
+  m.retain = retain;
+  m.topic = topic;
+  m.payload = payload;
+
+  std::lock_guard lock(publish_mu_);
+  if (stopped_.load(std::memory_order_relaxed)) return errc::stopped;
+  auto& prod = seg().producer;
+  m.seq = prod.next_seq.load(std::memory_order_relaxed);
+  if (!producer_->try_push(m)) {
+    const auto deadline = std::chrono::steady_clock::now() + options.publish_wait;
+    if (!wait_for_worker([&] { return producer_->try_push(m); }, deadline)) {
+      seg().status.queue_full.fetch_add(1, std::memory_order_relaxed);
+      return errc::queue_full;
+    }
+  }
+  prod.next_seq.store(m.seq + 1, std::memory_order_relaxed);
+  seg().status.published.fetch_add(1, std::memory_order_relaxed);
+  wake_worker();
+  return {};
+}
+
+std::error_code RobustClient::Impl::flush(std::chrono::milliseconds timeout) {
+  if (!connected_.load()) return stopped_.load() ? errc::stopped : errc::not_connected;
+  const std::uint64_t target = seg().producer.head.load(std::memory_order_acquire);
+  auto& ft = seg().control.flush_target;
+  std::uint64_t cur = ft.load();
+  while (cur < target && !ft.compare_exchange_weak(cur, target)) {
+  }
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const bool ok = wait_for_worker(
+      [&] { return seg().consumer.tail.load(std::memory_order_acquire) >= target; }, deadline);
+  return ok ? std::error_code{} : make_error_code(errc::flush_timeout);
+}
+
+Stats RobustClient::Impl::stats() const {
+  Stats s;
+  if (!segment_) {
+    s.state = stopped_.load() ? ConnectionState::stopped : ConnectionState::idle;
+    return s;
+  }
+  const auto& st = seg().status;
+  s.state = stopped_.load() ? ConnectionState::stopped
+                            : static_cast<ConnectionState>(st.state.load());
+  s.published = st.published.load();
+  s.sent = st.sent.load();
+  s.acknowledged = st.acknowledged.load();
+  s.cached = st.cached.load();
+  s.dropped_invalid = st.dropped_invalid.load();
+  s.queue_full = st.queue_full.load();
+  s.reconnects = st.reconnects.load();
+  s.worker_restarts = st.worker_restarts.load();
+  const auto read = st.ring_messages_read.load();
+  s.ring_backlog = s.published > read ? s.published - read : 0;
+  s.cache_backlog = st.cache_backlog.load();
+  s.cache_backlog_bytes = st.cache_backlog_bytes.load();
+  s.worker_pid = static_cast<int>(seg().control.worker_pid.load());
+  // Seqlock: retry while the worker is writing the message.
+  for (int i = 0; i < 100; ++i) {
+    const auto v1 = st.error_seq.load(std::memory_order_acquire);
+    if (v1 & 1) continue;
+    char buf[shm::kLastErrorBytes];
+    std::memcpy(buf, st.last_error, sizeof buf);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (st.error_seq.load(std::memory_order_relaxed) == v1) {
+      buf[sizeof buf - 1] = '\0';
+      s.last_error = buf;
+      break;
+    }
+  }
+  std::lock_guard lock(error_mu_);
+  if (s.last_error.empty()) s.last_error = error_;
+  return s;
+}
+
+void RobustClient::Impl::stop() {
+  if (stopped_.exchange(true) || !connected_.load()) return;
+  {
+    std::lock_guard lock(publish_mu_);  // no publish() is half-way through after this
+  }
+  stopping_.store(true);
+  const std::uint64_t one = 1;
+  (void)!::write(monitor_wake_, &one, sizeof one);
+  if (monitor_.joinable()) monitor_.join();
+
+  // Ask the worker to spool the ring to disk and exit; wait for its end of the lifeline to
+  // close. A worker that died meanwhile is replaced once so the ring still reaches the disk.
+  seg().control.stop_requested.store(1);
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const char c = 's';
+    (void)::send(lifeline_, &c, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    const auto deadline = std::chrono::steady_clock::now() + kStopTimeout;
+    bool eof = false;
+    while (!eof && std::chrono::steady_clock::now() < deadline) {
+      pollfd p{lifeline_, POLLIN | POLLRDHUP, 0};
+      if (::poll(&p, 1, 1000) <= 0) continue;
+      char buf[256];
+      ssize_t n = ::recv(lifeline_, buf, sizeof buf, MSG_DONTWAIT);
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) eof = true;
+    }
+    const bool empty = seg().consumer.tail.load() == seg().producer.head.load();
+    if (empty || !eof) break;
+    try {
+      start_worker();
+    } catch (const std::exception& e) {
+      set_error(e.what());
+      break;
+    }
+  }
+  connected_.store(false);
+  if (seg().consumer.tail.load() == seg().producer.head.load())
+    MappedSegment::unlink(segment_name_);
+  ::close(lifeline_);
+  ::close(monitor_wake_);
+  ::close(lock_fd_);
+  lifeline_ = monitor_wake_ = lock_fd_ = -1;
+}
+
+RobustClient::RobustClient(std::string client_id, CacheType cache_type,
+                           std::filesystem::path cache_path)
+    : RobustClient([&] {
+        Options o;
+        o.client_id = std::move(client_id);
+        o.cache_type = cache_type;
+        o.cache_path = std::move(cache_path);
+        return o;
+      }()) {}
+
+RobustClient::RobustClient(Options options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+RobustClient::~RobustClient() = default;
+
+void RobustClient::connect_async(const std::string& mqtt_host, int mqtt_port) {
+  impl_->connect_async(mqtt_host, mqtt_port);
+}
+std::error_code RobustClient::publish(std::string_view topic, std::string_view payload, int qos,
+                                      bool retain) {
+  return impl_->publish(topic, payload, qos, retain);
+}
+std::error_code RobustClient::publish(std::string_view topic, std::span<const std::byte> payload,
+                                      int qos, bool retain) {
+  return impl_->publish(
+      topic, std::string_view(reinterpret_cast<const char*>(payload.data()), payload.size()), qos,
+      retain);
+}
+std::error_code RobustClient::flush(std::chrono::milliseconds timeout) {
+  return impl_->flush(timeout);
+}
+Stats RobustClient::stats() const { return impl_->stats(); }
+void RobustClient::stop() { impl_->stop(); }
+const Options& RobustClient::options() const noexcept { return impl_->options; }
+
+}  // namespace robustmq

@@ -1,0 +1,144 @@
+#include "spawn.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "robustmq_config.h"
+
+extern char** environ;
+
+namespace robustmq {
+
+namespace {
+
+[[noreturn]] void fail(int err, const std::string& what) {
+  throw std::system_error(err, std::generic_category(), what);
+}
+
+// Runs in the forked children: async-signal-safe calls only.
+[[noreturn]] void exec_worker(const char* path, char* const argv[], int lifeline, int lock_fd) {
+  sigset_t all;
+  sigemptyset(&all);
+  sigprocmask(SIG_SETMASK, &all, nullptr);
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (int s = 1; s < NSIG; ++s) sigaction(s, &dfl, nullptr);
+  setsid();
+  // Move both descriptors out of the way first, so that dup2 onto 3 and 4 cannot clobber them.
+  const int a = fcntl(lifeline, F_DUPFD, 10);
+  const int b = fcntl(lock_fd, F_DUPFD, 10);
+  if (a < 0 || b < 0 || dup2(a, 3) < 0 || dup2(b, 4) < 0) _exit(126);
+  syscall(SYS_close_range, 5u, ~0u, 0u);
+  execve(path, argv, environ);
+  const int err = errno;
+  char msg[64] = "error exec failed: errno ";
+  std::size_t n = std::strlen(msg);
+  char digits[12];
+  int d = 0;
+  for (int v = err; d == 0 || v > 0; v /= 10) digits[d++] = static_cast<char>('0' + v % 10);
+  while (d > 0) msg[n++] = digits[--d];
+  msg[n++] = '\n';
+  (void)!write(3, msg, n);
+  _exit(127);
+}
+
+// Reads the worker's first line ("ready <pid>" or "error <text>").
+std::string read_line(int fd, std::chrono::milliseconds timeout) {
+  std::string line;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return line + "\x01timeout";
+    pollfd p{fd, POLLIN, 0};
+    int r = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) continue;
+    char c;
+    ssize_t n = ::read(fd, &c, 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return line + "\x01eof";
+    if (c == '\n') return line;
+    if (line.size() < 4096) line += c;
+  }
+}
+
+}  // namespace
+
+std::filesystem::path find_worker(const std::filesystem::path& configured) {
+  if (!configured.empty()) return configured;
+  if (const char* env = std::getenv("ROBUSTMQ_WORKER"); env != nullptr && *env != '\0')
+    return env;
+  return ROBUSTMQ_WORKER_INSTALL_PATH;
+}
+
+SpawnResult spawn_worker(const std::filesystem::path& worker, int lock_fd,
+                         std::string_view config_blob, std::chrono::milliseconds timeout) {
+  if (::access(worker.c_str(), X_OK) != 0)
+    fail(errno, fmt::format("robustmq-worker not found or not executable at {}: install "
+                            "RobustMQ, or set Options::worker_path or ROBUSTMQ_WORKER",
+                            worker.string()));
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+    fail(errno, "cannot create the worker's lifeline socket");
+  const std::string path = worker.string();
+  std::string arg0 = "robustmq-worker";
+  std::string arg1 = "--lifeline-fd=3";
+  std::string arg2 = "--lock-fd=4";
+  char* argv[] = {arg0.data(), arg1.data(), arg2.data(), nullptr};
+
+  const pid_t child = ::fork();
+  if (child < 0) {
+    const int err = errno;
+    ::close(sv[0]);
+    ::close(sv[1]);
+    fail(err, "cannot fork the worker");
+  }
+  if (child == 0) {
+    // _Fork: no atfork handlers of the host run in this child (they are not async-signal-safe).
+    const pid_t grandchild = ::_Fork();
+    if (grandchild == 0) exec_worker(path.c_str(), argv, sv[1], lock_fd);
+    _exit(grandchild < 0 ? 1 : 0);
+  }
+  ::close(sv[1]);
+  int status = 0;
+  // The host may reap the intermediate child itself (a SIGCHLD handler with wait(-1)): then
+  // waitpid fails with ECHILD, which is fine.
+  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+
+  std::size_t off = 0;
+  while (off < config_blob.size()) {
+    ssize_t n = ::send(sv[0], config_blob.data() + off, config_blob.size() - off, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // the worker died; its error line (if any) is read below
+    off += static_cast<std::size_t>(n);
+  }
+  std::string line = read_line(sv[0], timeout);
+  if (line.rfind("ready ", 0) == 0) {
+    return SpawnResult{sv[0], std::atoi(line.c_str() + 6)};
+  }
+  ::close(sv[0]);
+  if (line.rfind("error ", 0) == 0)
+    fail(EIO, fmt::format("robustmq-worker ({}) could not start: {}", path, line.substr(6)));
+  if (line.find("\x01timeout") != std::string::npos)
+    fail(ETIMEDOUT, fmt::format("robustmq-worker ({}) did not report ready within {} ms", path,
+                                timeout.count()));
+  fail(EIO, fmt::format("robustmq-worker ({}) exited before it was ready", path));
+}
+
+}  // namespace robustmq

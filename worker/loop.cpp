@@ -1,0 +1,528 @@
+// The worker's loop: ring -> (cache) -> Paho.
+//
+// Invariants
+//   1. At most window_ (Options::max_inflight) messages are in flight: handed to Paho and not
+//      yet acknowledged. inflight_ holds them in the order they were sent.
+//   2. A message leaves the ring (the tail moves past it) only after the broker acknowledged it
+//      or the cache committed it; it leaves the cache only after the broker acknowledged it.
+//      Acknowledgements retire inflight_ only from its front, so both move forward in order.
+//   3. Order: cache messages are older than every ring record, so a ring record is sent only
+//      when every cached message has been sent (cache_unsent() is false). Spooling moves the
+//      ring's records, in order, behind the cache's.
+//   4. After any failure of the link everything unacknowledged is sent again, oldest first:
+//      rewind() sets read_pos_ = tail and cache_sent_id_ = cache_acked_id_. The connection uses
+//      a clean session, so Paho re-sends nothing behind our back. Duplicates are possible only
+//      for messages that were in flight at the failure.
+//   5. Nothing here blocks except wait_for_work(); disk and Paho errors are values, never
+//      exits: a failing cache leaves the records in the ring and is retried.
+//
+// Link states and the functions that move between them:
+//
+//   connecting --(Event::connected)--------------------------------> connected
+//   connecting --(Event::connect_failed)---> backoff                 [handle_events]
+//   connected  --(connection_lost | send_failed | ack timeout)-----> backoff  [on_link_down]
+//   backoff    --(reconnect_at_ reached, check_timeouts)-----------> connecting [start_connect]
+//
+// Where a message goes (spool_wanted() names the trigger):
+//   ring  --spool_ring()-->       cache   when the link is not up, more than
+//                                          queue_cache_threshold records wait, the oldest
+//                                          in-flight message is older than cache_timeout, on
+//                                          flush(), on stop, in journal mode always, or after
+//                                          the application died with a backlog in the cache
+//   cache --send_from_cache()-->  in flight --on_delivered()--> removed from the cache
+//   ring  --send_from_ring()-->   in flight --on_delivered()--> tail advances
+#include "loop.hpp"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <random>
+
+#include "futex.hpp"
+#include "log.hpp"
+#include "robustmq/client.hpp"
+#include "validate.hpp"
+
+namespace robustmq::worker {
+
+namespace {
+
+constexpr std::size_t kCacheReadBatch = 512;
+constexpr std::size_t kSpoolBatchMessages = 8192;
+constexpr std::size_t kSpoolBatchBytes = 16u << 20;
+constexpr std::chrono::milliseconds kSettleGrace{1000};
+constexpr std::chrono::milliseconds kCacheRetry{1000};
+
+std::uint32_t state_code(ConnectionState s) { return static_cast<std::uint32_t>(s); }
+
+bool sendable(std::string_view topic, int qos) {
+  return !validate_topic(topic) && !validate_qos(qos);
+}
+
+}  // namespace
+
+std::atomic<bool> g_terminate{false};
+
+Loop::Loop(WorkerConfig config, MappedSegment segment, std::unique_ptr<cache::Cache> cache,
+           int lifeline)
+    : config_(std::move(config)),
+      segment_(std::move(segment)),
+      seg_(segment_.segment()),
+      ring_(seg_.producer, seg_.consumer, segment_.ring(), segment_.ring_bytes()),
+      cache_(std::move(cache)),
+      lifeline_(lifeline),
+      window_(static_cast<std::size_t>(config_.max_inflight)),
+      journal_(config_.durability == "journal"),
+      backoff_(config_.reconnect_min_ms) {
+  MqttSettings s;
+  s.uri = fmt::format("tcp://{}:{}", config_.host, config_.port);
+  s.client_id = config_.client_id;
+  s.keepalive = std::chrono::seconds(config_.keepalive_s);
+  s.connect_timeout = std::chrono::seconds(std::max<std::int64_t>(1, config_.connect_timeout_s));
+  s.username = config_.username;
+  s.password = config_.password;
+  s.max_inflight = static_cast<int>(window_);
+  mqtt_ = std::make_unique<Mqtt>(std::move(s), events_);
+  read_pos_ = ring_.tail();
+  seg_.control.worker_pid.store(static_cast<std::uint32_t>(::getpid()));
+  publish_cache_counts();
+}
+
+int Loop::run() {
+  const auto backlog = cache_->counts();
+  log(Level::info, "started: {} cache holds {} messages, ring holds {} bytes; connecting to {}:{}",
+      cache_->backend() == cache::Backend::sqlite ? "sqlite" : "file", backlog.messages,
+      ring_.head() - ring_.tail(), config_.host, config_.port);
+  start_connect();
+  while (true) {
+    handle_events();
+    check_timeouts();
+    if (g_terminate.load()) seg_.control.stop_requested.store(1);
+    std::string why;
+    if (spool_wanted(why)) spool_ring(why.c_str());
+    if (link_ == Link::connected) fill_window();
+    const bool ring_empty = ring_.tail() == ring_.head();
+    if (seg_.control.stop_requested.load() != 0 && ring_empty) break;
+    if (!producer_alive_ && ring_empty && inflight_.empty()) break;
+    wait_for_work();
+  }
+  if (link_ == Link::connected) mqtt_->disconnect(std::chrono::milliseconds(1000));
+  cache_.reset();  // commits pending removals and closes files
+  set_state(state_code(ConnectionState::stopped));
+  notify_client();
+  if (!producer_alive_ && ring_.tail() == ring_.head()) MappedSegment::unlink(config_.segment_name);
+  log(Level::info, "stopped: ring empty, {} messages left in the cache",
+      seg_.status.cache_backlog.load());
+  return 0;
+}
+
+void Loop::handle_events() {
+  events_.take(event_buf_);
+  for (auto& e : event_buf_) {
+    switch (e.kind) {
+      case Event::Kind::connected:
+        if (link_ != Link::connecting) break;
+        link_ = Link::connected;
+        backoff_ = std::chrono::milliseconds(config_.reconnect_min_ms);
+        set_state(state_code(ConnectionState::connected));
+        log(Level::info, "connected to {}:{}", config_.host, config_.port);
+        break;
+      case Event::Kind::connect_failed:
+        if (link_ != Link::connecting) break;
+        set_error(fmt::format("cannot connect to {}:{}: {}", config_.host, config_.port, e.text));
+        link_ = Link::backoff;
+        set_state(state_code(ConnectionState::disconnected));
+        schedule_reconnect();
+        break;
+      case Event::Kind::connection_lost:
+        on_link_down(fmt::format("connection lost: {}", e.text), true);
+        break;
+      case Event::Kind::delivered:
+        on_delivered(e.send_id);
+        break;
+      case Event::Kind::send_failed: {
+        const bool ours = std::any_of(inflight_.begin(), inflight_.end(),
+                                      [&](const Inflight& f) { return f.send_id == e.send_id; });
+        if (ours && link_ == Link::connected) {
+          on_link_down(fmt::format("publish failed: {}", e.text), true);
+          mqtt_->disconnect(std::chrono::milliseconds(0));
+        }
+        break;
+      }
+    }
+  }
+}
+
+void Loop::on_delivered(std::uint64_t send_id) {
+  auto it = std::lower_bound(inflight_.begin(), inflight_.end(), send_id,
+                             [](const Inflight& f, std::uint64_t id) { return f.send_id < id; });
+  if (it == inflight_.end() || it->send_id != send_id || it->acked) return;  // stale
+  it->acked = true;
+  seg_.status.acknowledged.fetch_add(1, std::memory_order_relaxed);
+  retire_acked();
+}
+
+// Retires the acknowledged prefix of inflight_: the tail and the cache move forward in order.
+void Loop::retire_acked() {
+  std::uint64_t tail = ring_.tail();
+  std::uint64_t ring_done = 0;
+  std::uint64_t cache_done = 0;
+  while (!inflight_.empty() && inflight_.front().acked) {
+    const Inflight& f = inflight_.front();
+    if (f.source == Inflight::Source::ring) {
+      tail = f.ring_end;
+      ring_done += f.records;
+    } else {
+      cache_done = f.cache_id;
+    }
+    inflight_.pop_front();
+  }
+  if (cache_done != 0) {
+    cache_->remove_through(cache_done);
+    cache_acked_id_ = cache_done;
+    publish_cache_counts();
+  }
+  if (tail != ring_.tail()) advance_tail(tail, ring_done);
+}
+
+// A record that must not be sent (damaged or invalid) leaves in order, like an acknowledged one.
+void Loop::skip(Inflight::Source source, std::uint64_t ring_end, std::uint64_t cache_id,
+                std::uint8_t records) {
+  seg_.status.dropped_invalid.fetch_add(1, std::memory_order_relaxed);
+  inflight_.push_back({source, true, records, next_send_id_++, ring_end, cache_id, Clock::now()});
+  retire_acked();
+}
+
+void Loop::on_link_down(const std::string& why, bool count_reconnect) {
+  if (link_ == Link::connected) {
+    log(Level::warning, "{}; {} messages in flight will be sent again", why, inflight_.size());
+    if (count_reconnect) seg_.status.reconnects.fetch_add(1, std::memory_order_relaxed);
+  }
+  set_error(why);
+  link_ = Link::backoff;
+  set_state(state_code(ConnectionState::disconnected));
+  inflight_.clear();
+  read_pos_ = ring_.tail();
+  cache_sent_id_ = cache_acked_id_;
+  cache_buf_.clear();
+  cache_buf_pos_ = 0;
+  schedule_reconnect();
+}
+
+void Loop::schedule_reconnect() {
+  static thread_local std::minstd_rand rng{static_cast<unsigned>(::getpid())};
+  // Full jitter in [backoff/2, backoff]: many devices reconnecting after a broker restart do
+  // not arrive at the same instant.
+  const auto b = backoff_.count();
+  const auto delay = std::chrono::milliseconds(b / 2 + static_cast<long>(rng() % (b / 2 + 1)));
+  reconnect_at_ = Clock::now() + delay;
+  backoff_ = std::min(backoff_ * 2, std::chrono::milliseconds(config_.reconnect_max_ms));
+}
+
+void Loop::start_connect() {
+  link_ = Link::connecting;
+  set_state(state_code(ConnectionState::connecting));
+  const int rc = mqtt_->connect();
+  if (rc != 0) {
+    set_error(fmt::format("cannot start connecting to {}:{}: {}", config_.host, config_.port,
+                          Mqtt::describe(rc)));
+    link_ = Link::backoff;
+    schedule_reconnect();
+  }
+}
+
+bool Loop::cache_has_backlog() const { return cache_->counts().messages > 0; }
+
+std::size_t Loop::ring_waiting() {
+  const std::uint64_t head = ring_.head();
+  if (read_pos_ >= head) return 0;
+  RingConsumer::Item it;
+  if (ring_.read_at(read_pos_, it) != RingConsumer::Status::item) return SIZE_MAX;
+  const std::uint64_t next = seg_.producer.next_seq.load(std::memory_order_acquire);
+  return next > it.message.seq ? next - it.message.seq : 1;
+}
+
+bool Loop::spool_wanted(std::string& why) {
+  if (ring_.tail() == ring_.head()) return false;
+  const auto now = Clock::now();
+  if (cache_retry_at_ && now < *cache_retry_at_) return false;
+  const bool connected = link_ == Link::connected;
+  // Before a stop or a flush spools, give the messages in flight a moment to be acknowledged,
+  // so that they are not sent a second time from the cache.
+  const bool stop = seg_.control.stop_requested.load() != 0;
+  const bool flush = seg_.control.flush_target.load() > ring_.tail();
+  if (stop || flush) {
+    if (!settle_deadline_) settle_deadline_ = now + std::min(kSettleGrace, std::chrono::milliseconds(config_.cache_timeout_ms));
+    if (!connected || inflight_.empty() || now >= *settle_deadline_) {
+      why = stop ? "stop" : "flush";
+      return true;
+    }
+    return false;
+  }
+  settle_deadline_.reset();
+  if (journal_) { why = "journal"; return true; }
+  if (!connected) { why = "broker unavailable"; return true; }
+  if (!producer_alive_ && (cache_has_backlog() || (drain_deadline_ && now >= *drain_deadline_))) {
+    why = "application exited";
+    return true;
+  }
+  if (ring_waiting() > static_cast<std::size_t>(config_.queue_cache_threshold)) {
+    why = "backlog";
+    return true;
+  }
+  return false;
+}
+
+bool Loop::spool_ring(const char* why) {
+  const std::uint64_t head = ring_.head();
+  std::uint64_t pos = ring_.tail();
+  std::uint64_t moved = 0;
+  while (pos < head) {
+    spool_batch_.clear();
+    std::size_t bytes = 0;
+    std::uint64_t records = 0;
+    while (pos < head && spool_batch_.size() < kSpoolBatchMessages && bytes < kSpoolBatchBytes) {
+      RingConsumer::Item it;
+      if (ring_.read_at(pos, it) != RingConsumer::Status::item) {
+        seg_.status.dropped_invalid.fetch_add(1, std::memory_order_relaxed);
+        set_error(fmt::format("damaged record in the shared ring at {}: skipped {} bytes up to "
+                              "the head", pos, head - pos));
+        pos = head;
+        break;
+      }
+      pos = it.end;
+      ++records;
+      if (!sendable(it.message.topic, it.message.qos)) {
+        seg_.status.dropped_invalid.fetch_add(1, std::memory_order_relaxed);
+        set_error(fmt::format("invalid message (seq {}) in the shared ring: skipped",
+                              it.message.seq));
+        continue;
+      }
+      spool_batch_.push_back(it.message);
+      bytes += it.message.topic.size() + it.message.payload.size();
+    }
+    if (!spool_batch_.empty()) {
+      try {
+        cache_->append(spool_batch_);
+      } catch (const std::exception& e) {
+        // The records stay in the ring, where no crash loses them; publish() reports
+        // queue_full once the ring is full. Retried after kCacheRetry.
+        cache_retry_at_ = Clock::now() + kCacheRetry;
+        if (!cache_failed_) log(Level::error, "cannot write the disk cache: {}", e.what());
+        cache_failed_ = true;
+        set_error(fmt::format("cannot write the disk cache: {}", e.what()));
+        break;
+      }
+      seg_.status.cached.fetch_add(spool_batch_.size(), std::memory_order_relaxed);
+    }
+    advance_tail(pos, records);
+    moved += records;
+  }
+  if (moved == 0 && cache_failed_) return false;
+  if (cache_failed_ && pos == head) {
+    log(Level::info, "the disk cache accepts writes again");
+    cache_failed_ = false;
+    cache_retry_at_.reset();
+  }
+  // In-flight ring messages now live in the cache too; their acknowledgements are ignored and
+  // the cache sends them again (the duplicates invariant 4 allows).
+  inflight_.erase(std::remove_if(inflight_.begin(), inflight_.end(),
+                                 [](const Inflight& f) { return f.source == Inflight::Source::ring; }),
+                  inflight_.end());
+  read_pos_ = ring_.tail();
+  publish_cache_counts();
+  log(Level::debug, "spooled {} messages to the cache ({})", moved, why);
+  return pos == head;
+}
+
+bool Loop::cache_unsent() {
+  if (cache_buf_pos_ < cache_buf_.size()) return true;
+  if (cache_->counts().messages <= cache_inflight_count()) return false;
+  cache_buf_.clear();
+  cache_buf_pos_ = 0;
+  try {
+    cache_->read(cache_sent_id_, kCacheReadBatch, cache_buf_);
+  } catch (const std::exception& e) {
+    set_error(fmt::format("cannot read the disk cache: {}", e.what()));
+    return false;
+  }
+  return !cache_buf_.empty();
+}
+
+std::size_t Loop::cache_inflight_count() const {
+  return static_cast<std::size_t>(std::count_if(inflight_.begin(), inflight_.end(), [](const Inflight& f) {
+    return f.source == Inflight::Source::cache;
+  }));
+}
+
+void Loop::fill_window() {
+  if (settle_deadline_) return;  // a stop or flush is waiting for the window to drain
+  while (link_ == Link::connected && inflight_.size() < window_) {
+    if (cache_unsent()) {
+      if (!send_from_cache()) break;
+    } else if (producer_alive_ || !cache_has_backlog()) {
+      if (!send_from_ring()) break;
+    } else {
+      break;
+    }
+  }
+}
+
+bool Loop::send_from_cache() {
+  const cache::CachedMessage& m = cache_buf_[cache_buf_pos_];
+  if (!sendable(m.topic, m.qos)) {
+    // Damaged on disk in a way the backend could not see: count it and retire it in order.
+    set_error(fmt::format("invalid message (cache id {}) in the disk cache: skipped", m.id));
+    cache_sent_id_ = m.id;
+    ++cache_buf_pos_;
+    skip(Inflight::Source::cache, 0, m.id, 0);
+    return true;
+  }
+  const std::uint64_t id = next_send_id_++;
+  const int rc = mqtt_->send(m.topic, m.payload, m.qos, m.retain, id);
+  if (rc != 0) {
+    on_link_down(fmt::format("publish failed: {}", Mqtt::describe(rc)), true);
+    mqtt_->disconnect(std::chrono::milliseconds(0));
+    return false;
+  }
+  inflight_.push_back({Inflight::Source::cache, false, 1, id, 0, m.id, Clock::now()});
+  cache_sent_id_ = m.id;
+  ++cache_buf_pos_;
+  seg_.status.sent.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+bool Loop::send_from_ring() {
+  if (read_pos_ >= ring_.head()) return false;
+  RingConsumer::Item it;
+  if (ring_.read_at(read_pos_, it) != RingConsumer::Status::item) {
+    const std::uint64_t head = ring_.head();
+    set_error(fmt::format("damaged record in the shared ring at {}: skipped {} bytes up to the "
+                          "head", read_pos_, head - read_pos_));
+    read_pos_ = head;
+    skip(Inflight::Source::ring, head, 0, 0);
+    return true;
+  }
+  if (!sendable(it.message.topic, it.message.qos)) {
+    set_error(fmt::format("invalid message (seq {}) in the shared ring: skipped", it.message.seq));
+    read_pos_ = it.end;
+    skip(Inflight::Source::ring, it.end, 0, 1);
+    return true;
+  }
+  const std::uint64_t id = next_send_id_++;
+  const int rc = mqtt_->send(it.message.topic, it.message.payload, it.message.qos,
+                             it.message.retain, id);
+  if (rc != 0) {
+    on_link_down(fmt::format("publish failed: {}", Mqtt::describe(rc)), true);
+    mqtt_->disconnect(std::chrono::milliseconds(0));
+    return false;
+  }
+  inflight_.push_back({Inflight::Source::ring, false, 1, id, it.end, 0, Clock::now()});
+  read_pos_ = it.end;
+  seg_.status.sent.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+void Loop::check_timeouts() {
+  const auto now = Clock::now();
+  if (link_ == Link::backoff && now >= reconnect_at_) start_connect();
+  if (link_ == Link::connected && !inflight_.empty() && !inflight_.front().acked &&
+      now - inflight_.front().sent_at > std::chrono::milliseconds(config_.cache_timeout_ms)) {
+    spool_ring("acknowledgement timeout");
+    on_link_down(fmt::format("no acknowledgement within {} ms", config_.cache_timeout_ms), true);
+    mqtt_->disconnect(std::chrono::milliseconds(0));
+  }
+}
+
+void Loop::wait_for_work() {
+  const auto now = Clock::now();
+  std::optional<Clock::time_point> wake_at;
+  auto consider = [&](Clock::time_point t) { if (!wake_at || t < *wake_at) wake_at = t; };
+  if (link_ == Link::backoff) consider(reconnect_at_);
+  if (link_ == Link::connected && !inflight_.empty())
+    consider(inflight_.front().sent_at + std::chrono::milliseconds(config_.cache_timeout_ms) +
+             std::chrono::milliseconds(1));
+  if (drain_deadline_) consider(*drain_deadline_);
+  if (cache_retry_at_) consider(*cache_retry_at_);
+  if (settle_deadline_) consider(*settle_deadline_);
+
+  // New ring records matter only if we could send or spool them now; otherwise the next event
+  // (an acknowledgement, a timeout) brings us back, and publish() need not make a syscall.
+  const bool can_send = link_ == Link::connected && inflight_.size() < window_ && !settle_deadline_;
+  const bool can_spool = !cache_retry_at_ && (link_ != Link::connected || journal_);
+  auto& sleeping = seg_.wake.worker_sleeping;
+  if (can_send || can_spool) sleeping.store(1);
+  events_.announce_sleep();
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  const std::uint64_t head = ring_.head();
+  const bool ring_work = (can_send && read_pos_ < head) || (can_spool && ring_.tail() < head);
+  if (ring_work || !events_.empty() || g_terminate.load()) {
+    sleeping.store(0);
+    events_.cancel_sleep();
+    return;
+  }
+  int timeout_ms = -1;
+  if (wake_at)
+    timeout_ms = static_cast<int>(std::max<std::int64_t>(
+        0, std::chrono::ceil<std::chrono::milliseconds>(*wake_at - now).count()));
+  pollfd fds[2] = {{lifeline_, POLLIN | POLLRDHUP, 0}, {events_.fd(), POLLIN, 0}};
+  ::poll(fds, producer_alive_ ? 2 : 1, timeout_ms);
+  if (!producer_alive_) fds[0].revents = 0;
+  sleeping.store(0);
+  events_.cancel_sleep();
+  if (fds[1].revents != 0) events_.drain_fd();
+  if (fds[0].revents != 0) {
+    char buf[256];
+    ssize_t n;
+    while ((n = ::recv(lifeline_, buf, sizeof buf, MSG_DONTWAIT)) > 0) {
+    }
+    if (n == 0) {
+      producer_alive_ = false;
+      drain_deadline_ = Clock::now() + std::chrono::milliseconds(config_.cache_timeout_ms);
+      log(Level::info, "the application exited; draining {} bytes left in the ring",
+          ring_.head() - ring_.tail());
+    }
+  }
+}
+
+void Loop::advance_tail(std::uint64_t to, std::uint64_t messages) {
+  ring_.advance_tail(to);
+  seg_.status.ring_messages_read.fetch_add(messages, std::memory_order_relaxed);
+  notify_client();
+}
+
+void Loop::notify_client() {
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  auto& w = seg_.wake;
+  if (w.client_waiters.load(std::memory_order_relaxed) != 0) {
+    w.client_word.fetch_add(1);
+    futex_wake_all(w.client_word);
+  }
+}
+
+void Loop::publish_cache_counts() {
+  const auto c = cache_->counts();
+  seg_.status.cache_backlog.store(c.messages, std::memory_order_relaxed);
+  seg_.status.cache_backlog_bytes.store(c.bytes, std::memory_order_relaxed);
+}
+
+void Loop::set_state(std::uint32_t state) {
+  seg_.status.state.store(state, std::memory_order_relaxed);
+  notify_client();
+}
+
+void Loop::set_error(const std::string& e) {
+  auto& st = seg_.status;
+  const std::uint32_t v = st.error_seq.load(std::memory_order_relaxed);
+  st.error_seq.store(v + 1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  const std::size_t n = std::min(e.size(), shm::kLastErrorBytes - 1);
+  std::memcpy(st.last_error, e.data(), n);
+  st.last_error[n] = '\0';
+  st.error_seq.store(v + 2, std::memory_order_release);
+}
+
+}  // namespace robustmq::worker

@@ -1,0 +1,100 @@
+// The worker's loop; the design block is at the top of loop.cpp.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cache.hpp"
+#include "events.hpp"
+#include "mqtt.hpp"
+#include "ring.hpp"
+#include "segment.hpp"
+#include "worker_config.hpp"
+
+namespace robustmq::worker {
+
+class Loop {
+ public:
+  Loop(WorkerConfig config, MappedSegment segment, std::unique_ptr<cache::Cache> cache,
+       int lifeline);
+  // Runs until stop() was requested or the application died and the ring is empty. Returns the
+  // process exit code.
+  int run();
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  enum class Link { connecting, connected, backoff };
+
+  struct Inflight {
+    enum class Source : std::uint8_t { ring, cache } source;
+    bool acked = false;
+    std::uint8_t records = 1;    // ring: messages the tail passes (0 for a skipped damaged range)
+    std::uint64_t send_id = 0;   // increasing along inflight_
+    std::uint64_t ring_end = 0;  // ring: the tail once this message is acknowledged
+    std::uint64_t cache_id = 0;  // cache: the id to remove once acknowledged
+    Clock::time_point sent_at;
+  };
+
+  // Transitions (see the diagram in loop.cpp).
+  void handle_events();
+  void on_delivered(std::uint64_t send_id);
+  void retire_acked();
+  void skip(Inflight::Source source, std::uint64_t ring_end, std::uint64_t cache_id,
+            std::uint8_t records);
+  void on_link_down(const std::string& why, bool count_reconnect);
+  void start_connect();
+  bool spool_ring(const char* why);  // true when the whole ring went to the cache
+  void fill_window();
+  bool cache_unsent();
+  std::size_t cache_inflight_count() const;
+  bool send_from_cache();
+  bool send_from_ring();
+  void check_timeouts();
+  void wait_for_work();
+
+  bool spool_wanted(std::string& why);
+  std::size_t ring_waiting();
+  bool cache_has_backlog() const;
+  void publish_cache_counts();
+  void advance_tail(std::uint64_t to, std::uint64_t messages);
+  void notify_client();
+  void set_state(std::uint32_t state);
+  void set_error(const std::string& e);
+  void schedule_reconnect();
+
+  WorkerConfig config_;
+  MappedSegment segment_;
+  shm::Segment& seg_;
+  RingConsumer ring_;
+  std::unique_ptr<cache::Cache> cache_;
+  int lifeline_;
+  EventQueue events_;
+  std::unique_ptr<Mqtt> mqtt_;
+  const std::size_t window_;
+  const bool journal_;
+
+  Link link_ = Link::connecting;
+  Clock::time_point reconnect_at_{};
+  std::chrono::milliseconds backoff_;
+  std::deque<Inflight> inflight_;
+  std::uint64_t next_send_id_ = 1;
+  std::uint64_t read_pos_ = 0;        // ring index of the next record to send (>= tail)
+  std::uint64_t cache_sent_id_ = 0;   // last cache id handed to the broker
+  std::uint64_t cache_acked_id_ = 0;  // every cache id <= this was acknowledged and removed
+  std::vector<cache::CachedMessage> cache_buf_;
+  std::size_t cache_buf_pos_ = 0;
+  bool producer_alive_ = true;
+  std::optional<Clock::time_point> drain_deadline_;
+  std::optional<Clock::time_point> settle_deadline_;
+  std::optional<Clock::time_point> cache_retry_at_;
+  bool cache_failed_ = false;
+  std::vector<Event> event_buf_;
+  std::vector<record::MessageView> spool_batch_;
+};
+
+}  // namespace robustmq::worker

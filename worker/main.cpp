@@ -1,0 +1,134 @@
+// robustmq-worker: started by RobustClient::connect_async() (fork + exec), never by hand.
+//
+//   fd 3  the lifeline: a socket to the application. It first carries the configuration
+//         (worker_config.hpp); the worker answers "ready <pid>\n" or "error <text>\n". Later the
+//         application writes wake-up bytes; EOF means the application died.
+//   fd 4  the cache directory's lock, shared with the application.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+#include "cache.hpp"
+#include "log.hpp"
+#include "loop.hpp"
+#include "segment.hpp"
+#include "worker_config.hpp"
+
+namespace robustmq::worker {
+extern std::atomic<bool> g_terminate;
+}
+
+namespace {
+
+using robustmq::worker::Level;
+using robustmq::worker::log;
+
+void say(int fd, const std::string& line) {
+  std::string l = line + "\n";
+  (void)::send(fd, l.data(), l.size(), MSG_NOSIGNAL);
+}
+
+bool read_exact(int fd, char* buf, std::size_t n) {
+  std::size_t off = 0;
+  while (off < n) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 10'000) <= 0) return false;
+    ssize_t r = ::read(fd, buf + off, n - off);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    off += static_cast<std::size_t>(r);
+  }
+  return true;
+}
+
+int parse_fd(std::string_view arg, std::string_view name) {
+  if (arg.substr(0, name.size()) != name) return -1;
+  return std::atoi(std::string(arg.substr(name.size())).c_str());
+}
+
+void on_term(int) {
+  robustmq::worker::g_terminate.store(true);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int lifeline = 3;
+  int lock_fd = 4;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (int fd = parse_fd(a, "--lifeline-fd="); fd >= 0) lifeline = fd;
+    else if (int fd2 = parse_fd(a, "--lock-fd="); fd2 >= 0) lock_fd = fd2;
+    else {
+      std::fprintf(stderr, "robustmq-worker is started by the RobustMQ library; it takes no "
+                           "arguments of its own\n");
+      return 2;
+    }
+  }
+  ::fcntl(lifeline, F_SETFD, FD_CLOEXEC);
+  ::fcntl(lock_fd, F_SETFD, FD_CLOEXEC);
+  ::signal(SIGPIPE, SIG_IGN);
+  ::signal(SIGINT, SIG_IGN);  // a Ctrl-C is the application's to handle; we drain when it dies
+  struct sigaction sa {};
+  sa.sa_handler = on_term;
+  ::sigaction(SIGTERM, &sa, nullptr);
+  ::prctl(PR_SET_DUMPABLE, 0);  // no core dump or ptrace of a process holding credentials
+  if (const char* lvl = std::getenv("ROBUSTMQ_LOG_LEVEL")) {
+    std::string_view l = lvl;
+    if (l == "debug") robustmq::worker::g_log_level = Level::debug;
+    else if (l == "warning") robustmq::worker::g_log_level = Level::warning;
+    else if (l == "error") robustmq::worker::g_log_level = Level::error;
+  }
+
+  char head[8];
+  if (!read_exact(lifeline, head, sizeof head)) {
+    say(lifeline, "error no configuration received");
+    return 2;
+  }
+  std::uint32_t total = 0;
+  std::memcpy(&total, head + 4, 4);
+  if (total < 8 || total > robustmq::kMaxConfigBytes) {
+    say(lifeline, "error configuration has an impossible length");
+    return 2;
+  }
+  std::string blob(head, sizeof head);
+  blob.resize(total);
+  if (!read_exact(lifeline, blob.data() + 8, total - 8)) {
+    say(lifeline, "error configuration truncated");
+    return 2;
+  }
+  std::string error;
+  auto config = robustmq::decode_worker_config(blob, error);
+  std::fill(blob.begin(), blob.end(), '\0');  // it may hold a password
+  if (!config) {
+    say(lifeline, "error " + error);
+    return 2;
+  }
+  try {
+    auto segment = robustmq::MappedSegment::open_existing(config->segment_name);
+    robustmq::cache::Config cc;
+    auto cache = robustmq::cache::open(config->cache_type == "file"
+                                           ? robustmq::cache::Backend::file
+                                           : robustmq::cache::Backend::sqlite,
+                                       config->cache_dir, cc);
+    robustmq::worker::Loop loop(std::move(*config), std::move(segment), std::move(cache),
+                                lifeline);
+    say(lifeline, "ready " + std::to_string(::getpid()));
+    const int rc = loop.run();
+    (void)lock_fd;
+    return rc;
+  } catch (const std::exception& e) {
+    log(Level::error, "{}", e.what());
+    say(lifeline, std::string("error ") + e.what());
+    return 1;
+  }
+}
