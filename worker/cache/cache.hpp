@@ -49,6 +49,10 @@ enum class Backend { sqlite, file };
 struct Config {
   // true: fsync/fdatasync each commit (power-cut safe). false: leave it to the OS.
   bool sync = true;
+  // true: inspect only (robustmq-cache). Nothing is created, repaired, truncated, renamed or
+  // deleted; damage is skipped in memory; append() and remove_through() throw CacheError.
+  // Opening throws CacheError when there is no cache of that backend or it cannot be read.
+  bool read_only = false;
 };
 
 // I/O failures (disk full, EIO) surface as this; the message names the file and the cause.
