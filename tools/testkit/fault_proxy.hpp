@@ -1,0 +1,62 @@
+// FaultProxy: a TCP proxy between a client and the broker that injects network faults.
+//
+//   robustmq::testkit::FaultProxy proxy(broker.port());   // client connects to proxy.port()
+//   proxy.set_latency(50ms);  proxy.blackhole(true);  proxy.reset_all();
+//
+// One thread runs a poll() loop over all connections; the fault settings may be changed from any
+// thread at any time and apply from the next loop iteration (reset_all() returns only once every
+// connection is gone). Listens on 127.0.0.1 only.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace robustmq::testkit {
+
+struct FaultProxyOptions {
+  int target_port = 0;                      // the broker
+  std::string target_host = "127.0.0.1";    // an IPv4 address
+  int listen_port = 0;                      // 0: free_port()
+};
+
+class FaultProxy {
+ public:
+  explicit FaultProxy(int target_port);
+  explicit FaultProxy(FaultProxyOptions options);
+  ~FaultProxy();  // closes every connection and the listener
+  FaultProxy(const FaultProxy&) = delete;
+  FaultProxy& operator=(const FaultProxy&) = delete;
+
+  int port() const noexcept;  // where clients connect
+
+  // Delays every byte by this much, in each direction (a round trip gains twice this).
+  // Applies to bytes read from now on.
+  void set_latency(std::chrono::milliseconds one_way);
+  // Limits each direction to this many bytes per second; 0: unlimited.
+  void set_bandwidth(std::size_t bytes_per_second);
+  // On: every byte read, in either direction, is dropped (also those waiting for latency);
+  // connections stay open, so only keepalive timeouts notice. The MQTT stream of a connection
+  // that lived through a blackhole is broken; clients are expected to reconnect.
+  void blackhole(bool on);
+  // On: stop reading from the sockets; bytes wait in kernel buffers and flow on stall(false),
+  // like a partition that heals before TCP gives up.
+  void stall(bool on);
+  // On: accept new connections and reset them at once (RST), as a host with a dead broker does.
+  void refuse_new(bool on);
+  // Closes every open connection on both sides with RST (SO_LINGER 0). Returns once done.
+  void reset_all();
+
+  std::size_t connections() const;      // open right now
+  std::uint64_t accepted() const;       // accepted so far, refused ones included
+  std::uint64_t bytes_forwarded() const;
+  std::uint64_t bytes_dropped() const;  // by blackhole
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace robustmq::testkit
