@@ -122,6 +122,9 @@ int Loop::run() {
 void Loop::handle_events() {
   events_.take(event_buf_);
   for (auto& e : event_buf_) {
+    if (e.kind != Event::Kind::delivered)
+      log(Level::debug, "event {} (link {}, in flight {}): {}", static_cast<int>(e.kind),
+          static_cast<int>(link_), inflight_.size(), e.text);
     switch (e.kind) {
       case Event::Kind::connected:
         if (link_ != Link::connecting) break;
@@ -317,6 +320,7 @@ bool Loop::spool_ring(const char* why) {
         break;
       }
       seg_.status.cached.fetch_add(spool_batch_.size(), std::memory_order_relaxed);
+      publish_cache_counts();  // before the tail moves: a flush() caller sees both together
     }
     advance_tail(pos, records);
     moved += records;

@@ -1,0 +1,107 @@
+// Every bad input gets its own error; nothing already queued is affected.
+#include <doctest/doctest.h>
+
+#include <sys/stat.h>
+
+#include "helpers.hpp"
+
+using namespace robustmq;
+using namespace robustmq::test;
+
+TEST_CASE("each invalid publish() gets its own error code and queued messages still arrive") {
+  testkit::Mosquitto broker;
+  testkit::Subscriber sub(broker.host(), broker.port(), "it/bad/#");
+  REQUIRE(sub.wait_subscribed());
+  testkit::TempDir dir;
+  Options o = client_options(dir / "cache", "bad");
+  o.ring_bytes = 64 << 10;
+  RobustClient client(o);
+  CHECK(client.publish("it/bad/x", "before connect", 1) == errc::not_connected);
+  client.connect_async(broker.host(), broker.port());
+  REQUIRE_FALSE(client.publish("it/bad/seq", testkit::sequence_payload(0), 1));
+
+  struct Row { std::string topic; std::size_t payload; int qos; errc expected; };
+  const Row rows[] = {
+      {"", 1, 1, errc::topic_empty},
+      {"it/bad/+", 1, 1, errc::topic_wildcard},
+      {"it/bad/#", 1, 1, errc::topic_wildcard},
+      {std::string(65536, 'a'), 1, 1, errc::topic_too_long},
+      {"it/bad/\xC3", 1, 1, errc::topic_invalid_utf8},
+      {"it/bad/\xC0\xAF", 1, 1, errc::topic_invalid_utf8},
+      {std::string("it/bad/\0x", 9), 1, 1, errc::topic_contains_nul},
+      {"it/bad/q", 1, 3, errc::invalid_qos},
+      {"it/bad/q", 1, -1, errc::invalid_qos},
+      {"it/bad/big", 64 << 10, 1, errc::payload_too_large},
+  };
+  for (const Row& r : rows) {
+    CAPTURE(r.topic.substr(0, 20));
+    const auto ec = client.publish(r.topic, std::string(r.payload, 'x'), r.qos);
+    CHECK(ec == r.expected);
+    CHECK_FALSE(ec.message().empty());
+  }
+  REQUIRE_FALSE(client.publish("it/bad/seq", testkit::sequence_payload(1), 1));
+  CHECK(sub.wait_for(2, 10s));
+  CHECK(testkit::check_in_order(testkit::sequences(sub.messages()), 2).empty());
+  CHECK(client.stats().published == 2);
+  client.stop();
+  CHECK(client.publish("it/bad/seq", "after stop", 1) == errc::stopped);
+  CHECK(client.flush(10ms) == errc::stopped);
+}
+
+TEST_CASE("connect_async() with a cache path that cannot be created names the path") {
+  testkit::TempDir dir;
+  const auto file = dir / "not-a-dir";
+  { FILE* f = std::fopen(file.c_str(), "w"); REQUIRE(f); std::fclose(f); }
+  RobustClient client(client_options(file / "cache", "badpath"));
+  try {
+    client.connect_async("127.0.0.1", 1883);
+    FAIL("connect_async() did not throw");
+  } catch (const std::system_error& e) {
+    CHECK(std::string(e.what()).find(file.string()) != std::string::npos);
+  }
+}
+
+TEST_CASE("connect_async() without a worker executable names the path it looked at") {
+  testkit::TempDir dir;
+  Options o = client_options(dir / "cache", "noworker");
+  o.worker_path = dir / "no-such-worker";
+  RobustClient client(o);
+  try {
+    client.connect_async("127.0.0.1", 1883);
+    FAIL("connect_async() did not throw");
+  } catch (const std::system_error& e) {
+    CHECK(std::string(e.what()).find("no-such-worker") != std::string::npos);
+  }
+  CHECK(client.publish("it/x", "y", 1) == errc::not_connected);
+}
+
+TEST_CASE("a second live client on the same cache path is refused with the owner's pid") {
+  testkit::Mosquitto broker;
+  testkit::TempDir dir;
+  RobustClient first(client_options(dir / "cache", "owner"));
+  first.connect_async(broker.host(), broker.port());
+  RobustClient second(client_options(dir / "cache", "intruder"));
+  try {
+    second.connect_async(broker.host(), broker.port());
+    FAIL("the second client was allowed in");
+  } catch (const std::system_error& e) {
+    CHECK(std::string(e.what()).find(std::to_string(::getpid())) != std::string::npos);
+  }
+  first.stop();
+}
+
+TEST_CASE("invalid options are refused by connect_async() naming the option") {
+  testkit::TempDir dir;
+  Options o = client_options(dir / "cache", "opts");
+  o.max_inflight = 70000;
+  RobustClient a(o);
+  CHECK_THROWS_WITH_AS(a.connect_async("127.0.0.1", 1883), doctest::Contains("max_inflight"),
+                       std::system_error);
+  RobustClient b(client_options(dir / "cache", "opts"));
+  CHECK_THROWS_WITH_AS(b.connect_async("127.0.0.1", 0), doctest::Contains("mqtt_port"),
+                       std::system_error);
+  Options e = client_options(dir / "cache", "");
+  RobustClient c(e);
+  CHECK_THROWS_WITH_AS(c.connect_async("127.0.0.1", 1883), doctest::Contains("client_id"),
+                       std::system_error);
+}
