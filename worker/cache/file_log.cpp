@@ -67,8 +67,9 @@ std::uint64_t FileLog::append(std::span<const record::MessageView> batch) {
     std::uint64_t n = 0;
     for (const auto& m : batch) {
       const std::size_t rec = record_bytes(m.topic.size(), m.payload.size());
-      if (n > 0 && committed_end_ + encode_buf_.size() + rec > kSegmentTargetBytes) {
-        write_batch(encode_buf_, n, end_bytes);  // the batch spans two segments
+      if (committed_end_ + encode_buf_.size() + rec > kSegmentTargetBytes &&
+          committed_end_ + encode_buf_.size() > kSegmentDataStart) {
+        if (n > 0) write_batch(encode_buf_, n, end_bytes);  // the batch spans two segments
         roll_segment();
         encode_buf_.clear();
         n = 0;

@@ -108,10 +108,35 @@ void SqliteCache::create_schema() {
   static_assert(kSchemaVersion == 1, "update create_schema()");
 }
 
+// A scratch copy of the database moved aside, so that salvage never modifies the evidence. A
+// truncated file is padded back to the size its header states: SQLite refuses a file shorter
+// than that outright, while zero pages only make the rows on them unreadable.
+fs::path scratch_copy(const fs::path& aside, const fs::path& scratch) {
+  std::error_code ec;
+  for (const char* part : {"", "-wal", "-shm"}) fs::remove(with_suffix(scratch, part), ec);
+  fs::copy_file(aside, scratch, ec);
+  if (ec) return {};
+  if (fs::exists(with_suffix(aside, "-wal"))) fs::copy_file(with_suffix(aside, "-wal"), with_suffix(scratch, "-wal"), ec);
+  unsigned char h[32] = {};
+  std::FILE* f = std::fopen(scratch.c_str(), "rb");
+  const bool have = f && std::fread(h, 1, sizeof h, f) == sizeof h;
+  if (f) std::fclose(f);
+  if (!have) return scratch;
+  std::uint64_t page = (std::uint64_t{h[16]} << 8) | h[17];
+  if (page == 1) page = 65536;
+  const std::uint64_t pages = (std::uint64_t{h[28]} << 24) | (std::uint64_t{h[29]} << 16) |
+                              (std::uint64_t{h[30]} << 8) | h[31];
+  const std::uint64_t want = page * pages;
+  if (want > fs::file_size(scratch) && want < (std::uint64_t{1} << 40)) fs::resize_file(scratch, want, ec);
+  return scratch;
+}
+
 void SqliteCache::salvage(const fs::path& aside) {
+  const fs::path scratch = scratch_copy(aside, with_suffix(path_, ".salvage"));
   sqlite3* old = nullptr;
-  // Read-write without CREATE so the WAL can be read, but no checkpoint may write the old file.
-  int rc = sqlite3_open_v2(aside.c_str(), &old, SQLITE_OPEN_READWRITE, nullptr);
+  // Read-write without CREATE so the WAL can be read; nothing is checkpointed into the file.
+  int rc = scratch.empty() ? SQLITE_CANTOPEN
+                           : sqlite3_open_v2(scratch.c_str(), &old, SQLITE_OPEN_READWRITE, nullptr);
   std::uint64_t copied = 0, lost = 0, last = 0, max_id = 0;
   if (rc == SQLITE_OK) {
     sqlite3_db_config(old, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
@@ -135,8 +160,18 @@ void SqliteCache::salvage(const fs::path& aside) {
         int step;
         while ((step = sqlite3_step(s)) == SQLITE_ROW) {
           const auto id = static_cast<std::uint64_t>(sqlite3_column_int64(s, 0));
-          for (int i = 0; i < 7; ++i)
-            check(sqlite3_bind_value(insert_.get(), i + 1, sqlite3_column_value(s, i)), "salvage");
+          if (id <= last) {  // a page of zeros decodes as rows with id 0: damage, not data
+            step = SQLITE_CORRUPT;
+            break;
+          }
+          for (int i = 0; i < 5; ++i)
+            sqlite3_bind_int64(insert_.get(), i + 1, sqlite3_column_int64(s, i));
+          for (int i = 5; i < 7; ++i) {
+            const void* blob = sqlite3_column_blob(s, i);
+            sqlite3_bind_blob64(insert_.get(), i + 1, blob ? blob : "",
+                                static_cast<std::uint64_t>(sqlite3_column_bytes(s, i)),
+                                SQLITE_TRANSIENT);
+          }
           check(sqlite3_step(insert_.get()), "salvage");
           sqlite3_reset(insert_.get());
           ++messages_;
@@ -165,7 +200,8 @@ void SqliteCache::salvage(const fs::path& aside) {
             break;
           }
         }
-        lost += skip;  // an upper bound: the ids in the unreadable pages
+        // An upper bound on the ids on unreadable pages (the old meta row knows the last id).
+        lost += found || max_id <= last ? skip : max_id - last;
         last += skip;
         if (!found) break;
       }
@@ -175,6 +211,8 @@ void SqliteCache::salvage(const fs::path& aside) {
     sqlite3_finalize(s);
   }
   sqlite3_close(old);
+  std::error_code ec;
+  for (const char* part : {"", "-wal", "-shm"}) fs::remove(with_suffix(scratch, part), ec);
   if (max_id + 1 > next_id_) {  // ids are never reused, even those of rows lost
     next_id_ = max_id + 1;
     exec("BEGIN IMMEDIATE");
