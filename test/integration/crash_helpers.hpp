@@ -1,0 +1,113 @@
+// Real processes for the crash tests: the producer program, its record file, kill -9.
+#pragma once
+
+#include <signal.h>
+#include <spawn.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <map>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "helpers.hpp"
+
+extern char** environ;
+
+namespace robustmq::test {
+
+// The shared record a producer process keeps (see producer_main.cpp).
+class ProducerRecord {
+ public:
+  explicit ProducerRecord(const std::filesystem::path& path) : path_(path) {
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0 || ::ftruncate(fd, 4096) != 0) throw std::runtime_error("record file");
+    rec_ = static_cast<std::atomic<std::uint64_t>*>(
+        ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+    ::close(fd);
+  }
+  ~ProducerRecord() { ::munmap(rec_, 4096); }
+  std::uint64_t confirmed() const { return rec_[0].load(); }
+  pid_t worker_pid() const { return static_cast<pid_t>(rec_[1].load()); }
+  bool connected() const { return rec_[2].load() != 0; }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+  std::atomic<std::uint64_t>* rec_ = nullptr;
+};
+
+inline pid_t spawn_producer(const testkit::Mosquitto& broker, const std::filesystem::path& cache,
+                            const std::string& id, const std::string& topic,
+                            const ProducerRecord& rec, const char* cache_type) {
+  const char* exe = std::getenv("ROBUSTMQ_TEST_PRODUCER");
+  if (exe == nullptr) throw std::runtime_error("ROBUSTMQ_TEST_PRODUCER is not set");
+  std::vector<std::string> args = {exe, broker.host(), std::to_string(broker.port()),
+                                   cache.string(), id, topic, rec.path().string(), cache_type};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  if (::posix_spawn(&pid, exe, nullptr, nullptr, argv.data(), environ) != 0)
+    throw std::runtime_error("cannot spawn the producer");
+  return pid;
+}
+
+inline void kill9(pid_t pid) {
+  if (pid > 0) ::kill(pid, SIGKILL);
+}
+
+inline void reap(pid_t pid) {
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+}
+
+inline bool process_alive(pid_t pid) { return pid > 0 && ::kill(pid, 0) == 0; }
+
+// Checks a stream that spans several producer lifetimes, one topic per lifetime ("<prefix>N"):
+// every confirmed message of each lifetime arrived, and the first arrivals of all messages are
+// in publication order, lifetime by lifetime (a later lifetime's message never overtakes an
+// earlier one's). Returns "" or the first problem.
+inline std::string check_lifetimes(const std::vector<testkit::ReceivedMessage>& msgs,
+                                   const std::string& prefix,
+                                   const std::vector<std::uint64_t>& confirmed) {
+  std::map<std::pair<std::uint64_t, std::uint64_t>, bool> seen;
+  std::pair<std::uint64_t, std::uint64_t> last{0, 0};
+  bool any = false;
+  for (const auto& m : msgs) {
+    if (m.topic.rfind(prefix, 0) != 0) continue;
+    const std::uint64_t life = std::stoull(m.topic.substr(prefix.size()));
+    const auto seq = testkit::parse_seq(m.payload);
+    if (!seq) return "unparsable payload on " + m.topic;
+    const auto key = std::make_pair(life, *seq);
+    if (seen.count(key)) continue;  // a re-send
+    if (any && key < last)
+      return "lifetime " + std::to_string(life) + " seq " + std::to_string(*seq) +
+             " arrived after lifetime " + std::to_string(last.first) + " seq " +
+             std::to_string(last.second);
+    seen[key] = true;
+    last = key;
+    any = true;
+  }
+  for (std::uint64_t life = 0; life < confirmed.size(); ++life)
+    for (std::uint64_t s = 0; s < confirmed[life]; ++s)
+      if (!seen.count({life, s}))
+        return "lifetime " + std::to_string(life) + " lost confirmed seq " + std::to_string(s) +
+               " of " + std::to_string(confirmed[life]);
+  return "";
+}
+
+inline std::uint64_t total(const std::vector<std::uint64_t>& v) {
+  std::uint64_t t = 0;
+  for (auto x : v) t += x;
+  return t;
+}
+
+}  // namespace robustmq::test

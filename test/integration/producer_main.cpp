@@ -1,0 +1,75 @@
+// robustmq-test-producer: a separate application process for the crash tests. It publishes
+// sequence numbers as fast as it can and, after every publish() that returned success, records
+// how many were confirmed in a small shared file, which survives its kill -9:
+//   offset 0: u64 confirmed count   offset 8: u64 worker pid   offset 16: u64 "connected" flag
+//
+//   robustmq-test-producer HOST PORT CACHE_DIR CLIENT_ID TOPIC RECORD_FILE CACHE_TYPE [COUNT]
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+
+#include <robustmq/client.hpp>
+#include <testkit/sequence.hpp>
+
+int main(int argc, char** argv) {
+  if (argc < 8) {
+    std::fprintf(stderr, "usage: %s HOST PORT CACHE_DIR CLIENT_ID TOPIC RECORD_FILE sqlite|file "
+                         "[COUNT]\n", argv[0]);
+    return 2;
+  }
+  const int fd = ::open(argv[6], O_RDWR | O_CREAT, 0600);
+  if (fd < 0 || ::ftruncate(fd, 4096) != 0) return 3;
+  auto* rec = static_cast<std::atomic<std::uint64_t>*>(
+      ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+  if (rec == MAP_FAILED) return 3;
+  const std::uint64_t count = argc > 8 ? std::strtoull(argv[8], nullptr, 10) : UINT64_MAX;
+
+  robustmq::Options o;
+  o.client_id = argv[4];
+  o.cache_path = argv[3];
+  o.cache_type = std::string(argv[7]) == "file" ? robustmq::CacheType::file
+                                                : robustmq::CacheType::sqlite;
+  o.reconnect_min = std::chrono::milliseconds(50);
+  o.reconnect_max = std::chrono::milliseconds(500);
+  o.connect_timeout = std::chrono::seconds(2);
+  o.publish_wait = std::chrono::seconds(5);
+  robustmq::RobustClient client(o);
+  // The previous producer's worker may still be draining the ring it left: it holds the cache
+  // lock until it is done.
+  for (int attempt = 0;; ++attempt) {
+    try {
+      client.connect_async(argv[1], std::atoi(argv[2]));
+      break;
+    } catch (const std::system_error& e) {
+      if (e.code().value() != EBUSY || attempt > 600) {
+        std::fprintf(stderr, "producer: %s\n", e.what());
+        return 4;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  rec[1].store(static_cast<std::uint64_t>(client.stats().worker_pid));
+  rec[2].store(1);
+  const std::string topic = argv[5];
+  for (std::uint64_t i = 0; i < count; ++i) {
+    if (auto ec = client.publish(topic, robustmq::testkit::sequence_payload(i, 64), 1)) {
+      std::fprintf(stderr, "producer: publish %llu: %s\n", static_cast<unsigned long long>(i),
+                   ec.message().c_str());
+      return 5;
+    }
+    rec[0].store(i + 1, std::memory_order_release);
+    // At most ~10,000 messages/s, so that a test's backlog drains in seconds.
+    if (i % 10 == 9) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if ((i & 1023) == 0) rec[1].store(static_cast<std::uint64_t>(client.stats().worker_pid));
+  }
+  client.stop();
+  return 0;
+}

@@ -1,0 +1,173 @@
+// Crash-proof transport: real processes, real SIGKILLs, a real mosquitto.
+#include <doctest/doctest.h>
+
+#include <thread>
+
+#include "crash_helpers.hpp"
+
+using namespace robustmq;
+using namespace robustmq::test;
+
+namespace {
+
+// Lifetimes of one producer (same client id and cache path), each killed with SIGKILL after a
+// random moment; the worker too when kill_worker. Every fifth lifetime runs while the broker is
+// down. Afterwards a client with the same id drains what is left, and every confirmed message
+// of every lifetime must have arrived, in order.
+void run_lifetimes(const char* cache_type, int lifetimes, bool kill_worker, unsigned seed) {
+  testkit::Mosquitto broker;
+  const std::string prefix = std::string("crash/") + cache_type + "/";
+  testkit::Subscriber sub(broker.host(), broker.port(), "crash/#");
+  REQUIRE(sub.wait_subscribed());
+  testkit::TempDir dir;
+  const auto cache = dir / "cache";
+  const std::string id = std::string("crash-") + cache_type;
+  std::mt19937 rng(seed);
+  std::vector<std::uint64_t> confirmed;
+  for (int life = 0; life < lifetimes; ++life) {
+    const bool outage = life % 5 == 4;
+    if (outage) broker.stop();
+    ProducerRecord rec(dir / ("record-" + std::to_string(life)));
+    const pid_t producer = spawn_producer(broker, cache, id, prefix + std::to_string(life), rec,
+                                          cache_type);
+    // Wait until it is connected (it may wait for the previous worker to drain), then let it
+    // publish for a random while, and kill it wherever it is.
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (!rec.connected() && process_alive(producer) &&
+           std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(2ms);
+    REQUIRE(rec.connected());
+    std::this_thread::sleep_for(std::chrono::milliseconds(20 + rng() % 250));
+    const pid_t worker = rec.worker_pid();
+    kill9(producer);
+    if (kill_worker) kill9(worker);
+    reap(producer);
+    confirmed.push_back(rec.confirmed());
+    if (outage) broker.start();
+  }
+  // A last lifetime in this process drains the cache and whatever ring was left.
+  RobustClient client(client_options(cache, id, std::string(cache_type) == "file"
+                                                    ? CacheType::file
+                                                    : CacheType::sqlite));
+  for (int attempt = 0;; ++attempt) {
+    try {
+      client.connect_async(broker.host(), broker.port());
+      break;
+    } catch (const std::system_error& e) {
+      REQUIRE_MESSAGE((e.code().value() == EBUSY && attempt < 600), e.what());
+      std::this_thread::sleep_for(50ms);
+    }
+  }
+  const std::uint64_t want = total(confirmed);
+  std::string problem = "not checked";
+  const auto deadline = std::chrono::steady_clock::now() + 120s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    problem = check_lifetimes(sub.messages(), prefix, confirmed);
+    if (problem.empty()) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  const Stats s = client.stats();
+  CHECK_MESSAGE(problem.empty(), problem, " (", want, " confirmed in ", lifetimes,
+                " lifetimes; cache backlog ", s.cache_backlog, ", ring backlog ", s.ring_backlog,
+                ")");
+  CHECK(want > 0);
+  client.stop();
+}
+
+}  // namespace
+
+TEST_CASE("a producer killed at any moment loses no confirmed message (sqlite cache)") {
+  run_lifetimes("sqlite", 25, false, 1);
+}
+
+TEST_CASE("a producer killed at any moment loses no confirmed message (file cache)") {
+  run_lifetimes("file", 25, false, 2);
+}
+
+TEST_CASE("producer and worker killed together lose no confirmed message (sqlite cache)") {
+  run_lifetimes("sqlite", 25, true, 3);
+}
+
+TEST_CASE("producer and worker killed together lose no confirmed message (file cache)") {
+  run_lifetimes("file", 25, true, 4);
+}
+
+TEST_CASE("a worker killed 50 times during a stream is restarted and every message arrives in order") {
+  testkit::Mosquitto broker;
+  testkit::Subscriber sub(broker.host(), broker.port(), "wk/#");
+  REQUIRE(sub.wait_subscribed());
+  testkit::TempDir dir;
+  RobustClient client(client_options(dir / "cache", "worker-kill"));
+  client.connect_async(broker.host(), broker.port());
+  std::atomic<bool> done{false};
+  std::atomic<std::uint64_t> published{0};
+  std::error_code producer_error;
+  std::thread producer([&] {
+    for (std::uint64_t i = 0; !done.load(); ++i) {
+      producer_error = client.publish("wk/seq", testkit::sequence_payload(i, 32), 1);
+      if (producer_error) return;
+      published.store(i + 1);
+      if (i % 10 == 9) std::this_thread::sleep_for(1ms);
+    }
+  });
+  std::mt19937 rng(5);
+  int kills = 0;
+  const auto started = std::chrono::steady_clock::now();
+  for (; kills < 50 && std::chrono::steady_clock::now() - started < 60s; ++kills) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(40 + rng() % 120));
+    const int pid = client.stats().worker_pid;
+    REQUIRE(pid > 0);
+    kill9(pid);
+    // The client notices within a second and starts a successor.
+    const auto deadline = std::chrono::steady_clock::now() + 1s;
+    while (client.stats().worker_pid == pid && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(1ms);
+    REQUIRE_MESSAGE(client.stats().worker_pid != pid, "no new worker within 1 s of the kill");
+  }
+  if (broker.running()) {
+    // Scenario 4: the broker goes away during the kills, too.
+    broker.stop();
+    kill9(client.stats().worker_pid);
+    std::this_thread::sleep_for(300ms);
+    broker.start();
+  }
+  done.store(true);
+  producer.join();
+  REQUIRE_FALSE(producer_error);
+  CHECK(kills == 50);
+  const auto problem = wait_in_order(sub, published.load(), 120s);
+  CHECK_MESSAGE(problem.empty(), problem);
+  CHECK(client.stats().worker_restarts >= 50);
+  client.stop();
+}
+
+TEST_CASE("eight producer threads keep each thread's order") {
+  testkit::Mosquitto broker;
+  testkit::TempDir dir;
+  Options o = client_options(dir / "cache", "threads");
+  o.max_inflight = 16;
+  RobustClient client(o);
+  client.connect_async(broker.host(), broker.port());
+  std::vector<std::unique_ptr<testkit::Subscriber>> subs;
+  for (int t = 0; t < 8; ++t) {
+    subs.push_back(std::make_unique<testkit::Subscriber>(broker.host(), broker.port(),
+                                                         "mt/" + std::to_string(t)));
+    REQUIRE(subs.back()->wait_subscribed());
+  }
+  std::vector<std::thread> threads;
+  std::atomic<int> errors{0};
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&, t] {
+      for (std::uint64_t i = 0; i < 10'000; ++i)
+        if (client.publish("mt/" + std::to_string(t), testkit::sequence_payload(i), 1))
+          errors.fetch_add(1);
+    });
+  for (auto& th : threads) th.join();
+  CHECK(errors.load() == 0);
+  for (int t = 0; t < 8; ++t) {
+    CAPTURE(t);
+    const auto problem = wait_in_order(*subs[static_cast<std::size_t>(t)], 10'000, 120s);
+    CHECK_MESSAGE(problem.empty(), problem);
+  }
+  client.stop();
+}
