@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -128,6 +129,16 @@ TEST_CASE("a private mosquitto listens on its own loopback port and stops on req
   CHECK_FALSE(broker.running());
   CHECK_FALSE(tk::accepts_connections(broker.port()));
   CHECK(std::filesystem::exists(dir / "mosquitto.db"));  // persistence saved on SIGTERM
+}
+
+TEST_CASE("a broker started from a thread that has ended keeps running") {
+  // PR_SET_PDEATHSIG is tied to the forking thread; the testkit forks from a thread of its own.
+  tk::Mosquitto broker;
+  broker.stop();
+  std::thread([&] { broker.start(); }).join();
+  std::this_thread::sleep_for(200ms);
+  CHECK(::kill(broker.pid(), 0) == 0);
+  CHECK(tk::accepts_connections(broker.port()));
 }
 
 TEST_CASE("the subscriber records what mosquitto_pub publishes, in order") {

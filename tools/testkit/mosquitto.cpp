@@ -12,7 +12,10 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <condition_variable>
 #include <fstream>
+#include <functional>
+#include <mutex>
 #include <sstream>
 #include <stdexcept>
 #include <system_error>
@@ -117,6 +120,50 @@ void Mosquitto::write_config() const {
   if (!conf.flush()) throw std::runtime_error("cannot write " + config_path().string());
 }
 
+// PR_SET_PDEATHSIG fires when the *thread* that forked exits, not the process. So every fork
+// happens on one thread that never exits: a broker started from a short-lived thread would
+// otherwise die with it. Leaked on purpose: it must outlive static destruction.
+class Spawner {
+ public:
+  static Spawner& instance() {
+    static Spawner* s = new Spawner;
+    return *s;
+  }
+
+  // Runs fork_fn on the spawner thread and returns its result.
+  pid_t run(std::function<pid_t()> fork_fn) {
+    std::unique_lock lk(mu_);
+    cv_.wait(lk, [&] { return !job_; });  // one job at a time
+    job_ = std::move(fork_fn);
+    done_ = false;
+    cv_.notify_all();
+    cv_.wait(lk, [&] { return done_; });
+    pid_t pid = result_;
+    job_ = nullptr;
+    cv_.notify_all();
+    return pid;
+  }
+
+ private:
+  Spawner() { std::thread([this] { loop(); }).detach(); }
+
+  [[noreturn]] void loop() {
+    std::unique_lock lk(mu_);
+    while (true) {
+      cv_.wait(lk, [&] { return job_ && !done_; });
+      result_ = job_();
+      done_ = true;
+      cv_.notify_all();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::function<pid_t()> job_;
+  bool done_ = false;
+  pid_t result_ = -1;
+};
+
 pid_t Mosquitto::spawn() const {
   // Everything the child needs is prepared before fork: after fork in a multi-threaded process
   // only async-signal-safe calls are allowed.
@@ -130,8 +177,9 @@ pid_t Mosquitto::spawn() const {
   char* const argv[] = {const_cast<char*>(binary.c_str()), const_cast<char*>("-c"),
                         const_cast<char*>(config.c_str()), nullptr};
 
-  pid_t pid = ::fork();
-  if (pid == 0) {
+  pid_t pid = Spawner::instance().run([&]() -> pid_t {
+    pid_t child = ::fork();
+    if (child != 0) return child < 0 ? -errno : child;
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(127);
     if (null_fd >= 0) ::dup2(null_fd, 0);
@@ -143,11 +191,10 @@ pid_t Mosquitto::spawn() const {
     static const char msg[] = "testkit: exec mosquitto failed\n";
     [[maybe_unused]] auto n = ::write(2, msg, sizeof msg - 1);
     ::_exit(127);
-  }
-  int err = errno;
+  });
   ::close(log_fd);
   if (null_fd >= 0) ::close(null_fd);
-  if (pid < 0) throw std::system_error(err, std::generic_category(), "fork mosquitto");
+  if (pid < 0) throw std::system_error(-pid, std::generic_category(), "fork mosquitto");
   return pid;
 }
 

@@ -7,9 +7,10 @@
 // The broker never touches a system mosquitto: it runs /usr/sbin/mosquitto with its own config
 // file, persistence directory and log file inside a fresh TempDir, listening on 127.0.0.1 only.
 // The child is started with fork+exec, gets no file descriptor of the test process (a Paho socket
-// inherited by the broker would keep a dead connection half-open), dies with the thread that
-// started it (PR_SET_PDEATHSIG: create the Mosquitto on a thread that outlives it), and is reaped
-// with waitpid on its own pid only.
+// inherited by the broker would keep a dead connection half-open), is killed when the test
+// process dies (PR_SET_PDEATHSIG, armed from a spawner thread that lives as long as the process,
+// so start() may be called from any thread), and is reaped with waitpid on its own pid only.
+// Thread safety: one Mosquitto object must not be used from two threads at once.
 #pragma once
 
 #include <sys/types.h>
