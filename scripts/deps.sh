@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs the Debian packages RobustMQ needs to build and test, if any is missing.
+# Runs unattended as root (or through sudo); does nothing when everything is installed.
+set -euo pipefail
+
+packages=(
+  g++ meson ninja-build pkg-config cmake
+  libpaho-mqtt-dev libboost-dev libsqlite3-dev libfmt-dev doctest-dev
+  mosquitto mosquitto-clients openssl
+  clang libclang-rt-14-dev   # fuzzers and sanitizer builds
+  procps util-linux          # pgrep/kill, flock
+)
+
+missing=()
+for pkg in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$pkg")
+done
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+echo "deps.sh: installing ${missing[*]}" >&2
+sudo=()
+if ((EUID != 0)); then
+  command -v sudo >/dev/null || { echo "deps.sh: not root and no sudo; install: ${missing[*]}" >&2; exit 1; }
+  sudo=(sudo -n)
+fi
+
+# The mosquitto package would start (and enable) a system broker. The tests never use it (each
+# starts a private one on a free port), so keep it from starting: invoke-rc.d asks policy-rc.d,
+# and 101 means "action not allowed". Only install our policy if there is none, and remove it after.
+policy=/usr/sbin/policy-rc.d
+own_policy=0
+if [[ ! -e $policy ]]; then
+  printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
+  "${sudo[@]}" chmod 755 "$policy"
+  own_policy=1
+fi
+cleanup() { if ((own_policy)); then "${sudo[@]}" rm -f "$policy"; fi; }
+trap cleanup EXIT
+
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update </dev/null
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+  apt-get install -y --no-install-recommends "${missing[@]}" </dev/null
