@@ -82,10 +82,13 @@ std::uint64_t RingConsumer::head() noexcept {
 }
 
 RingConsumer::Status RingConsumer::read_at(std::uint64_t at, Item& out) noexcept {
-  if (at >= cached_head_ && at >= head()) return Status::empty;
-  // The head is untrusted too: a record must lie within [at, head) and within the ring.
-  if (cached_head_ - tail_ > size_ || at < tail_ || (at & (record::kAlign - 1)) != 0)
+  if (at >= cached_head_) head();
+  // The head is untrusted too: it must lie within [tail, tail + size], and a record within
+  // [at, head) and within the ring. A head behind the tail is damage, not an empty ring.
+  if (cached_head_ < tail_ || cached_head_ - tail_ > size_ || at < tail_ ||
+      (at & (record::kAlign - 1)) != 0)
     return Status::corrupt;
+  if (at >= cached_head_) return Status::empty;
   std::uint64_t pos = at;
   std::size_t offset = pos & (size_ - 1);
   std::uint32_t first = 0;

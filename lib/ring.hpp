@@ -48,7 +48,7 @@ class RingConsumer {
   enum class Status { item, empty, corrupt };
 
   // Decodes the record at `at` (a position in [tail, head)). `corrupt` means the header failed
-  // validation; the caller counts it and resynchronises with skip_to_head().
+  // validation; the caller counts it and resynchronises at head().
   Status read_at(std::uint64_t at, Item& out) noexcept;
 
   std::uint64_t tail() const noexcept { return tail_; }

@@ -132,7 +132,8 @@ MappedSegment MappedSegment::create_or_adopt(const std::string& name, std::size_
                              total_bytes(existing_ring));
       }
       // Never map a segment we cannot trust; keep it for inspection instead of deleting it.
-      const auto stamp = std::chrono::duration_cast<std::chrono::seconds>(
+      // Nanoseconds: two segments moved aside within one second keep distinct names.
+      const auto stamp = std::chrono::duration_cast<std::chrono::nanoseconds>(
                              std::chrono::system_clock::now().time_since_epoch()).count();
       const std::string from = "/dev/shm/" + name;
       const std::string to = fmt::format("{}.bad-{}", from, stamp);

@@ -1,6 +1,8 @@
 #include "worker_config.hpp"
 
+#include <cstdint>
 #include <cstring>
+#include <limits>
 #include <string>
 
 #include <fmt/format.h>
@@ -48,7 +50,9 @@ bool parse_int(std::string_view s, std::int64_t& out) {
   if (s[0] == '-') { neg = true; i = 1; if (s.size() == 1) return false; }
   for (; i < s.size(); ++i) {
     if (s[i] < '0' || s[i] > '9') return false;
-    v = v * 10 + (s[i] - '0');
+    const int d = s[i] - '0';
+    if (v > (INT64_MAX - d) / 10) return false;
+    v = v * 10 + d;
   }
   out = neg ? -v : v;
   return true;
@@ -111,8 +115,13 @@ std::optional<WorkerConfig> decode_worker_config(std::string_view blob, std::str
         field.assign(value);
       } else {
         std::int64_t v;
-        if (!parse_int(value, v) || v < 0) bad = true;
-        else field = static_cast<std::decay_t<decltype(field)>>(v);
+        using Field = std::decay_t<decltype(field)>;
+        if (!parse_int(value, v) || v < 0 ||
+            static_cast<std::uint64_t>(v) >
+                static_cast<std::uint64_t>(std::numeric_limits<Field>::max()))
+          bad = true;
+        else
+          field = static_cast<Field>(v);
       }
     });
     if (bad) {
