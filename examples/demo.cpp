@@ -53,6 +53,7 @@ std::size_t unique_count(const tk::Subscriber& sub) {
 }  // namespace
 
 int main() try {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // keep our lines in order with the worker's log
   tk::TempDir dir("robustmq-demo-");
   tk::Mosquitto broker;
   tk::Subscriber sub(broker.host(), broker.port(), "robustmq/demo/#");
