@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,6 +16,9 @@
 #include <cstring>
 #include <mutex>
 #include <optional>
+#include <pthread.h>
+#include <functional>
+#include <map>
 #include <thread>
 
 #include <fmt/format.h>
@@ -92,6 +96,52 @@ int lock_cache_dir(const std::filesystem::path& dir) {
   return fd;
 }
 
+void require_readable(const std::filesystem::path& p, const char* option) {
+  if (p.empty()) return;
+  if (::access(p.c_str(), R_OK) != 0)
+    fail(errno, fmt::format("Options::{} {} cannot be read", option, p.string()));
+}
+
+// Checks option combinations the worker would only trip over later; the message names the
+// option.
+void validate_options(const Options& o) {
+  if (o.client_id.empty() || o.client_id.size() > 65535 ||
+      validate_topic(o.client_id) == errc::topic_invalid_utf8 ||
+      o.client_id.find('\0') != std::string::npos)
+    fail(EINVAL, "Options::client_id must be 1..65535 bytes of UTF-8 without NUL");
+  if (o.max_inflight < 1 || o.max_inflight > 65535)
+    fail(EINVAL, fmt::format("Options::max_inflight {} is outside 1..65535", o.max_inflight));
+  if (o.ring_bytes > shm::kMaxRingBytes)
+    fail(EINVAL, fmt::format("Options::ring_bytes {} is above the limit of {}", o.ring_bytes,
+                             shm::kMaxRingBytes));
+  if (o.keepalive.count() < 0 || o.keepalive.count() > 65535)
+    fail(EINVAL, fmt::format("Options::keepalive {} s is outside 0..65535", o.keepalive.count()));
+  if (o.reconnect_min.count() < 1 || o.reconnect_max < o.reconnect_min)
+    fail(EINVAL, "Options::reconnect_min must be >= 1 ms and <= Options::reconnect_max");
+  if (o.cache_timeout.count() < 1) fail(EINVAL, "Options::cache_timeout must be at least 1 ms");
+  if (o.message_ttl.count() < 0) fail(EINVAL, "Options::message_ttl must not be negative");
+  if (o.will.qos < 0 || o.will.qos > 2)
+    fail(EINVAL, fmt::format("Options::will.qos {} is outside 0..2", o.will.qos));
+  if (!o.will.topic.empty() && validate_topic(o.will.topic))
+    fail(EINVAL, fmt::format("Options::will.topic: {}", validate_topic(o.will.topic).message()));
+  if (o.mqtt_version != MqttVersion::v5 && (!o.content_type.empty() || !o.user_properties.empty()))
+    fail(EINVAL, "Options::content_type and Options::user_properties need "
+                 "Options::mqtt_version = MqttVersion::v5");
+  const auto& t = o.tls;
+  if (!t.enabled && (!t.ca_file.empty() || !t.ca_path.empty() || !t.cert_file.empty() ||
+                     !t.key_file.empty() || !t.key_password.empty()))
+    fail(EINVAL, "Options::tls file options are set but Options::tls.enabled is false (a plain "
+                 "tcp:// connection would ignore them): enable TLS or clear them");
+  if (t.enabled) {
+    require_readable(t.ca_file, "tls.ca_file");
+    require_readable(t.ca_path, "tls.ca_path");
+    require_readable(t.cert_file, "tls.cert_file");
+    require_readable(t.key_file, "tls.key_file");
+    if (t.cert_file.empty() != t.key_file.empty())
+      fail(EINVAL, "Options::tls.cert_file and Options::tls.key_file go together");
+  }
+}
+
 }  // namespace
 
 std::string_view to_string(ConnectionState s) noexcept {
@@ -104,6 +154,20 @@ std::string_view to_string(ConnectionState s) noexcept {
   }
   return "unknown";
 }
+
+// Every connected client, so that a fork() child of the host can drop their descriptors.
+std::mutex& registry_mu() {
+  static std::mutex mu;
+  return mu;
+}
+// Keyed by client; the value closes that client's inherited descriptors.
+std::map<const void*, std::function<void()>>& registry() {
+  static std::map<const void*, std::function<void()>> clients;
+  return clients;
+}
+void robustmq_atfork_prepare() noexcept { registry_mu().lock(); }
+void robustmq_atfork_parent() noexcept { registry_mu().unlock(); }
+void robustmq_atfork_child() noexcept;
 
 class RobustClient::Impl {
  public:
@@ -120,6 +184,8 @@ class RobustClient::Impl {
 
  private:
   shm::Segment& seg() const { return segment_->segment(); }
+  void* seg_base() const { return &segment_->segment(); }
+  std::size_t segment_bytes() const { return shm::kRingOffset + segment_->ring_bytes(); }
   void wake_worker() noexcept;
   // Waits until pred() holds or the deadline passes; the worker bumps client_word whenever the
   // tail moves or its state changes.
@@ -132,6 +198,16 @@ class RobustClient::Impl {
     error_ = std::move(e);
   }
 
+  bool in_forked_child() const noexcept { return ::getpid() != owner_pid_; }
+  // Descriptors a fork() child of the host must not keep: the lifeline (its EOF tells the worker
+  // that the application died) and the cache lock (which would outlive the application).
+  void close_inherited_fds() noexcept {
+    if (lifeline_ >= 0) ::close(lifeline_);
+    if (lock_fd_ >= 0) ::close(lock_fd_);
+    if (monitor_wake_ >= 0) ::close(monitor_wake_);
+  }
+
+  pid_t owner_pid_ = 0;
   std::mutex publish_mu_;  // serialises producer threads; the ring has one producer
   std::optional<MappedSegment> segment_;
   std::optional<RingProducer> producer_;
@@ -153,19 +229,10 @@ class RobustClient::Impl {
 void RobustClient::Impl::connect_async(const std::string& host, int port) {
   if (connected_.load() || stopped_.load())
     fail(EALREADY, "connect_async() was already called on this client");
-  if (options.client_id.empty() || options.client_id.size() > 65535 ||
-      validate_topic(options.client_id) == errc::topic_invalid_utf8 ||
-      options.client_id.find('\0') != std::string::npos)
-    fail(EINVAL, "Options::client_id must be 1..65535 bytes of UTF-8 without NUL");
+  validate_options(options);
   if (host.empty()) fail(EINVAL, "connect_async(): mqtt_host is empty");
   if (port < 1 || port > 65535)
     fail(EINVAL, fmt::format("connect_async(): mqtt_port {} is outside 1..65535", port));
-  if (options.max_inflight < 1 || options.max_inflight > 65535)
-    fail(EINVAL, fmt::format("Options::max_inflight {} is outside 1..65535",
-                             options.max_inflight));
-  if (options.ring_bytes > shm::kMaxRingBytes)
-    fail(EINVAL, fmt::format("Options::ring_bytes {} is above the limit of {}",
-                             options.ring_bytes, shm::kMaxRingBytes));
   options.host = host;
   options.port = port;
   worker_path_ = find_worker(options.worker_path);
@@ -204,6 +271,33 @@ void RobustClient::Impl::connect_async(const std::string& host, int port) {
     c.max_inflight = static_cast<std::int64_t>(options.max_inflight);
     c.username = options.username;
     c.password = options.password;
+    c.cache_sync = options.cache_sync ? 1 : 0;
+    c.max_cache_bytes = static_cast<std::int64_t>(options.max_cache_bytes);
+    c.overflow = options.overflow == OverflowPolicy::reject_new ? "reject_new" : "drop_oldest";
+    c.message_ttl_s = options.message_ttl.count();
+    c.mqtt_version = options.mqtt_version == MqttVersion::v5 ? 5 : 4;
+    c.clean_session = options.clean_session ? 1 : 0;
+    c.tls = options.tls.enabled ? 1 : 0;
+    c.tls_ca_file = options.tls.ca_file.string();
+    c.tls_ca_path = options.tls.ca_path.string();
+    c.tls_cert_file = options.tls.cert_file.string();
+    c.tls_key_file = options.tls.key_file.string();
+    c.tls_key_password = options.tls.key_password;
+    c.tls_verify = options.tls.verify ? 1 : 0;
+    c.will_topic = options.will.topic;
+    c.will_payload = options.will.payload;
+    c.will_qos = options.will.qos;
+    c.will_retain = options.will.retain ? 1 : 0;
+    c.content_type = options.content_type;
+    for (const auto& [k, v] : options.user_properties) {
+      c.user_properties += k;
+      c.user_properties += '\0';
+      c.user_properties += v;
+      c.user_properties += '\0';
+    }
+    static constexpr const char* kLevels[] = {"debug", "info", "warning", "error"};
+    c.log_level = kLevels[static_cast<int>(options.log_level)];
+    c.log_syslog = options.log_to_syslog ? 1 : 0;
     config_blob_ = encode(c);
 
     monitor_wake_ = ::eventfd(0, EFD_CLOEXEC);
@@ -219,8 +313,24 @@ void RobustClient::Impl::connect_async(const std::string& host, int port) {
     lock_fd_ = -1;
     throw;
   }
+  owner_pid_ = ::getpid();
+  // A fork() child of the host gets no mapping of the segment: it cannot scribble on the ring.
+  ::madvise(seg_base(), segment_bytes(), MADV_DONTFORK);
+  {
+    static std::once_flag once;
+    std::call_once(once, [] {
+      ::pthread_atfork(robustmq_atfork_prepare, robustmq_atfork_parent, robustmq_atfork_child);
+    });
+    std::lock_guard lock(registry_mu());
+    registry()[this] = [this] { close_inherited_fds(); };
+  }
   connected_.store(true);
   monitor_ = std::thread([this] { monitor_loop(); });
+}
+
+void robustmq_atfork_child() noexcept {
+  for (auto& [client, close_fds] : registry()) close_fds();
+  registry_mu().unlock();
 }
 
 void RobustClient::Impl::start_worker() {
@@ -294,6 +404,7 @@ bool RobustClient::Impl::wait_for_worker(Pred pred, std::chrono::steady_clock::t
 
 std::error_code RobustClient::Impl::publish(std::string_view topic, std::string_view payload,
                                             int qos, bool retain) {
+  if (connected_.load(std::memory_order_acquire) && in_forked_child()) return errc::forked_child;
   if (!connected_.load(std::memory_order_acquire))
     return stopped_.load() ? errc::stopped : errc::not_connected;
   if (auto ec = validate_message(topic, payload.size(), qos, producer_->size())) return ec;
@@ -322,6 +433,7 @@ std::error_code RobustClient::Impl::publish(std::string_view topic, std::string_
 }
 
 std::error_code RobustClient::Impl::flush(std::chrono::milliseconds timeout) {
+  if (connected_.load() && in_forked_child()) return errc::forked_child;
   if (!connected_.load()) return stopped_.load() ? errc::stopped : errc::not_connected;
   const std::uint64_t target = seg().producer.head.load(std::memory_order_acquire);
   auto& ft = seg().control.flush_target;
@@ -336,7 +448,7 @@ std::error_code RobustClient::Impl::flush(std::chrono::milliseconds timeout) {
 
 Stats RobustClient::Impl::stats() const {
   Stats s;
-  if (!segment_) {
+  if (!segment_ || in_forked_child()) {
     s.state = stopped_.load() ? ConnectionState::stopped : ConnectionState::idle;
     return s;
   }
@@ -355,6 +467,16 @@ Stats RobustClient::Impl::stats() const {
   s.ring_backlog = s.published > read ? s.published - read : 0;
   s.cache_backlog = st.cache_backlog.load();
   s.cache_backlog_bytes = st.cache_backlog_bytes.load();
+  s.dropped_expired = st.dropped_expired.load();
+  s.dropped_overflow = st.dropped_overflow.load();
+  s.connect_attempts = st.connect_attempts.load();
+  if (const auto oldest = st.oldest_enqueue_ns.load(); oldest > 0) {
+    const auto age = now_ns() - oldest;
+    s.oldest_age = std::chrono::seconds(age > 0 ? age / 1'000'000'000 : 0);
+  }
+  if (const auto t = st.last_error_ns.load(); t > 0)
+    s.last_error_time = std::chrono::system_clock::time_point(
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::nanoseconds(t)));
   s.worker_pid = static_cast<int>(seg().control.worker_pid.load());
   // Seqlock: retry while the worker is writing the message.
   for (int i = 0; i < 100; ++i) {
@@ -375,7 +497,23 @@ Stats RobustClient::Impl::stats() const {
 }
 
 void RobustClient::Impl::stop() {
+  if (connected_.load() && in_forked_child()) {
+    // The parent's client: leave its worker, segment and lock alone.
+    connected_.store(false);
+    stopped_.store(true);
+    producer_.reset();
+    segment_->forget();
+    segment_.reset();
+    // The monitor thread exists only in the parent; its std::thread object must not be joined
+    // or destroyed here (that would terminate the child).
+    if (monitor_.joinable()) new std::thread(std::move(monitor_));
+    return;
+  }
   if (stopped_.exchange(true) || !connected_.load()) return;
+  {
+    std::lock_guard lock(registry_mu());
+    registry().erase(this);
+  }
   {
     std::lock_guard lock(publish_mu_);  // no publish() is half-way through after this
   }

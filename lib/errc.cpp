@@ -31,6 +31,10 @@ class Category final : public std::error_category {
                "(check the disk cache and stats()); retry later or raise ring_bytes";
       case errc::not_connected: return "call connect_async() before publish() or flush()";
       case errc::stopped: return "the client was stopped: create a new RobustClient";
+      case errc::forked_child:
+        return "this process is a fork() child of the one that called connect_async(); the "
+               "client belongs to the parent: create a new RobustClient (with its own cache "
+               "path) in the child";
       case errc::flush_timeout:
         return "not every earlier message was acknowledged or written to the disk cache in "
                "time: call flush() again or check stats().last_error";

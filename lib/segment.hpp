@@ -38,6 +38,10 @@ class MappedSegment {
   MappedSegment& operator=(MappedSegment&&) noexcept;
   ~MappedSegment();
 
+  // Drops the mapping's bookkeeping without unmapping: in a fork() child the range was never
+  // inherited (MADV_DONTFORK) and may hold something else.
+  void forget() noexcept { base_ = nullptr; }
+
   shm::Segment& segment() const noexcept { return *segment_; }
   std::byte* ring() const noexcept { return ring_; }
   std::size_t ring_bytes() const noexcept { return ring_bytes_; }

@@ -79,6 +79,11 @@ struct StatusBlock {
   std::atomic<std::uint64_t> ring_messages_read;  // worker: records consumed from the ring
   std::atomic<std::uint64_t> cache_backlog;
   std::atomic<std::uint64_t> cache_backlog_bytes;
+  std::atomic<std::uint64_t> dropped_expired;
+  std::atomic<std::uint64_t> dropped_overflow;
+  std::atomic<std::uint64_t> connect_attempts;
+  std::atomic<std::int64_t> oldest_enqueue_ns;  // worker: oldest unacknowledged message, 0: none
+  std::atomic<std::int64_t> last_error_ns;      // CLOCK_REALTIME of last_error
   char last_error[kLastErrorBytes];
 };
 

@@ -101,7 +101,9 @@ SpawnResult spawn_worker(const std::filesystem::path& worker, int lock_fd,
   std::string arg2 = "--lock-fd=4";
   char* argv[] = {arg0.data(), arg1.data(), arg2.data(), nullptr};
 
-  const pid_t child = ::fork();
+  // _Fork, not fork: no atfork handler runs, neither the host's nor ours (which would close the
+  // descriptors this child must hand on), and the children call async-signal-safe functions only.
+  const pid_t child = ::_Fork();
   if (child < 0) {
     const int err = errno;
     ::close(sv[0]);
@@ -109,7 +111,6 @@ SpawnResult spawn_worker(const std::filesystem::path& worker, int lock_fd,
     fail(err, "cannot fork the worker");
   }
   if (child == 0) {
-    // _Fork: no atfork handlers of the host run in this child (they are not async-signal-safe).
     const pid_t grandchild = ::_Fork();
     if (grandchild == 0) exec_worker(path.c_str(), argv, sv[1], lock_fd);
     _exit(grandchild < 0 ? 1 : 0);

@@ -40,6 +40,27 @@ void for_each_field(WorkerConfig& c, F&& f) {
   f("max_inflight", c.max_inflight);
   f("username", c.username);
   f("password", c.password);
+  f("cache_sync", c.cache_sync);
+  f("max_cache_bytes", c.max_cache_bytes);
+  f("overflow", c.overflow);
+  f("message_ttl_s", c.message_ttl_s);
+  f("mqtt_version", c.mqtt_version);
+  f("clean_session", c.clean_session);
+  f("tls", c.tls);
+  f("tls_ca_file", c.tls_ca_file);
+  f("tls_ca_path", c.tls_ca_path);
+  f("tls_cert_file", c.tls_cert_file);
+  f("tls_key_file", c.tls_key_file);
+  f("tls_key_password", c.tls_key_password);
+  f("tls_verify", c.tls_verify);
+  f("will_topic", c.will_topic);
+  f("will_payload", c.will_payload);
+  f("will_qos", c.will_qos);
+  f("will_retain", c.will_retain);
+  f("content_type", c.content_type);
+  f("user_properties", c.user_properties);
+  f("log_level", c.log_level);
+  f("log_syslog", c.log_syslog);
 }
 
 bool parse_int(std::string_view s, std::int64_t& out) {
@@ -144,6 +165,23 @@ std::optional<WorkerConfig> decode_worker_config(std::string_view blob, std::str
   }
   if (c.max_inflight < 1 || c.max_inflight > 65535) {
     error = fmt::format("max_inflight {} is outside 1..65535", c.max_inflight);
+    return std::nullopt;
+  }
+  if (c.overflow != "drop_oldest" && c.overflow != "reject_new") {
+    error = fmt::format("unknown overflow policy '{}'", c.overflow);
+    return std::nullopt;
+  }
+  if (c.mqtt_version != 4 && c.mqtt_version != 5) {
+    error = fmt::format("mqtt_version {} is neither 4 (3.1.1) nor 5", c.mqtt_version);
+    return std::nullopt;
+  }
+  if (c.will_qos > 2) {
+    error = fmt::format("will_qos {} is outside 0..2", c.will_qos);
+    return std::nullopt;
+  }
+  if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warning" &&
+      c.log_level != "error") {
+    error = fmt::format("unknown log_level '{}'", c.log_level);
     return std::nullopt;
   }
   return c;

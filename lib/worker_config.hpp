@@ -31,6 +31,30 @@ struct WorkerConfig {
   std::int64_t max_inflight = 1;
   std::string username;
   std::string password;
+  // disk cache
+  std::int64_t cache_sync = 1;
+  std::int64_t max_cache_bytes = 0;
+  std::string overflow = "drop_oldest";  // | "reject_new"
+  std::int64_t message_ttl_s = 0;
+  // connection
+  std::int64_t mqtt_version = 4;  // 4: MQTT 3.1.1, 5: MQTT 5
+  std::int64_t clean_session = 1;
+  std::int64_t tls = 0;
+  std::string tls_ca_file;
+  std::string tls_ca_path;
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_key_password;
+  std::int64_t tls_verify = 1;
+  std::string will_topic;
+  std::string will_payload;
+  std::int64_t will_qos = 1;
+  std::int64_t will_retain = 0;
+  std::string content_type;
+  std::string user_properties;  // key NUL value NUL key NUL value NUL ...
+  // logging
+  std::string log_level = "info";
+  std::int64_t log_syslog = 0;
 };
 
 inline constexpr std::uint32_t kConfigMagic = 0x43514d52;  // "RMQC"

@@ -386,7 +386,7 @@ bool Loop::send_from_cache() {
     return true;
   }
   const std::uint64_t id = next_send_id_++;
-  const int rc = mqtt_->send(m.topic, m.payload, m.qos, m.retain, id);
+  const int rc = mqtt_->send({m.topic, m.payload, m.qos, m.retain, m.enqueue_ns}, id);
   if (rc != 0) {
     on_link_down(fmt::format("publish failed: {}", Mqtt::describe(rc)), true);
     mqtt_->disconnect(std::chrono::milliseconds(0));
@@ -417,8 +417,8 @@ bool Loop::send_from_ring() {
     return true;
   }
   const std::uint64_t id = next_send_id_++;
-  const int rc = mqtt_->send(it.message.topic, it.message.payload, it.message.qos,
-                             it.message.retain, id);
+  const int rc = mqtt_->send({it.message.topic, it.message.payload, it.message.qos,
+                              it.message.retain, it.message.enqueue_ns}, id);
   if (rc != 0) {
     on_link_down(fmt::format("publish failed: {}", Mqtt::describe(rc)), true);
     mqtt_->disconnect(std::chrono::milliseconds(0));

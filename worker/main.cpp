@@ -82,12 +82,6 @@ int main(int argc, char** argv) {
   sa.sa_handler = on_term;
   ::sigaction(SIGTERM, &sa, nullptr);
   ::prctl(PR_SET_DUMPABLE, 0);  // no core dump or ptrace of a process holding credentials
-  if (const char* lvl = std::getenv("ROBUSTMQ_LOG_LEVEL")) {
-    std::string_view l = lvl;
-    if (l == "debug") robustmq::worker::g_log_level = Level::debug;
-    else if (l == "warning") robustmq::worker::g_log_level = Level::warning;
-    else if (l == "error") robustmq::worker::g_log_level = Level::error;
-  }
 
   char head[8];
   if (!read_exact(lifeline, head, sizeof head)) {
@@ -113,9 +107,18 @@ int main(int argc, char** argv) {
     say(lifeline, "error " + error);
     return 2;
   }
+  // Options::log_level, unless ROBUSTMQ_LOG_LEVEL overrides it for a debugging session.
+  robustmq::worker::g_log_level = robustmq::worker::parse_level(config->log_level, Level::info);
+  if (const char* lvl = std::getenv("ROBUSTMQ_LOG_LEVEL"))
+    robustmq::worker::g_log_level = robustmq::worker::parse_level(lvl, robustmq::worker::g_log_level);
+  if (config->log_syslog != 0) {
+    ::openlog("robustmq-worker", LOG_PID, LOG_DAEMON);
+    robustmq::worker::g_log_syslog = true;
+  }
   try {
     auto segment = robustmq::MappedSegment::open_existing(config->segment_name);
     robustmq::cache::Config cc;
+    cc.sync = config->cache_sync != 0;
     auto cache = robustmq::cache::open(config->cache_type == "file"
                                            ? robustmq::cache::Backend::file
                                            : robustmq::cache::Backend::sqlite,

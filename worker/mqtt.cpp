@@ -120,18 +120,17 @@ int Mqtt::connect() {
   return MQTTAsync_connect(client_, &o);
 }
 
-int Mqtt::send(std::string_view topic, std::string_view payload, int qos, bool retain,
-               std::uint64_t send_id) {
-  topic_buf_.assign(topic);
+int Mqtt::send(const Outgoing& out, std::uint64_t send_id) {
+  topic_buf_.assign(out.topic);
   MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
   ro.onSuccess = on_sent;
   ro.onFailure = on_send_failure;
   ro.context = reinterpret_cast<void*>(static_cast<std::uintptr_t>(send_id));
   MQTTAsync_message m = MQTTAsync_message_initializer;
-  m.payload = const_cast<char*>(payload.data());
-  m.payloadlen = static_cast<int>(payload.size());
-  m.qos = qos;
-  m.retained = retain ? 1 : 0;
+  m.payload = const_cast<char*>(out.payload.data());
+  m.payloadlen = static_cast<int>(out.payload.size());
+  m.qos = out.qos;
+  m.retained = out.retain ? 1 : 0;
   return MQTTAsync_sendMessage(client_, topic_buf_.c_str(), &m, &ro);
 }
 

@@ -32,10 +32,16 @@ class Mqtt {
   // Starts a connection attempt; Event::connected or Event::connect_failed follows.
   // Returns Paho's immediate error code (0 = started).
   int connect();
+  struct Outgoing {
+    std::string_view topic;
+    std::string_view payload;
+    int qos = 0;
+    bool retain = false;
+    std::int64_t enqueue_ns = 0;  // CLOCK_REALTIME of publish(), for MQTT 5 message expiry
+  };
   // Hands one message to Paho (which copies it). Event::delivered(send_id) follows when the
   // broker acknowledged it (QoS 1/2) or it was written (QoS 0); Event::send_failed otherwise.
-  int send(std::string_view topic, std::string_view payload, int qos, bool retain,
-           std::uint64_t send_id);
+  int send(const Outgoing& m, std::uint64_t send_id);
   // Ends the connection, waiting up to `timeout` for Paho to finish what it has.
   void disconnect(std::chrono::milliseconds timeout);
   bool is_connected() const;

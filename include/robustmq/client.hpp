@@ -20,6 +20,8 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
+#include <vector>
 
 #include <robustmq/errc.hpp>
 
@@ -34,6 +36,34 @@ enum class Durability {
   journal,     // every message is committed to the cache before it is sent (group commit)
 };
 
+// What the cache does when Options::max_cache_bytes is reached.
+enum class OverflowPolicy {
+  drop_oldest,  // make room by dropping the oldest cached messages (counted, logged)
+  reject_new,   // keep the cache as it is; new messages wait in the ring (publish() then
+                // reports queue_full once the ring is full too)
+};
+
+enum class MqttVersion { v3_1_1, v5 };
+
+enum class LogLevel { debug, info, warning, error };
+
+struct TlsOptions {
+  bool enabled = false;             // ssl:// instead of tcp://
+  std::filesystem::path ca_file;    // PEM bundle of trusted CAs; empty: the system's
+  std::filesystem::path ca_path;    // a directory of hashed CA certificates
+  std::filesystem::path cert_file;  // client certificate (PEM), for mutual TLS
+  std::filesystem::path key_file;   // its private key (PEM)
+  std::string key_password;         // passphrase of key_file; travels like Options::password
+  bool verify = true;               // false: accept any broker certificate (insecure; tests only)
+};
+
+struct WillOptions {
+  std::string topic;  // empty: no last will
+  std::string payload;
+  int qos = 1;
+  bool retain = false;
+};
+
 struct Options {
   std::string client_id;                        // MQTT client id; also names the shared segment
   CacheType cache_type = CacheType::sqlite;
@@ -44,43 +74,69 @@ struct Options {
   std::string host = "localhost";
   int port = 1883;
 
-  // Spool to disk when an acknowledgement has not come within cache_timeout ...
+  // --- when the worker spools to disk (the Python library's triggers) ---
+  // Spool when an acknowledgement has not come within cache_timeout ...
   std::chrono::milliseconds cache_timeout{10'000};
   // ... or when more than this many messages wait in the ring.
   std::size_t queue_cache_threshold = 100;
+
+  // --- the disk cache ---
+  bool cache_sync = true;              // fsync every commit: power-cut safe. false: leave it
+                                       // to the OS (faster, loses the last seconds at power loss)
+  std::uint64_t max_cache_bytes = 0;   // 0: limited only by the disk
+  OverflowPolicy overflow = OverflowPolicy::drop_oldest;
+  std::chrono::seconds message_ttl{0};  // 0: messages never expire; else older ones are dropped
+                                        // before sending (and MQTT 5 message expiry is set)
+
+  // --- the shared ring ---
+  std::size_t ring_bytes = 8u << 20;            // rounded up to a power of two (64 KiB..1 GiB)
+  std::chrono::milliseconds publish_wait{1000};  // how long publish() waits for ring space
+  std::size_t large_message_bytes = 0;           // payloads above go to a file; 0: ring_bytes/8
+
+  // --- the MQTT connection ---
   // Messages handed to the broker without waiting for the previous acknowledgement (1..65535).
   std::size_t max_inflight = 1;
-
-  std::size_t ring_bytes = 8u << 20;            // shared ring size, rounded up to a power of two
-  std::chrono::milliseconds publish_wait{1000};  // how long publish() waits for ring space
+  MqttVersion mqtt_version = MqttVersion::v3_1_1;
   std::chrono::seconds keepalive{30};
   std::chrono::seconds connect_timeout{10};
-  std::chrono::milliseconds reconnect_min{250};  // reconnect backoff bounds
+  std::chrono::milliseconds reconnect_min{250};  // reconnect backoff bounds (with jitter)
   std::chrono::milliseconds reconnect_max{30'000};
+  bool clean_session = true;
   std::string username;
-  std::string password;                          // handed to the worker over a socket, never argv
+  std::string password;  // handed to the worker over a socket: never argv, environment or disk
+  TlsOptions tls;
+  WillOptions will;
+  std::string content_type;  // MQTT 5: content type of every message
+  std::vector<std::pair<std::string, std::string>> user_properties;  // MQTT 5, every message
 
-  // Path of robustmq-worker; empty: $ROBUSTMQ_WORKER, else the installed one.
-  std::filesystem::path worker_path;
+  // --- the worker process ---
+  std::filesystem::path worker_path;  // empty: $ROBUSTMQ_WORKER, else the installed one
+  LogLevel log_level = LogLevel::info;
+  bool log_to_syslog = false;         // false: the application's stderr
 };
 
 enum class ConnectionState : std::uint8_t { idle, connecting, connected, disconnected, stopped };
 
 struct Stats {
   ConnectionState state = ConnectionState::idle;
-  std::uint64_t published = 0;   // accepted by publish()
-  std::uint64_t sent = 0;        // handed to the broker (including re-sends)
+  std::uint64_t published = 0;        // accepted by publish()
+  std::uint64_t sent = 0;             // handed to the broker (including re-sends)
   std::uint64_t acknowledged = 0;
-  std::uint64_t cached = 0;      // written to the disk cache
+  std::uint64_t cached = 0;           // written to the disk cache
   std::uint64_t dropped_invalid = 0;  // records the worker found damaged and skipped
-  std::uint64_t queue_full = 0;  // publish() calls refused with errc::queue_full
-  std::uint64_t reconnects = 0;
+  std::uint64_t dropped_expired = 0;  // older than Options::message_ttl
+  std::uint64_t dropped_overflow = 0; // dropped to keep the cache within max_cache_bytes
+  std::uint64_t queue_full = 0;       // publish() calls refused with errc::queue_full
+  std::uint64_t connect_attempts = 0;
+  std::uint64_t reconnects = 0;       // connections lost after being established
   std::uint64_t worker_restarts = 0;
   std::uint64_t ring_backlog = 0;     // messages in the ring not yet acknowledged or cached
   std::uint64_t cache_backlog = 0;    // messages in the disk cache
   std::uint64_t cache_backlog_bytes = 0;
+  std::chrono::seconds oldest_age{0};  // age of the oldest message not yet acknowledged
   int worker_pid = 0;
-  std::string last_error;        // empty if none
+  std::string last_error;             // empty if none
+  std::chrono::system_clock::time_point last_error_time{};
 };
 
 ROBUSTMQ_EXPORT std::string_view to_string(ConnectionState s) noexcept;

@@ -26,6 +26,7 @@ enum class errc : int {
   queue_full,               // no room in the ring within Options::publish_wait
   not_connected,            // publish()/flush() before connect_async()
   stopped,                  // publish()/flush() after stop()
+  forked_child,             // called in a fork() child of the process that connected
   // flush()
   flush_timeout,            // not every earlier message was acknowledged or on disk in time
   // worker

@@ -116,13 +116,16 @@ TEST_CASE("a worker killed 50 times during a stream is restarted and every messa
   for (; kills < 50 && std::chrono::steady_clock::now() - started < 60s; ++kills) {
     std::this_thread::sleep_for(std::chrono::milliseconds(40 + rng() % 120));
     const int pid = client.stats().worker_pid;
-    REQUIRE(pid > 0);
+    CHECK(pid > 0);
     kill9(pid);
     // The client notices within a second and starts a successor.
     const auto deadline = std::chrono::steady_clock::now() + 1s;
     while (client.stats().worker_pid == pid && std::chrono::steady_clock::now() < deadline)
       std::this_thread::sleep_for(1ms);
-    REQUIRE_MESSAGE(client.stats().worker_pid != pid, "no new worker within 1 s of the kill");
+    if (client.stats().worker_pid == pid) {
+      FAIL_CHECK("no new worker within 1 s of the kill");
+      break;
+    }
   }
   if (broker.running()) {
     // Scenario 4: the broker goes away during the kills, too.
