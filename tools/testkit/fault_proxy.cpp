@@ -243,7 +243,7 @@ class FaultProxy::Impl {
   }
 
   void receive(Conn& c, Direction& d, const Settings& s) {
-    if (d.eof || c.dead) return;
+    if (d.eof || c.dead || s.stall) return;  // stall may have begun while we polled
     char buf[kReadChunk];
     ssize_t n = ::recv(d.from, buf, sizeof buf, 0);
     if (n > 0) {
