@@ -1,8 +1,7 @@
 // libFuzzer target: the file log's decoder and scanner on arbitrary bytes. The first 8 bytes
 // are the salt, the rest is a segment's data area. Must never crash, hang or read out of
 // bounds; every record it accepts must lie inside the input.
-//   meson setup build-fuzz --native-file clang && ninja -C build-fuzz test/cache/fuzz_file_log
-//   ./build-fuzz/test/cache/fuzz_file_log -max_total_time=60
+// Built with -Dfuzz=true by clang and run by scripts/test.sh (see test/fuzz/meson.build).
 #include <cstdint>
 #include <cstring>
 #include <cstdlib>
