@@ -77,15 +77,7 @@ Loop::Loop(WorkerConfig config, MappedSegment segment, std::unique_ptr<cache::Ca
       window_(static_cast<std::size_t>(config_.max_inflight)),
       journal_(config_.durability == "journal"),
       backoff_(config_.reconnect_min_ms) {
-  MqttSettings s;
-  s.uri = fmt::format("tcp://{}:{}", config_.host, config_.port);
-  s.client_id = config_.client_id;
-  s.keepalive = std::chrono::seconds(config_.keepalive_s);
-  s.connect_timeout = std::chrono::seconds(std::max<std::int64_t>(1, config_.connect_timeout_s));
-  s.username = config_.username;
-  s.password = config_.password;
-  s.max_inflight = static_cast<int>(window_);
-  mqtt_ = std::make_unique<Mqtt>(std::move(s), events_);
+  mqtt_ = std::make_unique<Mqtt>(mqtt_settings(config_, window_), events_);
   read_pos_ = ring_.tail();
   seg_.control.worker_pid.store(static_cast<std::uint32_t>(::getpid()));
   publish_cache_counts();

@@ -1,50 +1,156 @@
 #include "mqtt.hpp"
 
 #include <MQTTAsync.h>
+#include <time.h>
 
 #include <stdexcept>
 
 #include <fmt/format.h>
 
+#include "mqtt_options.hpp"
+
 namespace robustmq::worker {
+
+// What Paho's threads share with the loop's thread.
+struct Mqtt::Shared {
+  EventQueue* events = nullptr;
+  std::mutex mu;
+  std::string tls_error;          // OpenSSL's reason during the current connect attempt
+  std::atomic<bool> lost{true};   // the current connection's loss was reported (or none yet)
+  std::atomic<bool> ever_connected{false};  // in this worker process
+};
 
 namespace {
 
 // Paho's per-request callbacks get one context pointer. The send id travels in it, so the queue
 // is reached through this process-wide pointer (one worker process serves one connection).
-EventQueue* g_events = nullptr;
+Mqtt::Shared* g_shared = nullptr;
 
-void on_connected(void* /*context*/, MQTTAsync_successData* /*data*/) {
-  g_events->push({Event::Kind::connected, 0, 0, {}});
+void push(Event e) { g_shared->events->push(std::move(e)); }
+
+void report_loss(std::string text) {
+  if (g_shared->lost.exchange(true)) return;  // one loss per connection
+  push({Event::Kind::connection_lost, 0, 0, std::move(text)});
 }
 
-void on_connect_failure(void* /*context*/, MQTTAsync_failureData* data) {
-  Event e{Event::Kind::connect_failed, 0, data ? data->code : -1, {}};
-  e.text = Mqtt::describe(e.code);
-  if (data && data->message) e.text += fmt::format(" ({})", data->message);
-  g_events->push(std::move(e));
+void connected() {
+  g_shared->ever_connected.store(true);
+  g_shared->lost.store(false);
+  push({Event::Kind::connected, 0, 0, {}});
 }
 
-void on_connection_lost(void* /*context*/, char* cause) {
-  g_events->push({Event::Kind::connection_lost, 0, 0, cause ? cause : "connection lost"});
+std::string take_tls_error() {
+  std::lock_guard lock(g_shared->mu);
+  return std::exchange(g_shared->tls_error, {});
 }
 
-int on_message(void* /*context*/, char* topic, int /*len*/, MQTTAsync_message* m) {
+// The text of a failed connect: Paho's code, the broker's reason, OpenSSL's reason.
+std::string connect_failure_text(int code, int reason, const char* message) {
+  std::string text;
+  if (reason >= MQTTREASONCODE_UNSPECIFIED_ERROR) {
+    text = fmt::format("connection refused: {} (MQTT 5 reason 0x{:02x})",
+                       MQTTReasonCode_toString(static_cast<MQTTReasonCodes>(reason)), reason);
+  } else {
+    text = Mqtt::describe(code);
+  }
+  if (message && *message) text += fmt::format(" ({})", message);
+  if (auto tls = take_tls_error(); !tls.empty()) text += fmt::format("; TLS: {}", tls);
+  return text;
+}
+
+void on_connected(void*, MQTTAsync_successData*) { connected(); }
+void on_connected5(void*, MQTTAsync_successData5*) { connected(); }
+
+void on_connect_failure(void*, MQTTAsync_failureData* data) {
+  const int code = data ? data->code : -1;
+  push({Event::Kind::connect_failed, 0, code,
+        connect_failure_text(code, 0, data ? data->message : nullptr)});
+}
+
+void on_connect_failure5(void*, MQTTAsync_failureData5* data) {
+  const int code = data ? data->code : -1;
+  push({Event::Kind::connect_failed, 0, code,
+        connect_failure_text(code, data ? static_cast<int>(data->reasonCode) : 0,
+                             data ? data->message : nullptr)});
+}
+
+// Paho hands OpenSSL's error queue over line by line; the last reason wins (the first lines
+// are often generic, e.g. "error:0A000086" follows the library's own context).
+int on_ssl_error(const char* str, std::size_t len, void*) {
+  auto reason = openssl_reason(std::string_view(str, len));
+  std::lock_guard lock(g_shared->mu);
+  if (g_shared->tls_error.find(reason) == std::string::npos)
+    g_shared->tls_error = g_shared->tls_error.empty() ? reason
+                                                      : g_shared->tls_error + ", " + reason;
+  return 0;
+}
+
+void on_connection_lost(void*, char* cause) {
+  std::string text = cause ? cause : "connection lost";
+  if (auto tls = take_tls_error(); !tls.empty()) text += fmt::format("; TLS: {}", tls);
+  report_loss(std::move(text));
+}
+
+// MQTT 5: the broker closed the connection with a DISCONNECT packet and a reason.
+void on_disconnected(void*, MQTTProperties* props, MQTTReasonCodes reason) {
+  std::string text = fmt::format("the broker disconnected: {} (MQTT 5 reason 0x{:02x})",
+                                 MQTTReasonCode_toString(reason), static_cast<int>(reason));
+  if (props) {
+    if (const MQTTProperty* p = MQTTProperties_getProperty(props, MQTTPROPERTY_CODE_REASON_STRING))
+      text += fmt::format(": {}", std::string_view(p->value.data.data, p->value.data.len));
+  }
+  report_loss(std::move(text));
+}
+
+int on_message(void*, char* topic, int, MQTTAsync_message* m) {
   // The worker subscribes to nothing; free whatever arrives.
   MQTTAsync_freeMessage(&m);
   MQTTAsync_free(topic);
   return 1;
 }
 
-void on_sent(void* context, MQTTAsync_successData* /*data*/) {
-  g_events->push({Event::Kind::delivered, reinterpret_cast<std::uintptr_t>(context), 0, {}});
+std::uint64_t send_id_of(void* context) { return reinterpret_cast<std::uintptr_t>(context); }
+
+void on_sent(void* context, MQTTAsync_successData*) {
+  push({Event::Kind::delivered, send_id_of(context), 0, {}});
 }
 
 void on_send_failure(void* context, MQTTAsync_failureData* data) {
-  Event e{Event::Kind::send_failed, reinterpret_cast<std::uintptr_t>(context),
-          data ? data->code : -1, {}};
-  e.text = Mqtt::describe(e.code);
-  g_events->push(std::move(e));
+  const int code = data ? data->code : -1;
+  push({Event::Kind::send_failed, send_id_of(context), code, Mqtt::describe(code)});
+}
+
+// MQTT 5: a PUBACK/PUBREC with a reason code >= 0x80 means the broker received the message and
+// refused it (not authorized, quota exceeded, ...). Sending it again would be refused again, so
+// it counts as delivered (it left our hands) and the reason travels in the event's text.
+void on_sent5(void* context, MQTTAsync_successData5* data) {
+  Event e{Event::Kind::delivered, send_id_of(context), 0, {}};
+  if (data && data->reasonCode >= MQTTREASONCODE_UNSPECIFIED_ERROR) {
+    e.code = data->reasonCode;
+    e.text = fmt::format("the broker refused the message: {}",
+                         MQTTReasonCode_toString(data->reasonCode));
+  }
+  push(std::move(e));
+}
+
+void on_send_failure5(void* context, MQTTAsync_failureData5* data) {
+  const int code = data ? data->code : -1;
+  if (data && data->reasonCode >= MQTTREASONCODE_UNSPECIFIED_ERROR &&
+      code == MQTTASYNC_SUCCESS) {  // an acknowledgement with a refusal, see on_sent5
+    push({Event::Kind::delivered, send_id_of(context), data->reasonCode,
+          fmt::format("the broker refused the message: {}",
+                      MQTTReasonCode_toString(data->reasonCode))});
+    return;
+  }
+  push({Event::Kind::send_failed, send_id_of(context), code, Mqtt::describe(code)});
+}
+
+MQTTProperties* props_of(void* p) { return static_cast<MQTTProperties*>(p); }
+
+std::int64_t realtime_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
 }  // namespace
@@ -52,7 +158,7 @@ void on_send_failure(void* context, MQTTAsync_failureData* data) {
 std::string Mqtt::describe(int code) {
   switch (code) {
     case MQTTASYNC_SUCCESS: return "success";
-    case MQTTASYNC_FAILURE: return "failure (broker unreachable or connection refused)";
+    case MQTTASYNC_FAILURE: return "failure (broker unreachable, connection refused or TLS failed)";
     case MQTTASYNC_DISCONNECTED: return "client disconnected";
     case MQTTASYNC_MAX_MESSAGES_INFLIGHT: return "too many messages in flight";
     case MQTTASYNC_BAD_UTF8_STRING: return "invalid UTF-8 string";
@@ -66,6 +172,7 @@ std::string Mqtt::describe(int code) {
     case MQTTASYNC_BAD_PROTOCOL: return "bad protocol in the server URI";
     case MQTTASYNC_BAD_MQTT_OPTION: return "bad MQTT option";
     case MQTTASYNC_WRONG_MQTT_VERSION: return "wrong MQTT version";
+    case MQTTASYNC_0_LEN_WILL_TOPIC: return "empty will topic";
     case 1: return "connection refused: unacceptable protocol version";
     case 2: return "connection refused: identifier rejected";
     case 3: return "connection refused: server unavailable";
@@ -76,20 +183,27 @@ std::string Mqtt::describe(int code) {
 }
 
 Mqtt::Mqtt(MqttSettings settings, EventQueue& events)
-    : settings_(std::move(settings)), events_(events) {
-  g_events = &events_;
+    : settings_(std::move(settings)), events_(events), shared_(std::make_unique<Shared>()) {
+  shared_->events = &events_;
+  g_shared = shared_.get();
+  const bool v5 = settings_.mqtt_version == 5;
   MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
+  if (v5) co = MQTTAsync_createOptions_initializer5;
   co.sendWhileDisconnected = 0;  // the worker never hands Paho a message it cannot send now
   MQTTAsync handle = nullptr;
-  int rc = MQTTAsync_createWithOptions(&handle, settings_.uri.c_str(), settings_.client_id.c_str(),
+  const std::string uri = settings_.uri();
+  int rc = MQTTAsync_createWithOptions(&handle, uri.c_str(), settings_.client_id.c_str(),
                                        MQTTCLIENT_PERSISTENCE_NONE, nullptr, &co);
   if (rc != MQTTASYNC_SUCCESS)
-    throw std::runtime_error(fmt::format("cannot create MQTT client for {}: {}", settings_.uri,
+    throw std::runtime_error(fmt::format("cannot create MQTT client for {}: {}", uri,
                                          describe(rc)));
   client_ = handle;
   rc = MQTTAsync_setCallbacks(handle, this, on_connection_lost, on_message, nullptr);
+  if (rc == MQTTASYNC_SUCCESS && v5) rc = MQTTAsync_setDisconnected(handle, this, on_disconnected);
   if (rc != MQTTASYNC_SUCCESS)
     throw std::runtime_error(fmt::format("cannot set MQTT callbacks: {}", describe(rc)));
+  auto props = std::make_unique<MQTTProperties>(build_publish_properties(settings_));
+  publish_props_ = props.release();
 }
 
 Mqtt::~Mqtt() {
@@ -97,45 +211,61 @@ Mqtt::~Mqtt() {
     MQTTAsync handle = client_;
     MQTTAsync_destroy(&handle);
   }
+  MQTTProperties_free(props_of(publish_props_));
+  delete props_of(publish_props_);
 }
 
 int Mqtt::connect() {
-  MQTTAsync_connectOptions o = MQTTAsync_connectOptions_initializer;
-  o.keepAliveInterval = static_cast<int>(settings_.keepalive.count());
-  // A clean session: after a reconnect Paho re-sends nothing on its own, so the order of
-  // re-sends is decided by the worker alone (oldest unacknowledged first).
-  o.cleansession = 1;
-  o.connectTimeout = static_cast<int>(settings_.connect_timeout.count());
-  o.maxInflight = settings_.max_inflight;
-  o.retryInterval = 0;
-  o.automaticReconnect = 0;  // the worker reconnects itself, with backoff and jitter
-  o.onSuccess = on_connected;
-  o.onFailure = on_connect_failure;
-  o.context = this;
-  if (!settings_.username.empty()) o.username = settings_.username.c_str();
-  if (!settings_.password.empty()) {
-    o.binarypwd.data = settings_.password.data();
-    o.binarypwd.len = static_cast<int>(settings_.password.size());
+  ConnectRequest r;
+  // Until a connect succeeded in this process a persistent session starts clean
+  // (mqtt_options.cpp explains why).
+  build_connect(settings_, !shared_->ever_connected.load(), r);
+  if (settings_.mqtt_version == 5) {
+    r.connect.onSuccess5 = on_connected5;
+    r.connect.onFailure5 = on_connect_failure5;
+  } else {
+    r.connect.onSuccess = on_connected;
+    r.connect.onFailure = on_connect_failure;
   }
-  return MQTTAsync_connect(client_, &o);
+  r.connect.context = this;
+  if (settings_.tls.enabled) {
+    r.ssl.ssl_error_cb = on_ssl_error;
+    r.ssl.ssl_error_context = this;
+  }
+  take_tls_error();  // a new attempt, a new reason
+  shared_->lost.store(true);
+  return MQTTAsync_connect(client_, &r.connect);
 }
 
 int Mqtt::send(const Outgoing& out, std::uint64_t send_id) {
   topic_buf_.assign(out.topic);
   MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-  ro.onSuccess = on_sent;
-  ro.onFailure = on_send_failure;
   ro.context = reinterpret_cast<void*>(static_cast<std::uintptr_t>(send_id));
   MQTTAsync_message m = MQTTAsync_message_initializer;
   m.payload = const_cast<char*>(out.payload.data());
   m.payloadlen = static_cast<int>(out.payload.size());
   m.qos = out.qos;
   m.retained = out.retain ? 1 : 0;
+  if (settings_.mqtt_version == 5) {
+    ro.onSuccess5 = on_sent5;
+    ro.onFailure5 = on_send_failure5;
+    MQTTProperties* props = props_of(publish_props_);
+    // The expiry interval is the first property (build_publish_properties); Paho copies the
+    // properties in MQTTAsync_sendMessage(), so setting it in place per message is safe.
+    if (settings_.message_ttl_s > 0 && props->count > 0)
+      props->array[0].value.integer4 =
+          remaining_expiry_s(out.enqueue_ns, settings_.message_ttl_s, realtime_ns());
+    m.properties = *props;
+  } else {
+    ro.onSuccess = on_sent;
+    ro.onFailure = on_send_failure;
+  }
   return MQTTAsync_sendMessage(client_, topic_buf_.c_str(), &m, &ro);
 }
 
 void Mqtt::disconnect(std::chrono::milliseconds timeout) {
   MQTTAsync_disconnectOptions o = MQTTAsync_disconnectOptions_initializer;
+  if (settings_.mqtt_version == 5) o = MQTTAsync_disconnectOptions_initializer5;
   o.timeout = static_cast<int>(timeout.count());
   MQTTAsync_disconnect(client_, &o);
 }

@@ -1,25 +1,79 @@
 // The worker's one MQTT connection, through Paho's asynchronous C API. Every result arrives as
 // an Event; this class keeps no delivery state of its own (the loop does).
+//
+// What this class guarantees the loop (worker/loop.cpp, invariant 4):
+//   - Paho never re-sends a message behind the loop's back with a clean session, and with a
+//     persistent one (clean_session = false) only the messages that were in flight at the
+//     failure, before anything the loop sends after Event::connected (see mqtt_options.cpp).
+//   - At most one Event::connection_lost per established connection (a broker's MQTT 5
+//     DISCONNECT and the socket closing after it are one loss).
+//   - Failure texts carry the reason a user can act on: the CONNACK reason ("bad user name or
+//     password"), OpenSSL's reason ("certificate verify failed"), Paho's message otherwise.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "events.hpp"
+#include "worker_config.hpp"
 
 namespace robustmq::worker {
 
+struct MqttTls {
+  bool enabled = false;     // ssl://
+  std::string ca_file;      // empty: the system's trust store (unless ca_path is set)
+  std::string ca_path;
+  std::string cert_file;    // client certificate, for mutual TLS
+  std::string key_file;
+  std::string key_password;
+  bool verify = true;       // the broker's certificate chain and its host name
+};
+
+struct MqttWill {
+  std::string topic;  // empty: no last will
+  std::string payload;
+  int qos = 1;
+  bool retain = false;
+};
+
 struct MqttSettings {
-  std::string uri;  // tcp://host:port
+  std::string host;
+  int port = 1883;
   std::string client_id;
   std::chrono::seconds keepalive{30};
   std::chrono::seconds connect_timeout{10};
   std::string username;
   std::string password;
   int max_inflight = 1;
+  int mqtt_version = 4;  // 4: MQTT 3.1.1, 5: MQTT 5
+  bool clean_session = true;
+  MqttTls tls;
+  MqttWill will;
+  // MQTT 5 only: set on every message.
+  std::int64_t message_ttl_s = 0;  // 0: no message expiry interval
+  std::string content_type;
+  std::vector<std::pair<std::string, std::string>> user_properties;
+
+  std::string uri() const;  // tcp://host:port or ssl://host:port
 };
+
+// Every connection option of the worker's configuration; max_inflight is the loop's window.
+MqttSettings mqtt_settings(const WorkerConfig& c, std::size_t max_inflight);
+
+// "k\0v\0k\0v\0" (WorkerConfig::user_properties) as pairs; a trailing odd field is ignored.
+std::vector<std::pair<std::string, std::string>> split_user_properties(std::string_view packed);
+
+// The MQTT 5 message expiry interval for a message published at enqueue_ns (CLOCK_REALTIME)
+// with a time to live of ttl_s: the whole seconds it has left, rounded up, at least 1 (the
+// loop drops messages that are already expired before they get here).
+std::uint32_t remaining_expiry_s(std::int64_t enqueue_ns, std::int64_t ttl_s, std::int64_t now_ns);
 
 class Mqtt {
  public:
@@ -48,11 +102,16 @@ class Mqtt {
 
   static std::string describe(int paho_code);
 
+  // Called from Paho's threads (mqtt.cpp's callbacks); not for the loop.
+  struct Shared;
+
  private:
   MqttSettings settings_;
   EventQueue& events_;
-  void* client_ = nullptr;  // MQTTAsync
-  std::string topic_buf_;   // Paho wants a NUL-terminated topic
+  std::unique_ptr<Shared> shared_;
+  void* client_ = nullptr;      // MQTTAsync
+  void* publish_props_ = nullptr;  // MQTTProperties for every message (MQTT 5), see send()
+  std::string topic_buf_;          // Paho wants a NUL-terminated topic
 };
 
 }  // namespace robustmq::worker

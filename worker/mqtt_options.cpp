@@ -1,0 +1,195 @@
+// MqttSettings -> Paho's connect, TLS, will and publish-property structures.
+//
+// Sessions. The loop re-sends everything unacknowledged after a failure, oldest first
+// (invariant 4 in loop.cpp), so the connection must not let anyone else re-send in a different
+// order. With clean_session = true (the default) that is simple: Paho and the broker forget the
+// in-flight state at every connect. With clean_session = false:
+//   - Within one worker process the same Paho handle (persistence none, in memory only) lives
+//     across reconnects. On a reconnect with the session present Paho re-sends its in-flight
+//     PUBLISH/PUBREL packets with their original packet ids, as MQTT requires for persistent
+//     sessions; that finishes the broker's QoS 2 handshakes. It does so while completing the
+//     connection, before Event::connected reaches the loop, so these copies precede the loop's
+//     own re-sends: the broker sees "in flight at the failure" (again), then the loop's
+//     oldest-first re-sends, then new messages. Order holds; a message in flight at a failure
+//     may arrive one extra time, which the contract allows. Their completions carry send ids
+//     the loop no longer has in flight, which it ignores as stale.
+//   - A new worker process (after a crash, or the next connect_async()) has no Paho state, so it
+//     cannot finish handshakes the broker still holds, and its packet ids start again at 1: a
+//     broker that matches a QoS 2 PUBLISH to a pending one by packet id alone would take a new
+//     message for an old duplicate and drop it. Therefore the first connect of each worker
+//     process starts clean (cleansession = 1, MQTT 5 clean start), and every reconnect after it
+//     resumes that session (cleansession = 0). The broker's session thus lives as long as the
+//     worker process; for a client that only publishes nothing else of it is lost.
+//   - MQTT 5 sessions end when the network connection closes unless a session expiry interval
+//     is set: a persistent session asks for 0xFFFFFFFF (never expires), like MQTT 3.1.1.
+#include "mqtt_options.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace robustmq::worker {
+
+std::string MqttSettings::uri() const {
+  // Paho takes an IPv6 literal in brackets.
+  const bool v6 = host.find(':') != std::string::npos && host.front() != '[';
+  return std::string(tls.enabled ? "ssl://" : "tcp://") + (v6 ? "[" + host + "]" : host) + ":" +
+         std::to_string(port);
+}
+
+MqttSettings mqtt_settings(const WorkerConfig& c, std::size_t max_inflight) {
+  MqttSettings s;
+  s.host = c.host;
+  s.port = c.port;
+  s.client_id = c.client_id;
+  s.keepalive = std::chrono::seconds(c.keepalive_s);
+  s.connect_timeout = std::chrono::seconds(std::max<std::int64_t>(1, c.connect_timeout_s));
+  s.username = c.username;
+  s.password = c.password;
+  s.max_inflight = static_cast<int>(max_inflight);
+  s.mqtt_version = static_cast<int>(c.mqtt_version);
+  s.clean_session = c.clean_session != 0;
+  s.tls.enabled = c.tls != 0;
+  s.tls.ca_file = c.tls_ca_file;
+  s.tls.ca_path = c.tls_ca_path;
+  s.tls.cert_file = c.tls_cert_file;
+  s.tls.key_file = c.tls_key_file;
+  s.tls.key_password = c.tls_key_password;
+  s.tls.verify = c.tls_verify != 0;
+  s.will.topic = c.will_topic;
+  s.will.payload = c.will_payload;
+  s.will.qos = static_cast<int>(c.will_qos);
+  s.will.retain = c.will_retain != 0;
+  s.message_ttl_s = c.message_ttl_s;
+  s.content_type = c.content_type;
+  s.user_properties = split_user_properties(c.user_properties);
+  return s;
+}
+
+std::vector<std::pair<std::string, std::string>> split_user_properties(std::string_view packed) {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::vector<std::string_view> fields;
+  while (!packed.empty()) {
+    const auto nul = packed.find('\0');
+    if (nul == std::string_view::npos) {
+      fields.push_back(packed);
+      break;
+    }
+    fields.push_back(packed.substr(0, nul));
+    packed.remove_prefix(nul + 1);
+  }
+  for (std::size_t i = 0; i + 1 < fields.size(); i += 2)
+    out.emplace_back(std::string(fields[i]), std::string(fields[i + 1]));
+  return out;
+}
+
+std::uint32_t remaining_expiry_s(std::int64_t enqueue_ns, std::int64_t ttl_s, std::int64_t now_ns) {
+  const std::int64_t age_ns = now_ns > enqueue_ns ? now_ns - enqueue_ns : 0;
+  const std::int64_t left_ns = ttl_s * 1'000'000'000 - age_ns;
+  if (left_ns <= 1'000'000'000) return 1;
+  const std::int64_t left_s = (left_ns + 999'999'999) / 1'000'000'000;
+  return left_s > 0xFFFFFFFFLL ? 0xFFFFFFFFu : static_cast<std::uint32_t>(left_s);
+}
+
+void build_connect(const MqttSettings& s, bool first, ConnectRequest& r) {
+  const bool v5 = s.mqtt_version == 5;
+  if (v5) {
+    r.connect = MQTTAsync_connectOptions_initializer5;
+  } else {
+    r.connect = MQTTAsync_connectOptions_initializer;
+    r.connect.MQTTVersion = MQTTVERSION_3_1_1;  // no silent fallback to 3.1
+  }
+  MQTTAsync_connectOptions& o = r.connect;
+  o.keepAliveInterval = static_cast<int>(s.keepalive.count());
+  o.connectTimeout = static_cast<int>(s.connect_timeout.count());
+  o.maxInflight = s.max_inflight;
+  o.retryInterval = 0;       // no in-session re-sends: the loop decides what is sent again
+  o.automaticReconnect = 0;  // the worker reconnects itself, with backoff and jitter
+  const bool clean = s.clean_session || first;
+  if (v5) {
+    o.cleansession = 0;  // Paho refuses cleansession with MQTT 5
+    o.cleanstart = clean ? 1 : 0;
+    if (!s.clean_session) {
+      MQTTProperty p;
+      std::memset(&p, 0, sizeof p);
+      p.identifier = MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL;
+      p.value.integer4 = 0xFFFFFFFFu;
+      MQTTProperties_add(&r.properties, &p);
+      o.connectProperties = &r.properties;
+    }
+  } else {
+    o.cleansession = clean ? 1 : 0;
+  }
+  if (!s.username.empty()) o.username = s.username.c_str();
+  if (!s.password.empty()) {
+    o.binarypwd.data = s.password.data();
+    o.binarypwd.len = static_cast<int>(s.password.size());
+  }
+  if (!s.will.topic.empty()) {
+    r.will.topicName = s.will.topic.c_str();
+    r.will.message = nullptr;  // binary payload below
+    r.will.payload.data = s.will.payload.data();
+    r.will.payload.len = static_cast<int>(s.will.payload.size());
+    r.will.qos = s.will.qos;
+    r.will.retained = s.will.retain ? 1 : 0;
+    o.will = &r.will;
+  }
+  if (s.tls.enabled) {
+    MQTTAsync_SSLOptions& t = r.ssl;
+    auto opt = [](const std::string& v) { return v.empty() ? nullptr : v.c_str(); };
+    t.trustStore = opt(s.tls.ca_file);
+    t.CApath = opt(s.tls.ca_path);
+    t.keyStore = opt(s.tls.cert_file);
+    t.privateKey = opt(s.tls.key_file);
+    t.privateKeyPassword = opt(s.tls.key_password);
+    t.enableServerCertAuth = s.tls.verify ? 1 : 0;
+    t.verify = s.tls.verify ? 1 : 0;  // the host name, too
+    t.sslVersion = MQTT_SSL_VERSION_DEFAULT;
+    o.ssl = &t;
+  }
+}
+
+MQTTProperties build_publish_properties(const MqttSettings& s) {
+  MQTTProperties props = MQTTProperties_initializer;
+  if (s.mqtt_version != 5) return props;
+  MQTTProperty p;
+  if (s.message_ttl_s > 0) {
+    std::memset(&p, 0, sizeof p);
+    p.identifier = MQTTPROPERTY_CODE_MESSAGE_EXPIRY_INTERVAL;
+    p.value.integer4 = static_cast<unsigned>(s.message_ttl_s);
+    MQTTProperties_add(&props, &p);
+  }
+  if (!s.content_type.empty()) {
+    std::memset(&p, 0, sizeof p);
+    p.identifier = MQTTPROPERTY_CODE_CONTENT_TYPE;
+    p.value.data.data = const_cast<char*>(s.content_type.data());
+    p.value.data.len = static_cast<int>(s.content_type.size());
+    MQTTProperties_add(&props, &p);  // copies the bytes
+  }
+  for (const auto& [k, v] : s.user_properties) {
+    std::memset(&p, 0, sizeof p);
+    p.identifier = MQTTPROPERTY_CODE_USER_PROPERTY;
+    p.value.data.data = const_cast<char*>(k.data());
+    p.value.data.len = static_cast<int>(k.size());
+    p.value.value.data = const_cast<char*>(v.data());
+    p.value.value.len = static_cast<int>(v.size());
+    MQTTProperties_add(&props, &p);
+  }
+  return props;
+}
+
+std::string openssl_reason(std::string_view line) {
+  while (!line.empty() && (line.back() == '\n' || line.back() == ' ')) line.remove_suffix(1);
+  // <thread>:error:<code>:<library>:<function>:<reason>:<file>:<line>:<data>
+  std::vector<std::string_view> f;
+  std::string_view rest = line;
+  for (int i = 0; i < 6; ++i) {
+    const auto c = rest.find(':');
+    if (c == std::string_view::npos) break;
+    f.push_back(rest.substr(0, c));
+    rest.remove_prefix(c + 1);
+  }
+  if (f.size() == 6 && f[1] == "error" && !f[5].empty()) return std::string(f[5]);
+  return std::string(line);
+}
+
+}  // namespace robustmq::worker

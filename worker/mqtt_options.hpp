@@ -1,0 +1,41 @@
+// Translating MqttSettings into Paho's option structures (worker-internal; includes Paho).
+#pragma once
+
+#include <MQTTAsync.h>
+
+#include <string>
+#include <string_view>
+
+#include "mqtt.hpp"
+
+namespace robustmq::worker {
+
+// Everything one MQTTAsync_connect() call points into. MQTTAsync_connect() copies what it
+// keeps, so this may live on the caller's stack.
+struct ConnectRequest {
+  MQTTAsync_connectOptions connect;
+  MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
+  MQTTAsync_willOptions will = MQTTAsync_willOptions_initializer;
+  MQTTProperties properties = MQTTProperties_initializer;
+  ConnectRequest() = default;
+  ConnectRequest(const ConnectRequest&) = delete;
+  ConnectRequest& operator=(const ConnectRequest&) = delete;
+  ~ConnectRequest() { MQTTProperties_free(&properties); }
+};
+
+// Fills r from s. `first` is the first connect of this worker process (a persistent session
+// starts clean then, see the comment in mqtt_options.cpp). Callbacks and contexts (connect
+// success/failure, ssl_error_cb) are the caller's to set.
+void build_connect(const MqttSettings& s, bool first, ConnectRequest& r);
+
+// The properties every MQTT 5 message carries: the message expiry interval first (its value is
+// set per message, see Mqtt::send()), then content type and user properties. Empty for 3.1.1
+// or when no property is configured. The caller frees it with MQTTProperties_free().
+MQTTProperties build_publish_properties(const MqttSettings& s);
+
+// OpenSSL's error line ("...:error:0A000086:SSL routines:<func>:certificate verify failed:
+// <file>:<line>:") reduced to its reason: "certificate verify failed". Unparsable lines are
+// returned trimmed.
+std::string openssl_reason(std::string_view line);
+
+}  // namespace robustmq::worker
