@@ -1,6 +1,7 @@
 #include "mqtt.hpp"
 
 #include <MQTTAsync.h>
+#include <netdb.h>
 #include <time.h>
 
 #include <stdexcept>
@@ -14,6 +15,7 @@ namespace robustmq::worker {
 // What Paho's threads share with the loop's thread.
 struct Mqtt::Shared {
   EventQueue* events = nullptr;
+  std::string host;               // for the name-resolution check after a failed connect
   std::mutex mu;
   std::string tls_error;          // OpenSSL's reason during the current connect attempt
   std::atomic<bool> lost{true};   // the current connection's loss was reported (or none yet)
@@ -46,6 +48,8 @@ std::string take_tls_error() {
 
 // The text of a failed connect: Paho's code, the broker's reason, OpenSSL's reason.
 std::string connect_failure_text(int code, int reason, const char* message) {
+  // The status block keeps about 250 bytes of it: the most specific reason goes first.
+  if (auto tls = take_tls_error(); !tls.empty()) return fmt::format("TLS: {}", tls);
   std::string text;
   if (reason >= MQTTREASONCODE_UNSPECIFIED_ERROR) {
     text = fmt::format("connection refused: {} (MQTT 5 reason 0x{:02x})",
@@ -54,7 +58,18 @@ std::string connect_failure_text(int code, int reason, const char* message) {
     text = Mqtt::describe(code);
   }
   if (message && *message) text += fmt::format(" ({})", message);
-  if (auto tls = take_tls_error(); !tls.empty()) text += fmt::format("; TLS: {}", tls);
+  if (code == MQTTASYNC_FAILURE) {
+    // Paho says the same for every network failure. A name that does not resolve is worth
+    // telling apart (a typo in the host is the commonest deployment error); this runs on
+    // Paho's thread, only after a failed attempt, never on the loop's.
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    const int rc = ::getaddrinfo(g_shared->host.c_str(), nullptr, &hints, &res);
+    if (res) ::freeaddrinfo(res);
+    if (rc != 0 && rc != EAI_SYSTEM)
+      text = fmt::format("cannot resolve the host name: {}", ::gai_strerror(rc));
+  }
   return text;
 }
 
@@ -158,7 +173,7 @@ std::int64_t realtime_ns() {
 std::string Mqtt::describe(int code) {
   switch (code) {
     case MQTTASYNC_SUCCESS: return "success";
-    case MQTTASYNC_FAILURE: return "failure (broker unreachable, connection refused or TLS failed)";
+    case MQTTASYNC_FAILURE: return "failure (broker unreachable, refused or TLS failed)";
     case MQTTASYNC_DISCONNECTED: return "client disconnected";
     case MQTTASYNC_MAX_MESSAGES_INFLIGHT: return "too many messages in flight";
     case MQTTASYNC_BAD_UTF8_STRING: return "invalid UTF-8 string";
@@ -185,7 +200,14 @@ std::string Mqtt::describe(int code) {
 Mqtt::Mqtt(MqttSettings settings, EventQueue& events)
     : settings_(std::move(settings)), events_(events), shared_(std::make_unique<Shared>()) {
   shared_->events = &events_;
+  shared_->host = settings_.host;
   g_shared = shared_.get();
+  create_handle();
+  auto props = std::make_unique<MQTTProperties>(build_publish_properties(settings_));
+  publish_props_ = props.release();
+}
+
+void Mqtt::create_handle() {
   const bool v5 = settings_.mqtt_version == 5;
   MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
   if (v5) co = MQTTAsync_createOptions_initializer5;
@@ -202,20 +224,37 @@ Mqtt::Mqtt(MqttSettings settings, EventQueue& events)
   if (rc == MQTTASYNC_SUCCESS && v5) rc = MQTTAsync_setDisconnected(handle, this, on_disconnected);
   if (rc != MQTTASYNC_SUCCESS)
     throw std::runtime_error(fmt::format("cannot set MQTT callbacks: {}", describe(rc)));
-  auto props = std::make_unique<MQTTProperties>(build_publish_properties(settings_));
-  publish_props_ = props.release();
+}
+
+void Mqtt::destroy_handle() {
+  if (client_ == nullptr) return;
+  MQTTAsync handle = client_;
+  MQTTAsync_destroy(&handle);  // fails what it still holds: stale send ids, which the loop ignores
+  client_ = nullptr;
 }
 
 Mqtt::~Mqtt() {
-  if (client_ != nullptr) {
-    MQTTAsync handle = client_;
-    MQTTAsync_destroy(&handle);
-  }
+  destroy_handle();
   MQTTProperties_free(props_of(publish_props_));
   delete props_of(publish_props_);
 }
 
 int Mqtt::connect() {
+  // With a clean session every connect after the first gets a fresh Paho handle. Paho fails
+  // the messages that were in flight when a connection is lost, but keeps those still waiting
+  // in its command queue and sends them after the next connect, ahead of the loop's oldest-first
+  // re-sends: a newer message would overtake older ones. A fresh handle holds nothing. (A
+  // persistent session keeps its handle: Paho then re-sends in flight and queued messages in
+  // their original order, see mqtt_options.cpp.)
+  if (attempted_ && settings_.clean_session) {
+    destroy_handle();
+    try {
+      create_handle();
+    } catch (const std::exception&) {
+      return MQTTASYNC_FAILURE;  // the loop retries with backoff
+    }
+  }
+  attempted_ = true;
   ConnectRequest r;
   // Until a connect succeeded in this process a persistent session starts clean
   // (mqtt_options.cpp explains why).
@@ -238,6 +277,7 @@ int Mqtt::connect() {
 }
 
 int Mqtt::send(const Outgoing& out, std::uint64_t send_id) {
+  if (client_ == nullptr) return MQTTASYNC_DISCONNECTED;
   topic_buf_.assign(out.topic);
   MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
   ro.context = reinterpret_cast<void*>(static_cast<std::uintptr_t>(send_id));
@@ -264,12 +304,15 @@ int Mqtt::send(const Outgoing& out, std::uint64_t send_id) {
 }
 
 void Mqtt::disconnect(std::chrono::milliseconds timeout) {
+  if (client_ == nullptr) return;
   MQTTAsync_disconnectOptions o = MQTTAsync_disconnectOptions_initializer;
   if (settings_.mqtt_version == 5) o = MQTTAsync_disconnectOptions_initializer5;
   o.timeout = static_cast<int>(timeout.count());
   MQTTAsync_disconnect(client_, &o);
 }
 
-bool Mqtt::is_connected() const { return MQTTAsync_isConnected(client_) != 0; }
+bool Mqtt::is_connected() const {
+  return client_ != nullptr && MQTTAsync_isConnected(client_) != 0;
+}
 
 }  // namespace robustmq::worker

@@ -109,7 +109,11 @@ class Mqtt {
   MqttSettings settings_;
   EventQueue& events_;
   std::unique_ptr<Shared> shared_;
-  void* client_ = nullptr;      // MQTTAsync
+  void create_handle();  // throws std::runtime_error
+  void destroy_handle();
+
+  void* client_ = nullptr;         // MQTTAsync; null only while create_handle() failed
+  bool attempted_ = false;         // connect() was called before
   void* publish_props_ = nullptr;  // MQTTProperties for every message (MQTT 5), see send()
   std::string topic_buf_;          // Paho wants a NUL-terminated topic
 };

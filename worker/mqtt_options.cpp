@@ -2,15 +2,18 @@
 //
 // Sessions. The loop re-sends everything unacknowledged after a failure, oldest first
 // (invariant 4 in loop.cpp), so the connection must not let anyone else re-send in a different
-// order. With clean_session = true (the default) that is simple: Paho and the broker forget the
-// in-flight state at every connect. With clean_session = false:
+// order. With clean_session = true (the default) Paho and the broker forget the in-flight state
+// at every connect, and Mqtt::connect() takes a fresh Paho handle for every reconnect (Paho
+// would otherwise send messages still in its command queue ahead of the loop's re-sends).
+// With clean_session = false:
 //   - Within one worker process the same Paho handle (persistence none, in memory only) lives
 //     across reconnects. On a reconnect with the session present Paho re-sends its in-flight
 //     PUBLISH/PUBREL packets with their original packet ids, as MQTT requires for persistent
-//     sessions; that finishes the broker's QoS 2 handshakes. It does so while completing the
-//     connection, before Event::connected reaches the loop, so these copies precede the loop's
-//     own re-sends: the broker sees "in flight at the failure" (again), then the loop's
-//     oldest-first re-sends, then new messages. Order holds; a message in flight at a failure
+//     sessions (that finishes the broker's QoS 2 handshakes), then what was still queued, all
+//     before the loop's own re-sends: the broker sees the original order continued, then the
+//     loop's oldest-first re-sends, then new messages (test_connection.cpp checks this under
+//     resets every 500 ms). Known cost: this reused handle reconnects more slowly than a fresh
+//     one (attempts often outlast 500 ms). Order holds; a message in flight at a failure
 //     may arrive one extra time, which the contract allows. Their completions carry send ids
 //     the loop no longer has in flight, which it ignores as stale.
 //   - A new worker process (after a crash, or the next connect_async()) has no Paho state, so it
@@ -188,8 +191,13 @@ std::string openssl_reason(std::string_view line) {
     f.push_back(rest.substr(0, c));
     rest.remove_prefix(c + 1);
   }
-  if (f.size() == 6 && f[1] == "error" && !f[5].empty()) return std::string(f[5]);
-  return std::string(line);
+  if (f.size() != 6 || f[1] != "error" || f[5].empty()) return std::string(line);
+  std::string out = std::string(f[5]) + " (" + std::string(f[3]) + ": " + std::string(f[4]) + ")";
+  // Failures to read a certificate or key name only OpenSSL's internals; say where to look.
+  if (f[3].find("PEM") != std::string_view::npos || f[3].find("x509") != std::string_view::npos ||
+      f[4].find("_file") != std::string_view::npos)
+    out += "; a TLS file did not load: check tls.ca_file, ca_path, cert_file, key_file";
+  return out;
 }
 
 }  // namespace robustmq::worker

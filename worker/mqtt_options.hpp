@@ -34,8 +34,8 @@ void build_connect(const MqttSettings& s, bool first, ConnectRequest& r);
 MQTTProperties build_publish_properties(const MqttSettings& s);
 
 // OpenSSL's error line ("...:error:0A000086:SSL routines:<func>:certificate verify failed:
-// <file>:<line>:") reduced to its reason: "certificate verify failed". Unparsable lines are
-// returned trimmed.
+// <file>:<line>:") reduced to "certificate verify failed (SSL routines: <func>)", with a hint
+// naming the TLS options when a file did not load. Unparsable lines are returned trimmed.
 std::string openssl_reason(std::string_view line);
 
 }  // namespace robustmq::worker
