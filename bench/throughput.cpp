@@ -1,0 +1,137 @@
+// Live throughput, end to end: messages/s from the first publish until a subscriber on the same
+// private mosquitto has seen the last one, for QoS 0/1/2, windows 1 and 32 and payloads of
+// 16 B .. 256 KiB. RobustMQ: publish() the whole burst, then wait for the subscriber. Baseline:
+// Paho MQTTAsync with the same number in flight, each onSuccess sending the next message.
+//
+//   robustmq-bench-throughput [--quick]     (--quick: QoS 1, 256 B only)
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "common.hpp"
+#include "paho_baseline.hpp"
+#include "testkit/mosquitto.hpp"
+#include "testkit/temp_dir.hpp"
+
+using namespace robustmq;
+using namespace robustmq::bench;
+
+namespace {
+
+// Messages per run: about a quarter of a second each on a 2-core VM.
+std::size_t messages_for(std::size_t window, std::size_t payload) {
+  if (payload >= 256 * 1024) return scaled(window == 1 ? 100 : 300);
+  if (payload >= 4096) return scaled(window == 1 ? 2000 : 10000);
+  return scaled(window == 1 ? 2000 : 20000);
+}
+
+std::string size_name(std::size_t b) {
+  if (b >= 1024) return fmt::format("{}KiB", b / 1024);
+  return fmt::format("{}B", b);
+}
+
+std::uint32_t g_run = 1;
+
+// Diagnostic variants (run.sh runs them with --quick): BENCH_CACHE=file, BENCH_THRESHOLD=n.
+std::string variant() {
+  std::string v;
+  if (const char* c = std::getenv("BENCH_CACHE"); c && *c) v += fmt::format(" cache={}", c);
+  if (const char* t = std::getenv("BENCH_THRESHOLD"); t && *t) v += fmt::format(" threshold={}", t);
+  return v;
+}
+
+// One RobustMQ run; returns msg/s or 0 if the subscriber did not see everything.
+double robustmq_run(RobustClient& client, CountingSubscriber& sub, std::size_t n,
+                    std::size_t payload_bytes, int qos) {
+  const std::uint32_t run = ++g_run;
+  sub.expect(run);
+  std::string payload(payload_bytes, 'x');
+  const auto t0 = Clock::now();
+  for (std::size_t i = 0; i < n; ++i) {
+    fill_payload(payload, run, i);
+    while (auto ec = client.publish("bench/rmq", payload, qos)) {
+      if (ec != errc::queue_full) throw std::system_error(ec, "publish");
+    }
+  }
+  if (!sub.wait_for(n, std::chrono::seconds(60))) {
+    fmt::print(stderr, "robustmq: subscriber saw {} of {}\n", sub.count(), n);
+    return 0;
+  }
+  if (sub.out_of_order() != 0) fmt::print(stderr, "robustmq: {} out of order\n", sub.out_of_order());
+  return static_cast<double>(n) / seconds_between(t0, sub.last_at());
+}
+
+double paho_run(PahoClient& paho, CountingSubscriber& sub, std::size_t n, std::size_t payload_bytes,
+                int qos, std::size_t window) {
+  const std::uint32_t run = ++g_run;
+  sub.expect(run);
+  const auto t0 = Clock::now();
+  if (!paho.publish_window(n, payload_bytes, qos, window, run) ||
+      !sub.wait_for(n, std::chrono::seconds(60))) {
+    fmt::print(stderr, "paho: subscriber saw {} of {}\n", sub.count(), n);
+    return 0;
+  }
+  return static_cast<double>(n) / seconds_between(t0, sub.last_at());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  testkit::MosquittoOptions mo;
+  mo.persistence = false;
+  mo.extra_config = {"max_inflight_messages 0"};
+  testkit::Mosquitto broker(mo);
+  CountingSubscriber sub(broker.host(), broker.port());
+  testkit::TempDir tmp("robustmq-bench-");
+  const int nruns = runs();
+
+  std::vector<int> qoses = {1, 0, 2};
+  std::vector<std::size_t> windows = {1, 32};
+  std::vector<std::size_t> sizes = {16, 256, 4096, 256 * 1024};
+  if (quick) { qoses = {1}; sizes = {256}; }
+  for (int qos : qoses) {
+    for (std::size_t window : windows) {
+      for (std::size_t size : sizes) {
+        const std::size_t n = messages_for(window, size);
+        Options o = client_options(tmp.path() / fmt::format("q{}w{}s{}", qos, window, size), "tp");
+        o.max_inflight = window;
+        o.ring_bytes = 64u << 20;
+        if (const char* c = std::getenv("BENCH_CACHE"); c && std::string(c) == "file")
+          o.cache_type = CacheType::file;
+        if (const char* t = std::getenv("BENCH_THRESHOLD"); t && *t)
+          o.queue_cache_threshold = std::strtoull(t, nullptr, 10);
+        RobustClient client(o);
+        client.connect_async(broker.host(), broker.port());
+        PahoOptions po;
+        po.host = broker.host();
+        po.port = broker.port();
+        po.max_inflight = static_cast<int>(std::max<std::size_t>(window, 10));
+        PahoClient paho(po);
+        // Warm-up: connections up, pages touched, caches created.
+        robustmq_run(client, sub, std::min<std::size_t>(n, 200), size, qos);
+        paho_run(paho, sub, std::min<std::size_t>(n, 200), size, qos, window);
+        Figure f;
+        f.name = fmt::format("throughput qos{} w{} {}{}", qos, window, size_name(size), variant());
+        f.unit = "msg/s";
+        f.baseline_name = fmt::format("paho {} in flight", window);
+        const double want = (qos == 1 && window == 1) ? 0.95 : 0.9;
+        f.target = fmt::format("ratio >= {}", want);
+        f.min_ratio = want;
+        f.note = fmt::format("{} messages per run, end to end", n);
+        for (int r = 0; r < nruns; ++r) {
+          f.robustmq.push_back(robustmq_run(client, sub, n, size, qos));
+          f.baseline.push_back(paho_run(paho, sub, n, size, qos, window));
+        }
+        const Stats st = client.stats();
+        if (st.cached > 0) f.note += fmt::format("; {} spooled to the cache", st.cached);
+        report(f);
+      }
+    }
+  }
+  print_table("live throughput (end to end, subscriber sees all)");
+  return 0;
+}
