@@ -1,0 +1,239 @@
+/* RobustMQ C API: store-and-forward MQTT publishing for C programs.
+ *
+ *   robustmq_options* o = robustmq_options_new();
+ *   robustmq_options_set_client_id(o, "sensor-7");
+ *   robustmq_options_set_cache_path(o, "/var/cache/sensor");
+ *   robustmq_client* c = robustmq_client_new(o);
+ *   robustmq_options_free(o);                     // the client keeps a copy
+ *   if (robustmq_connect_async(c, "broker.local", 1883) != ROBUSTMQ_OK) {
+ *     char why[512];
+ *     robustmq_last_error(c, why, sizeof why);    // says what to do
+ *   }
+ *   int rc = robustmq_publish(c, "dt/temp", "21.5", 4, 1, 0);
+ *   if (rc != ROBUSTMQ_OK) fprintf(stderr, "%s\n", robustmq_strerror(rc));
+ *   robustmq_client_free(c);                      // stops: what is queued waits on disk
+ *
+ * A thin layer over robustmq::RobustClient (client.hpp): the same worker process, the same
+ * guarantees (every message whose robustmq_publish() returned ROBUSTMQ_OK reaches the broker at
+ * least once, in order, across crashes of this program or of the worker). No C++ exception and
+ * no C++ type crosses this interface; every function reports failure through its return value.
+ *
+ * Return values: functions returning int return ROBUSTMQ_OK (0) or a value of
+ * enum robustmq_error. Values 1..99 are exactly robustmq::errc; values from 100 up are C-only.
+ *
+ * Thread safety, in general: an options object may be used by one thread at a time. A client's
+ * robustmq_publish/flush/stats/stop/last_error may be called from many threads at once;
+ * robustmq_connect_async once, before publishing; robustmq_client_free once, when no other call
+ * on the client is running or will start. Link with -lrobustmq (pkg-config robustmq). */
+#ifndef ROBUSTMQ_ROBUSTMQ_H
+#define ROBUSTMQ_ROBUSTMQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The library is built with hidden visibility; the public functions are exported with this
+ * (the same definition as in errc.hpp). */
+#ifndef ROBUSTMQ_EXPORT
+#define ROBUSTMQ_EXPORT __attribute__((visibility("default")))
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* --- errors ----------------------------------------------------------------------------- */
+
+enum robustmq_error {
+  ROBUSTMQ_OK = 0,
+  /* robustmq_publish(): the message was refused, nothing was queued. */
+  ROBUSTMQ_ERR_TOPIC_EMPTY = 1,         /* MQTT forbids a zero-length topic name */
+  ROBUSTMQ_ERR_TOPIC_WILDCARD = 2,      /* '+' or '#' are for subscriptions only */
+  ROBUSTMQ_ERR_TOPIC_TOO_LONG = 3,      /* over 65535 bytes */
+  ROBUSTMQ_ERR_TOPIC_INVALID_UTF8 = 4,  /* not well-formed UTF-8 */
+  ROBUSTMQ_ERR_TOPIC_CONTAINS_NUL = 5,  /* (cannot happen through a NUL-terminated topic) */
+  ROBUSTMQ_ERR_INVALID_QOS = 6,         /* QoS outside 0..2 */
+  ROBUSTMQ_ERR_PAYLOAD_TOO_LARGE = 7,   /* the record does not fit in the shared ring */
+  ROBUSTMQ_ERR_QUEUE_FULL = 8,          /* no room in the ring within publish_wait_ms */
+  ROBUSTMQ_ERR_NOT_CONNECTED = 9,       /* publish/flush before robustmq_connect_async() */
+  ROBUSTMQ_ERR_STOPPED = 10,            /* publish/flush after robustmq_stop() */
+  ROBUSTMQ_ERR_FORKED_CHILD = 11,       /* called in a fork() child of the connecting process */
+  ROBUSTMQ_ERR_FLUSH_TIMEOUT = 12,      /* robustmq_flush(): not all done in time */
+  ROBUSTMQ_ERR_WORKER_UNAVAILABLE = 13, /* the worker could not be (re)started */
+  /* C API only. */
+  ROBUSTMQ_ERR_INVALID_ARGUMENT = 100,  /* a NULL pointer or an out-of-range enum value */
+  ROBUSTMQ_ERR_NO_MEMORY = 101,
+  ROBUSTMQ_ERR_SYSTEM = 102 /* robustmq_connect_async() failed (cache directory, lock, worker,
+                               an invalid option): robustmq_last_error() says why and
+                               robustmq_last_errno() gives the errno value */
+};
+
+/* A message for any code this library returns: what happened and what to do. Never NULL; the
+ * string is static. Unknown codes get "unknown robustmq error". Thread safety: any thread. */
+ROBUSTMQ_EXPORT const char* robustmq_strerror(int code);
+
+/* The library's version, e.g. "0.1.0". Static string. */
+ROBUSTMQ_EXPORT const char* robustmq_version(void);
+
+/* --- options ---------------------------------------------------------------------------- */
+
+/* The counterparts of robustmq::CacheType, Durability, OverflowPolicy, MqttVersion, LogLevel. */
+enum robustmq_cache_type { ROBUSTMQ_CACHE_SQLITE = 0, ROBUSTMQ_CACHE_FILE = 1 };
+enum robustmq_durability { ROBUSTMQ_DURABILITY_ON_TROUBLE = 0, ROBUSTMQ_DURABILITY_JOURNAL = 1 };
+enum robustmq_overflow { ROBUSTMQ_OVERFLOW_DROP_OLDEST = 0, ROBUSTMQ_OVERFLOW_REJECT_NEW = 1 };
+enum robustmq_mqtt_version { ROBUSTMQ_MQTT_3_1_1 = 4, ROBUSTMQ_MQTT_5 = 5 };
+enum robustmq_log_level {
+  ROBUSTMQ_LOG_DEBUG = 0,
+  ROBUSTMQ_LOG_INFO = 1,
+  ROBUSTMQ_LOG_WARNING = 2,
+  ROBUSTMQ_LOG_ERROR = 3
+};
+
+typedef struct robustmq_options robustmq_options;
+
+/* A new options object with the defaults of robustmq::Options (client.hpp documents each one);
+ * NULL when out of memory. Free it with robustmq_options_free(). */
+ROBUSTMQ_EXPORT robustmq_options* robustmq_options_new(void);
+/* Frees; NULL is ignored. */
+ROBUSTMQ_EXPORT void robustmq_options_free(robustmq_options* options);
+
+/* Setters. Each returns ROBUSTMQ_OK, ROBUSTMQ_ERR_INVALID_ARGUMENT (options or a string is
+ * NULL, an enum value is unknown, a number is negative where that makes no sense) or
+ * ROBUSTMQ_ERR_NO_MEMORY. Strings are copied. Ranges (e.g. max_inflight 1..65535) are checked
+ * by robustmq_connect_async(), which names the option in robustmq_last_error(). */
+ROBUSTMQ_EXPORT int robustmq_options_set_client_id(robustmq_options* o, const char* client_id);
+ROBUSTMQ_EXPORT int robustmq_options_set_cache_type(robustmq_options* o, int cache_type);
+ROBUSTMQ_EXPORT int robustmq_options_set_cache_path(robustmq_options* o, const char* dir);
+ROBUSTMQ_EXPORT int robustmq_options_set_durability(robustmq_options* o, int durability);
+ROBUSTMQ_EXPORT int robustmq_options_set_cache_timeout_ms(robustmq_options* o, int64_t ms);
+ROBUSTMQ_EXPORT int robustmq_options_set_queue_cache_threshold(robustmq_options* o, size_t n);
+ROBUSTMQ_EXPORT int robustmq_options_set_cache_sync(robustmq_options* o, int on);
+ROBUSTMQ_EXPORT int robustmq_options_set_max_cache_bytes(robustmq_options* o, uint64_t bytes);
+ROBUSTMQ_EXPORT int robustmq_options_set_overflow(robustmq_options* o, int overflow);
+ROBUSTMQ_EXPORT int robustmq_options_set_message_ttl_s(robustmq_options* o, int64_t seconds);
+ROBUSTMQ_EXPORT int robustmq_options_set_ring_bytes(robustmq_options* o, size_t bytes);
+ROBUSTMQ_EXPORT int robustmq_options_set_publish_wait_ms(robustmq_options* o, int64_t ms);
+ROBUSTMQ_EXPORT int robustmq_options_set_max_inflight(robustmq_options* o, size_t n);
+ROBUSTMQ_EXPORT int robustmq_options_set_mqtt_version(robustmq_options* o, int version);
+ROBUSTMQ_EXPORT int robustmq_options_set_keepalive_s(robustmq_options* o, int64_t seconds);
+ROBUSTMQ_EXPORT int robustmq_options_set_connect_timeout_s(robustmq_options* o, int64_t seconds);
+ROBUSTMQ_EXPORT int robustmq_options_set_reconnect_ms(robustmq_options* o, int64_t min_ms,
+                                                      int64_t max_ms);
+ROBUSTMQ_EXPORT int robustmq_options_set_clean_session(robustmq_options* o, int on);
+/* username may be "" (none). The password is handed to the worker over a socket, never argv,
+ * environment or disk; this object keeps a copy until robustmq_options_free(). */
+ROBUSTMQ_EXPORT int robustmq_options_set_credentials(robustmq_options* o, const char* username,
+                                                     const char* password);
+/* TLS: enabled switches to ssl://; verify=0 accepts any broker certificate (tests only). Any
+ * of the paths may be NULL or "" (unset); the files must be readable at connect time. */
+ROBUSTMQ_EXPORT int robustmq_options_set_tls(robustmq_options* o, int enabled, int verify);
+ROBUSTMQ_EXPORT int robustmq_options_set_tls_files(robustmq_options* o, const char* ca_file,
+                                                   const char* ca_path, const char* cert_file,
+                                                   const char* key_file,
+                                                   const char* key_password);
+/* Last will; topic NULL or "" removes it. */
+ROBUSTMQ_EXPORT int robustmq_options_set_will(robustmq_options* o, const char* topic,
+                                              const void* payload, size_t len, int qos,
+                                              int retain);
+ROBUSTMQ_EXPORT int robustmq_options_set_log_level(robustmq_options* o, int level);
+/* 1: the worker logs to syslog; 0: to this program's stderr. */
+ROBUSTMQ_EXPORT int robustmq_options_set_log_to_syslog(robustmq_options* o, int on);
+/* The robustmq-worker executable; NULL or "": $ROBUSTMQ_WORKER, else the one the library was
+ * built for (installed in libexecdir, or the build tree's when RobustMQ is a Meson subproject). */
+ROBUSTMQ_EXPORT int robustmq_options_set_worker_path(robustmq_options* o, const char* path);
+
+/* --- the client ------------------------------------------------------------------------- */
+
+typedef struct robustmq_client robustmq_client;
+
+/* A new, unconnected client with a copy of options (which the caller may free at once). NULL if
+ * options is NULL or memory ran out. Nothing is started until robustmq_connect_async(). */
+ROBUSTMQ_EXPORT robustmq_client* robustmq_client_new(const robustmq_options* options);
+
+/* Stops the client (like robustmq_stop()) and frees it; NULL is ignored. In a fork() child of
+ * the connecting process it frees the child's copy only and leaves the parent's worker alone.
+ * Thread safety: no other call on this client may run or follow. */
+ROBUSTMQ_EXPORT void robustmq_client_free(robustmq_client* client);
+
+/* Creates the cache directory, maps (or adopts) the shared segment and starts the worker, which
+ * connects to host:port in the background (an unreachable broker is not an error: messages wait
+ * on disk). Messages an earlier client with the same client_id and cache_path left behind are
+ * delivered before anything published now.
+ * Errors: ROBUSTMQ_ERR_INVALID_ARGUMENT (client or host NULL); ROBUSTMQ_ERR_SYSTEM for
+ * everything robustmq::RobustClient::connect_async() throws: an invalid option, a cache
+ * directory that cannot be created or is in use by another live client (errno EBUSY), a missing
+ * worker, a second call. robustmq_last_error() has the message, robustmq_last_errno() the errno.
+ * Thread safety: call once, before any publish, from one thread. */
+ROBUSTMQ_EXPORT int robustmq_connect_async(robustmq_client* client, const char* host, int port);
+
+/* Queues one message: topic is NUL-terminated, payload is len bytes (payload may be NULL if len
+ * is 0). ROBUSTMQ_OK once the message is in shared memory, from where no crash loses it.
+ * Errors: ROBUSTMQ_ERR_TOPIC_*, _INVALID_QOS, _PAYLOAD_TOO_LARGE, _QUEUE_FULL (no room within
+ * publish_wait_ms; retry), _NOT_CONNECTED, _STOPPED, _FORKED_CHILD, _INVALID_ARGUMENT (NULL).
+ * Thread safety: any number of threads; each thread's messages keep their order. */
+ROBUSTMQ_EXPORT int robustmq_publish(robustmq_client* client, const char* topic,
+                                     const void* payload, size_t len, int qos, int retain);
+
+/* Returns ROBUSTMQ_OK once every message published before the call is acknowledged by the
+ * broker or fsynced to the disk cache; ROBUSTMQ_ERR_FLUSH_TIMEOUT if that took longer than
+ * timeout_ms. Also _NOT_CONNECTED, _STOPPED, _FORKED_CHILD, _INVALID_ARGUMENT.
+ * Thread safety: any thread. */
+ROBUSTMQ_EXPORT int robustmq_flush(robustmq_client* client, int64_t timeout_ms);
+
+enum robustmq_state {
+  ROBUSTMQ_STATE_IDLE = 0,
+  ROBUSTMQ_STATE_CONNECTING = 1,
+  ROBUSTMQ_STATE_CONNECTED = 2,
+  ROBUSTMQ_STATE_DISCONNECTED = 3,
+  ROBUSTMQ_STATE_STOPPED = 4
+};
+
+/* robustmq::Stats; client.hpp documents each counter. Fields are only ever added at the end. */
+struct robustmq_stats {
+  int state; /* enum robustmq_state */
+  int worker_pid;
+  uint64_t published;
+  uint64_t sent;
+  uint64_t acknowledged;
+  uint64_t cached;
+  uint64_t dropped_invalid;
+  uint64_t dropped_expired;
+  uint64_t dropped_overflow;
+  uint64_t queue_full;
+  uint64_t connect_attempts;
+  uint64_t reconnects;
+  uint64_t worker_restarts;
+  uint64_t ring_backlog;
+  uint64_t cache_backlog;
+  uint64_t cache_backlog_bytes;
+  int64_t oldest_age_s;
+  int64_t last_error_time_ms; /* Unix time in ms; 0: no error */
+  char last_error[256];       /* NUL-terminated, cut to fit; "" if none */
+};
+
+/* Fills *out with a snapshot of the counters. ROBUSTMQ_OK, or ROBUSTMQ_ERR_INVALID_ARGUMENT
+ * (NULL). Works in every state (an unconnected client reports zeros).
+ * Thread safety: any thread. */
+ROBUSTMQ_EXPORT int robustmq_stats(const robustmq_client* client, struct robustmq_stats* out);
+
+/* "idle", "connecting", "connected", "disconnected", "stopped" or "unknown". Static string. */
+ROBUSTMQ_EXPORT const char* robustmq_state_name(int state);
+
+/* Spools what is queued to disk, disconnects and waits for the worker to exit. Idempotent;
+ * afterwards publish returns ROBUSTMQ_ERR_STOPPED. ROBUSTMQ_OK, ROBUSTMQ_ERR_INVALID_ARGUMENT
+ * (NULL) or ROBUSTMQ_ERR_SYSTEM (robustmq_last_error() says why).
+ * Thread safety: any thread; concurrent publishes get ROBUSTMQ_ERR_STOPPED. */
+ROBUSTMQ_EXPORT int robustmq_stop(robustmq_client* client);
+
+/* Copies the message of the last ROBUSTMQ_ERR_SYSTEM or _NO_MEMORY this client returned into
+ * buf (NUL-terminated, cut to size; "" if there was none) and returns the message's full length
+ * (like snprintf: a result >= size means it was cut). buf may be NULL if size is 0.
+ * Thread safety: any thread; it reports the most recent such failure of any thread. */
+ROBUSTMQ_EXPORT size_t robustmq_last_error(const robustmq_client* client, char* buf, size_t size);
+/* The errno value (EBUSY, ENOENT, EINVAL, ...) of the last ROBUSTMQ_ERR_SYSTEM; 0 if none. */
+ROBUSTMQ_EXPORT int robustmq_last_errno(const robustmq_client* client);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ROBUSTMQ_ROBUSTMQ_H */
