@@ -1,0 +1,72 @@
+// A consumer of an installed or subproject RobustMQ, built by run_consumption.sh outside the
+// RobustMQ build: publishes COUNT sequence numbers, flushes, and prints the worker executable it
+// got (found with no ROBUSTMQ_WORKER and no Options::worker_path).
+//   consumer HOST PORT CACHE_DIR COUNT TOPIC
+#include <unistd.h>
+
+#include <chrono>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string_view>
+#include <string>
+
+#include <robustmq/client.hpp>
+
+int main(int argc, char** argv) {
+  if (argc != 6) {
+    std::fprintf(stderr, "usage: consumer HOST PORT CACHE_DIR COUNT TOPIC\n");
+    return 1;
+  }
+  if (std::getenv("ROBUSTMQ_WORKER") != nullptr) {
+    std::fprintf(stderr, "consumer: ROBUSTMQ_WORKER is set; this test needs it unset\n");
+    return 1;
+  }
+  robustmq::RobustClient client("consumer", robustmq::CacheType::sqlite, argv[3]);
+  try {
+    client.connect_async(argv[1], std::atoi(argv[2]));
+  } catch (const std::system_error& e) {
+    std::fprintf(stderr, "consumer: connect_async: %s\n", e.what());
+    return 2;
+  }
+  // Publishing at once would be fine; waiting for the broker makes the messages go out live.
+  for (int i = 0; i < 100 && client.stats().state != robustmq::ConnectionState::connected; ++i)
+    ::usleep(100'000);
+  const long count = std::atol(argv[4]);
+  for (long i = 0; i < count; ++i) {
+    if (auto ec = client.publish(argv[5], std::to_string(i), 1)) {
+      std::fprintf(stderr, "consumer: publish %ld: %s\n", i, ec.message().c_str());
+      return 3;
+    }
+  }
+  // Delivered: nothing waits in the ring or the cache.
+  for (int i = 0;; ++i) {
+    const auto s = client.stats();
+    if (s.ring_backlog == 0 && s.cache_backlog == 0) break;
+    if (i == 300) {
+      std::fprintf(stderr, "consumer: not delivered within 30 s\n");
+      return 4;
+    }
+    ::usleep(100'000);
+  }
+  // The worker is the process that holds our cache lock as its fd 4 (stats().worker_pid would
+  // do, but the worker leaves it 0 at the time of writing).
+  std::string worker = "?";
+  const std::string lock = std::string(realpath(argv[3], nullptr)) + "/robustmq.lock";
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    const int pid = std::atoi(e.path().filename().c_str());
+    if (pid <= 0 || pid == ::getpid()) continue;  // "self", and our own lock descriptor
+    char target[PATH_MAX] = {};
+    const std::string fd4 = e.path().string() + "/fd/4";
+    if (::readlink(fd4.c_str(), target, sizeof target - 1) <= 0 || lock != target) continue;
+    char exe[PATH_MAX] = {};
+    const std::string link = e.path().string() + "/exe";
+    if (::readlink(link.c_str(), exe, sizeof exe - 1) > 0 &&
+        std::string_view(exe).ends_with("/robustmq-worker"))
+      worker = exe;
+  }
+  std::printf("worker %s\n", worker.c_str());
+  client.stop();
+  return 0;
+}

@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# The three ways to consume RobustMQ, each built from scratch outside this build and run against
+# a private mosquitto, with ROBUSTMQ_WORKER unset (the library must find its worker by itself):
+#   1. a Meson project with RobustMQ as a subproject through subprojects/robustmq.wrap
+#      (a wrap-file whose tarball sits in subprojects/packagecache: no network);
+#   2. `meson install` to a prefix, then a plain Makefile through `pkg-config robustmq`;
+#   3. a C program (examples/c_example.c) compiled with the C compiler against that install.
+# Usage: run_consumption.sh SOURCE_ROOT WORK_DIR    (WORK_DIR is wiped first)
+set -euo pipefail
+
+src=$(cd "$1" && pwd)
+work=$2
+here=$src/test/consumption
+unset ROBUSTMQ_WORKER
+mosquitto=${MOSQUITTO:-/usr/sbin/mosquitto}
+nested_opts=(-Dtests=false -Dbench=false -Dexamples=false -Dwerror=false --buildtype=debugoptimized)
+
+step() { echo; echo "=== consumption: $*"; }
+fail() { echo "FAIL (consumption): $*" >&2; exit 1; }
+t0=$SECONDS
+
+rm -rf "$work"
+mkdir -p "$work"
+work=$(cd "$work" && pwd)
+
+# --- a private broker and a subscriber per check ----------------------------------------------
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n' "$port" >"$work/mosquitto.conf"
+"$mosquitto" -c "$work/mosquitto.conf" >"$work/mosquitto.log" 2>&1 &
+broker=$!
+sub_pid=
+cleanup() {
+  [[ -n $sub_pid ]] && kill "$sub_pid" 2>/dev/null || true
+  kill "$broker" 2>/dev/null || true
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+for _ in $(seq 100); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+  sleep 0.1
+done
+(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || fail "mosquitto did not start: $(cat "$work/mosquitto.log")"
+
+# subscribe TOPIC OUT: records every message on TOPIC into OUT (in the background).
+subscribe() {
+  mosquitto_sub -h 127.0.0.1 -p "$port" -q 1 -t "$1" >"$2" 2>&1 &
+  sub_pid=$!
+  sleep 0.5  # let it subscribe before anything is published
+}
+# expect_in_order OUT COUNT: OUT holds 0..COUNT-1 in order (re-sent duplicates allowed).
+expect_in_order() {
+  local out=$1 count=$2
+  for _ in $(seq 100); do
+    [[ $(awk '!seen[$0]++' "$out" | wc -l) -ge $count ]] && break
+    sleep 0.1
+  done
+  kill "$sub_pid" 2>/dev/null || true
+  wait "$sub_pid" 2>/dev/null || true
+  sub_pid=
+  local got
+  got=$(awk '!seen[$0]++' "$out" | tr '\n' ' ')
+  local want
+  want=$(seq 0 $((count - 1)) | tr '\n' ' ')
+  [[ $got == "$want" ]] || fail "expected 0..$((count - 1)) in order, got: ${got:0:300}"
+  echo "ok: the subscriber received 0..$((count - 1)) in order"
+}
+
+# --- the source tree as a release tarball would hold it ---------------------------------------
+step "packing the source tree"
+version=$(sed -n "s/^  version: '\([^']*\)'.*/\1/p" "$src/meson.build" | head -1)
+[[ -n $version ]] || fail "no version in $src/meson.build"
+tarball=$work/robustmq-$version.tar.gz
+if git -C "$src" rev-parse --show-toplevel >/dev/null 2>&1 &&
+   [[ $(git -C "$src" rev-parse --show-toplevel) == "$src" ]]; then
+  # Tracked and new files, not build trees or unpacked wraps (.gitignore).
+  (cd "$src" && git ls-files -z --cached --others --exclude-standard |
+     xargs -0 -I{} sh -c 'test -e "{}" && printf "%s\0" "{}"' |
+     tar --null -T - --transform "s,^,robustmq-$version/," -czf "$tarball")
+else
+  (cd "$src/.." && tar --exclude='build*' --exclude='subprojects/*/' \
+     --transform "s,^$(basename "$src"),robustmq-$version," -czf "$tarball" "$(basename "$src")")
+fi
+hash=$(sha256sum "$tarball" | cut -d' ' -f1)
+echo "ok: $tarball ($(du -k "$tarball" | cut -f1) KiB)"
+
+# --- 1. Meson subproject through a .wrap ------------------------------------------------------
+step "1. Meson subproject through subprojects/robustmq.wrap"
+consumer=$work/subproject_consumer
+mkdir -p "$consumer/subprojects/packagecache"
+cp "$here/subproject_consumer/meson.build" "$here/consumer.cpp" "$consumer/"
+cp "$tarball" "$consumer/subprojects/packagecache/"
+cat >"$consumer/subprojects/robustmq.wrap" <<EOF
+[wrap-file]
+directory = robustmq-$version
+source_url = https://downloads.invalid/robustmq-$version.tar.gz
+source_filename = robustmq-$version.tar.gz
+source_hash = $hash
+
+[provide]
+dependency_names = robustmq
+EOF
+meson setup "$work/sub-build" "$consumer" --force-fallback-for=robustmq \
+  "-Drobustmq:examples=false" -Dbuildtype=debugoptimized >"$work/sub-setup.log" 2>&1 ||
+  { tail -40 "$work/sub-setup.log"; fail "meson setup of the subproject consumer"; }
+[[ -f $consumer/subprojects/robustmq-$version/meson.build ]] || fail "the wrap was not unpacked"
+ninja -C "$work/sub-build" >"$work/sub-build.log" 2>&1 ||
+  { tail -40 "$work/sub-build.log"; fail "building the subproject consumer"; }
+sub_worker=$work/sub-build/subprojects/robustmq-$version/worker/robustmq-worker
+[[ -x $sub_worker ]] || fail "no worker at $sub_worker"
+# The subproject's tests are not built and nothing of it is installed.
+if ls "$work/sub-build/subprojects/robustmq-$version/test" >/dev/null 2>&1; then
+  fail "the subproject built its tests"
+fi
+installed=$(meson introspect --installed "$work/sub-build")
+[[ $installed == "{}" ]] || fail "the subproject installs files: $installed"
+echo "ok: built; no tests built, nothing to install"
+subscribe consumption/subproject "$work/sub.out"
+out=$("$work/sub-build/consumer" 127.0.0.1 "$port" "$work/sub-cache" 100 consumption/subproject) ||
+  fail "the subproject consumer failed"
+echo "$out"
+[[ $out == "worker $sub_worker" ]] || fail "expected worker $sub_worker, got: $out"
+echo "ok: found the build tree's worker with no ROBUSTMQ_WORKER"
+expect_in_order "$work/sub.out" 100
+echo "(part 1 done at $((SECONDS - t0)) s)"
+
+# --- 2. meson install to a prefix, pkg-config from a Makefile ---------------------------------
+step "2. meson install to a prefix, then pkg-config robustmq from a Makefile"
+prefix=$work/prefix
+meson setup "$work/prefix-build" "$src" --prefix="$prefix" --libdir=lib "${nested_opts[@]}" \
+  >"$work/prefix-setup.log" 2>&1 || { tail -40 "$work/prefix-setup.log"; fail "meson setup --prefix"; }
+meson install -C "$work/prefix-build" >"$work/prefix-install.log" 2>&1 ||
+  { tail -40 "$work/prefix-install.log"; fail "meson install"; }
+for f in include/robustmq/client.hpp include/robustmq/errc.hpp include/robustmq/robustmq.h \
+         lib/pkgconfig/robustmq.pc libexec/robustmq-worker; do
+  [[ -e $prefix/$f ]] || fail "meson install did not install $f"
+done
+echo "ok: installed headers, library, robustmq.pc and libexec/robustmq-worker"
+export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
+pkg-config --exists robustmq || fail "pkg-config does not find robustmq"
+echo "pkg-config robustmq: $(pkg-config --modversion robustmq): $(pkg-config --cflags --libs robustmq)"
+mk=$work/makefile_consumer
+mkdir -p "$mk"
+cp "$here/makefile_consumer/Makefile" "$here/consumer.cpp" "$src/examples/c_example.c" "$mk/"
+make -C "$mk" >"$work/make.log" 2>&1 || { cat "$work/make.log"; fail "make"; }
+ldd "$mk/consumer" | grep -q "$prefix/lib/librobustmq" || fail "consumer is not linked to the installed library"
+subscribe consumption/installed "$work/inst.out"
+out=$("$mk/consumer" 127.0.0.1 "$port" "$work/inst-cache" 100 consumption/installed) ||
+  fail "the Makefile consumer failed"
+echo "$out"
+[[ $out == "worker $prefix/libexec/robustmq-worker" ]] ||
+  fail "expected the installed worker $prefix/libexec/robustmq-worker, got: $out"
+echo "ok: the installed library found the installed worker with no ROBUSTMQ_WORKER"
+expect_in_order "$work/inst.out" 100
+echo "(part 2 done at $((SECONDS - t0)) s)"
+
+# --- 3. a C program ---------------------------------------------------------------------------
+step "3. a C program (examples/c_example.c, cc -std=c99 -pedantic) against the installed library"
+grep -q -- "-std=c99" "$work/make.log" || fail "c_example was not compiled as C99"
+subscribe consumption/c "$work/c.out"
+"$mk/c_example" 127.0.0.1 "$port" "$work/c-cache" 100 consumption/c || fail "c_example exited $?"
+expect_in_order "$work/c.out" 100
+
+echo
+echo "=== consumption: all three ways work ($((SECONDS - t0)) s)"
