@@ -1,0 +1,193 @@
+// robustmq-pub: exit codes, and the reliability of the library through a SIGKILL during -l.
+#include <doctest/doctest.h>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "helpers.hpp"
+
+extern char** environ;
+
+using namespace robustmq;
+using namespace robustmq::test;
+
+namespace {
+
+struct Run {
+  pid_t pid = -1;
+  int in = -1;   // its stdin (write end)
+  int out = -1;  // its stdout (read end)
+};
+
+const char* pub_exe() {
+  const char* exe = std::getenv("ROBUSTMQ_PUB");
+  REQUIRE_MESSAGE(exe != nullptr, "ROBUSTMQ_PUB is not set");
+  return exe;
+}
+
+Run start(std::vector<std::string> args) {
+  int in[2], out[2];
+  REQUIRE(::pipe2(in, O_CLOEXEC) == 0);
+  REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  args.insert(args.begin(), pub_exe());
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  Run r;
+  REQUIRE(::posix_spawn(&r.pid, argv[0], &fa, nullptr, argv.data(), environ) == 0);
+  posix_spawn_file_actions_destroy(&fa);
+  ::close(in[0]);
+  ::close(out[1]);
+  r.in = in[1];
+  r.out = out[0];
+  return r;
+}
+
+int wait_exit(pid_t pid) {
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// Runs robustmq-pub to the end with `input` on stdin; returns its exit code.
+int run(std::vector<std::string> args, const std::string& input = "") {
+  Run r = start(std::move(args));
+  if (!input.empty()) REQUIRE(::write(r.in, input.data(), input.size()) == ssize_t(input.size()));
+  ::close(r.in);
+  char buf[4096];
+  while (::read(r.out, buf, sizeof buf) > 0) {
+  }
+  ::close(r.out);
+  return wait_exit(r.pid);
+}
+
+std::vector<std::string> base_args(const testkit::Mosquitto& broker, const std::string& cache,
+                                   const std::string& topic) {
+  return {"-h", broker.host(), "-p", std::to_string(broker.port()), "-t", topic, "-i", "pub-test",
+          "--cache-dir", cache, "--timeout", "10"};
+}
+
+std::string lines(std::uint64_t from, std::uint64_t to) {
+  std::string s;
+  for (auto i = from; i < to; ++i) s += std::to_string(i) + "\n";
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("robustmq-pub exits 1 on usage errors and prints help") {
+  CHECK(run({"-t", "x"}) == 1);                        // no -i
+  CHECK(run({"-i", "x", "-m", "y"}) == 1);             // no -t
+  CHECK(run({"-i", "x", "-t", "y"}) == 1);             // no message
+  CHECK(run({"-i", "x", "-t", "y", "-m", "a", "-l"}) == 1);
+  CHECK(run({"-i", "x", "-t", "y", "-m", "a", "-q", "3"}) == 1);
+  CHECK(run({"--help"}) == 0);
+  CHECK(run({"--version"}) == 0);
+}
+
+TEST_CASE("robustmq-pub -m and -l deliver and exit 0; an invalid topic exits 3") {
+  testkit::Mosquitto broker;
+  testkit::Subscriber sub(broker.host(), broker.port(), "pub/ok/#");
+  REQUIRE(sub.wait_subscribed());
+  testkit::TempDir dir;
+  const std::string cache = (dir / "cache").string();
+  auto a = base_args(broker, cache, "pub/ok/seq");
+  a.insert(a.end(), {"-m", "0"});
+  CHECK(run(a) == 0);
+  auto l = base_args(broker, cache, "pub/ok/seq");
+  l.push_back("-l");
+  CHECK(run(l, lines(1, 500)) == 0);
+  CHECK(wait_in_order(sub, 500, 10s) == "");
+  auto bad = base_args(broker, cache, "pub/ok/+");
+  bad.insert(bad.end(), {"-m", "x"});
+  CHECK(run(bad) == 3);
+}
+
+TEST_CASE("robustmq-pub exits 4 when the broker is away, and --drain delivers the rest later") {
+  testkit::Mosquitto broker;
+  testkit::Subscriber sub(broker.host(), broker.port(), "pub/away/#");
+  REQUIRE(sub.wait_subscribed());
+  testkit::TempDir dir;
+  const std::string cache = (dir / "cache").string();
+  broker.stop();
+  auto l = base_args(broker, cache, "pub/away/seq");
+  l[l.size() - 1] = "1";  // --timeout 1
+  l.push_back("-l");
+  CHECK(run(l, lines(0, 200)) == 4);
+  broker.start();
+  REQUIRE(sub.wait_subscribed(10s, sub.subscribe_count() + 1));
+  auto d = base_args(broker, cache, "");
+  d.erase(d.begin() + 4, d.begin() + 6);  // no -t
+  d.push_back("--drain");
+  CHECK(run(d) == 0);
+  CHECK(wait_in_order(sub, 200, 10s) == "");
+}
+
+TEST_CASE("robustmq-pub killed with SIGKILL during -l: a re-run with the same -i and cache "
+          "delivers the rest") {
+  testkit::Mosquitto broker;
+  testkit::Subscriber sub(broker.host(), broker.port(), "pub/kill/#");
+  REQUIRE(sub.wait_subscribed());
+  testkit::TempDir dir;
+  const std::string cache = (dir / "cache").string();
+  constexpr std::uint64_t kTotal = 3000;
+  auto l = base_args(broker, cache, "pub/kill/seq");
+  l.insert(l.end(), {"-l", "--progress"});
+
+  Run r = start(l);
+  // Feed lines in small bursts and read the "queued N" lines until about half is queued.
+  std::uint64_t fed = 0, queued = 0;
+  std::string pending;
+  while (queued < kTotal / 2) {
+    if (fed < kTotal) {
+      const std::string s = lines(fed, std::min(fed + 50, kTotal));
+      REQUIRE(::write(r.in, s.data(), s.size()) == ssize_t(s.size()));
+      fed = std::min(fed + 50, kTotal);
+    }
+    pollfd p{r.out, POLLIN, 0};
+    if (::poll(&p, 1, 100) > 0) {
+      char buf[4096];
+      const ssize_t n = ::read(r.out, buf, sizeof buf);
+      REQUIRE(n > 0);
+      pending.append(buf, static_cast<std::size_t>(n));
+      for (auto nl = pending.find('\n'); nl != std::string::npos; nl = pending.find('\n')) {
+        const std::string line = pending.substr(0, nl);
+        pending.erase(0, nl + 1);
+        if (line.rfind("queued ", 0) == 0) queued = std::stoull(line.substr(7));
+      }
+    }
+  }
+  ::kill(r.pid, SIGKILL);
+  CHECK(wait_exit(r.pid) == 128 + SIGKILL);
+  // What it printed before it died: every "queued N" line is a message in shared memory.
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(r.out, buf, sizeof buf)) > 0) pending.append(buf, static_cast<std::size_t>(n));
+  for (auto nl = pending.find('\n'); nl != std::string::npos; nl = pending.find('\n')) {
+    const std::string line = pending.substr(0, nl);
+    pending.erase(0, nl + 1);
+    if (line.rfind("queued ", 0) == 0) queued = std::stoull(line.substr(7));
+  }
+  ::close(r.in);
+  ::close(r.out);
+  MESSAGE("killed after " << queued << " queued messages, " << fed << " lines fed");
+
+  // Line i is message i: the re-run gets every line from the first not known to be queued.
+  auto again = base_args(broker, cache, "pub/kill/seq");
+  again.push_back("-l");
+  CHECK(run(again, lines(queued, kTotal)) == 0);
+  CHECK(wait_in_order(sub, kTotal, 30s) == "");
+}

@@ -1,0 +1,367 @@
+// robustmq-pub: a command-line publisher in the spirit of mosquitto_pub, with RobustMQ's
+// store-and-forward underneath: what it accepted survives its own crash and the broker's absence.
+#include <getopt.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include <robustmq/client.hpp>
+#include <robustmq/robustmq.h>
+
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+// Exit codes (also in --help).
+constexpr int kDelivered = 0;
+constexpr int kUsage = 1;
+constexpr int kSetup = 2;
+constexpr int kRefused = 3;
+constexpr int kLeftCached = 4;
+
+constexpr const char* kHelp = R"(robustmq-pub: publish MQTT messages that survive crashes and broker outages.
+
+Usage: robustmq-pub -i CLIENT_ID -t TOPIC (-m MESSAGE | -l | -f FILE | -s) [options]
+       robustmq-pub -i CLIENT_ID --drain [options]
+
+Messages:
+  -m, --message TEXT     publish TEXT as one message
+  -l, --stdin-line       publish every line read from stdin as one message (without the newline;
+                         an empty line is a zero-length message), as soon as it is read
+  -f, --file FILE        publish the contents of FILE as one message
+  -s, --stdin-file       publish all of stdin as one message
+      --drain            publish nothing new: deliver what an earlier run left in the cache
+
+Connection and delivery:
+  -h, --host HOST        broker host (default localhost)
+  -p, --port PORT        broker port (default 1883)
+  -t, --topic TOPIC      topic to publish to
+  -q, --qos 0|1|2        QoS (default 1)
+  -r, --retain           set the retain flag
+  -i, --id CLIENT_ID     MQTT client id; required: together with the cache directory it names
+                         what a later run picks up after a crash
+  -u, --username USER
+  -P, --pw PASSWORD      prefer the environment variable ROBUSTMQ_PASSWORD: argv is visible to
+                         every user of the machine (ps); the variable is removed before the
+                         worker starts
+      --cache-dir DIR    where undelivered messages wait (default
+                         $XDG_CACHE_HOME/robustmq-pub/CLIENT_ID, else ~/.cache/robustmq-pub/...)
+      --cache-type sqlite|file   the disk cache (default sqlite)
+      --timeout SECONDS  how long to wait for delivery once the input is queued (default 10)
+      --progress         print "queued N" on stdout once the Nth message is queued
+  -d, --debug            the worker logs at debug level (on stderr)
+      --help             this text
+      --version          the RobustMQ version
+
+What it waits for: every message is handed to RobustMQ (publish() returns once the message is in
+shared memory, from where no crash of robustmq-pub loses it), then robustmq-pub waits up to
+--timeout for the broker to acknowledge all of them, and stops: whatever is not acknowledged by
+then is written to the disk cache.
+
+Exit codes:
+  0  every message was delivered (acknowledged by the broker, or sent at QoS 0)
+  1  usage error
+  2  connect/setup error (cache directory, worker, options); nothing was published
+  3  a message was refused (invalid topic, payload too large, queue full for --timeout); the
+     messages before it are handled as usual
+  4  messages are left in the cache because the broker was not reachable within --timeout;
+     they are sent by the next robustmq-pub (or RobustMQ client) with the same -i and
+     --cache-dir, e.g. robustmq-pub -i ID --cache-dir DIR --drain
+
+After a crash or kill -9: the worker process of the dead run sends or caches what was queued,
+then exits. Run robustmq-pub again with the same -i and --cache-dir: it takes over the dead run's
+shared memory and cache (waiting while the old worker finishes), delivers the leftovers first,
+oldest first, then its own messages. Lines read from stdin but not yet queued when the process
+was killed are lost with it; use --progress to know how far it got.
+)";
+
+[[noreturn]] void usage_error(const std::string& what) {
+  std::fprintf(stderr, "robustmq-pub: %s (see --help)\n", what.c_str());
+  std::exit(kUsage);
+}
+
+std::optional<long> to_number(const char* s) {
+  if (s == nullptr || *s == '\0') return std::nullopt;
+  char* end = nullptr;
+  errno = 0;
+  const long v = std::strtol(s, &end, 10);
+  if (errno != 0 || *end != '\0') return std::nullopt;
+  return v;
+}
+
+std::string default_cache_dir(const std::string& client_id) {
+  std::string base;
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x != nullptr && *x == '/') {
+    base = x;
+  } else if (const char* h = std::getenv("HOME"); h != nullptr && *h != '\0') {
+    base = std::string(h) + "/.cache";
+  } else {
+    base = "/tmp";
+  }
+  std::string id = client_id;
+  for (char& c : id)
+    if (c == '/') c = '_';
+  return base + "/robustmq-pub/" + id;
+}
+
+enum class Source { none, message, lines, file, stdin_whole, drain };
+
+struct Args {
+  std::string host = "localhost";
+  int port = 1883;
+  std::string topic;
+  int qos = 1;
+  bool retain = false;
+  std::string client_id;
+  std::string username;
+  std::string password;
+  std::string cache_dir;
+  robustmq::CacheType cache_type = robustmq::CacheType::sqlite;
+  std::chrono::seconds timeout{10};
+  bool progress = false;
+  bool debug = false;
+  Source source = Source::none;
+  std::string message;  // -m text, or -f file name
+};
+
+void set_source(Args& a, Source s) {
+  if (a.source != Source::none) usage_error("give only one of -m, -l, -f, -s, --drain");
+  a.source = s;
+}
+
+Args parse(int argc, char** argv) {
+  enum { kCacheDir = 1000, kCacheType, kTimeout, kProgress, kHelpOpt, kVersion, kDrain };
+  static const option longs[] = {
+      {"host", required_argument, nullptr, 'h'},   {"port", required_argument, nullptr, 'p'},
+      {"topic", required_argument, nullptr, 't'},  {"qos", required_argument, nullptr, 'q'},
+      {"retain", no_argument, nullptr, 'r'},       {"id", required_argument, nullptr, 'i'},
+      {"message", required_argument, nullptr, 'm'}, {"stdin-line", no_argument, nullptr, 'l'},
+      {"file", required_argument, nullptr, 'f'},   {"stdin-file", no_argument, nullptr, 's'},
+      {"username", required_argument, nullptr, 'u'}, {"pw", required_argument, nullptr, 'P'},
+      {"debug", no_argument, nullptr, 'd'},
+      {"cache-dir", required_argument, nullptr, kCacheDir},
+      {"cache-type", required_argument, nullptr, kCacheType},
+      {"timeout", required_argument, nullptr, kTimeout},
+      {"progress", no_argument, nullptr, kProgress},
+      {"drain", no_argument, nullptr, kDrain},
+      {"help", no_argument, nullptr, kHelpOpt},    {"version", no_argument, nullptr, kVersion},
+      {nullptr, 0, nullptr, 0}};
+  Args a;
+  opterr = 0;
+  int c;
+  while ((c = getopt_long(argc, argv, ":h:p:t:q:ri:m:lf:su:P:d", longs, nullptr)) != -1) {
+    switch (c) {
+      case 'h': a.host = optarg; break;
+      case 'p': {
+        const auto v = to_number(optarg);
+        if (!v || *v < 1 || *v > 65535) usage_error("-p needs a port 1..65535");
+        a.port = static_cast<int>(*v);
+        break;
+      }
+      case 't': a.topic = optarg; break;
+      case 'q': {
+        const auto v = to_number(optarg);
+        if (!v || *v < 0 || *v > 2) usage_error("-q needs 0, 1 or 2");
+        a.qos = static_cast<int>(*v);
+        break;
+      }
+      case 'r': a.retain = true; break;
+      case 'i': a.client_id = optarg; break;
+      case 'm': set_source(a, Source::message); a.message = optarg; break;
+      case 'l': set_source(a, Source::lines); break;
+      case 'f': set_source(a, Source::file); a.message = optarg; break;
+      case 's': set_source(a, Source::stdin_whole); break;
+      case kDrain: set_source(a, Source::drain); break;
+      case 'u': a.username = optarg; break;
+      case 'P':
+        a.password = optarg;
+        // Blank it in our argv, so that ps shows it for as short a time as we can manage.
+        std::memset(optarg, 'x', std::strlen(optarg));
+        break;
+      case 'd': a.debug = true; break;
+      case kCacheDir: a.cache_dir = optarg; break;
+      case kCacheType:
+        if (std::strcmp(optarg, "sqlite") == 0 || std::strcmp(optarg, "sq3") == 0)
+          a.cache_type = robustmq::CacheType::sqlite;
+        else if (std::strcmp(optarg, "file") == 0 || std::strcmp(optarg, "pickle") == 0)
+          a.cache_type = robustmq::CacheType::file;
+        else
+          usage_error("--cache-type is sqlite or file");
+        break;
+      case kTimeout: {
+        const auto v = to_number(optarg);
+        if (!v || *v < 0) usage_error("--timeout needs a number of seconds");
+        a.timeout = std::chrono::seconds(*v);
+        break;
+      }
+      case kProgress: a.progress = true; break;
+      case kHelpOpt: std::fputs(kHelp, stdout); std::exit(kDelivered);
+      case kVersion: std::printf("robustmq-pub %s\n", robustmq_version()); std::exit(kDelivered);
+      case ':': usage_error(std::string("option ") + argv[optind - 1] + " needs a value");
+      default: usage_error(std::string("unknown option ") + argv[optind - 1]);
+    }
+  }
+  if (optind < argc) usage_error(std::string("unexpected argument ") + argv[optind]);
+  if (a.client_id.empty()) usage_error("-i CLIENT_ID is required");
+  if (a.source == Source::none) usage_error("give a message: -m, -l, -f, -s or --drain");
+  if (a.source != Source::drain && a.topic.empty()) usage_error("-t TOPIC is required");
+  if (a.password.empty()) {
+    if (const char* p = std::getenv("ROBUSTMQ_PASSWORD"); p != nullptr) a.password = p;
+  }
+  ::unsetenv("ROBUSTMQ_PASSWORD");  // the worker inherits our environment
+  if (a.cache_dir.empty()) a.cache_dir = default_cache_dir(a.client_id);
+  return a;
+}
+
+class Publisher {
+ public:
+  explicit Publisher(const Args& a) : args_(a) {}
+
+  // Connects; an earlier run's worker may still hold the cache directory while it finishes its
+  // drain: wait for it (up to --timeout, at least 30 s).
+  bool connect() {
+    robustmq::Options o;
+    o.client_id = args_.client_id;
+    o.cache_type = args_.cache_type;
+    o.cache_path = args_.cache_dir;
+    o.username = args_.username;
+    o.password = args_.password;
+    o.reconnect_min = 100ms;
+    o.reconnect_max = 2s;
+    o.log_level = args_.debug ? robustmq::LogLevel::debug : robustmq::LogLevel::warning;
+    const auto deadline = Clock::now() + std::max<Clock::duration>(args_.timeout, 30s);
+    bool told = false;
+    while (true) {
+      client_.emplace(o);
+      try {
+        client_->connect_async(args_.host, args_.port);
+        return true;
+      } catch (const std::system_error& e) {
+        if (e.code().value() != EBUSY || Clock::now() >= deadline) {
+          std::fprintf(stderr, "robustmq-pub: %s\n", e.what());
+          return false;
+        }
+        if (!told)
+          std::fprintf(stderr, "robustmq-pub: waiting for the cache directory: %s\n", e.what());
+        told = true;
+        std::this_thread::sleep_for(100ms);
+      }
+    }
+  }
+
+  // Queues one message, retrying while the ring is full (the worker is behind) up to --timeout.
+  bool publish(std::string_view payload) {
+    const auto deadline = Clock::now() + args_.timeout;
+    while (true) {
+      const auto ec = client_->publish(args_.topic, payload, args_.qos, args_.retain);
+      if (!ec) break;
+      if (ec != robustmq::errc::queue_full || Clock::now() >= deadline) {
+        std::fprintf(stderr, "robustmq-pub: message %llu refused: %s\n",
+                     static_cast<unsigned long long>(queued_ + 1), ec.message().c_str());
+        return false;
+      }
+    }
+    ++queued_;
+    if (args_.progress) std::printf("queued %llu\n", static_cast<unsigned long long>(queued_));
+    return true;
+  }
+
+  // Waits up to --timeout until nothing waits in the ring or the cache (this run's messages and
+  // any an earlier run left), then stops. Returns whether everything was delivered.
+  bool finish() {
+    const auto deadline = Clock::now() + args_.timeout;
+    bool delivered = false;
+    while (true) {
+      // ring_backlog first: the worker publishes its cache counts before it moves the tail.
+      const robustmq::Stats s = client_->stats();
+      if (s.ring_backlog == 0 && s.cache_backlog == 0) {
+        delivered = true;
+        break;
+      }
+      if (Clock::now() >= deadline) break;
+      std::this_thread::sleep_for(20ms);
+    }
+    client_->stop();
+    if (!delivered) {
+      const robustmq::Stats s = client_->stats();
+      std::fprintf(stderr,
+                   "robustmq-pub: the broker %s:%d did not take every message within %llds; "
+                   "%s undelivered messages wait in %s: run robustmq-pub -i %s --cache-dir %s "
+                   "--drain (or publish again) to send them%s%s\n",
+                   args_.host.c_str(), args_.port, static_cast<long long>(args_.timeout.count()),
+                   s.cache_backlog > 0 ? std::to_string(s.cache_backlog).c_str() : "the",
+                   args_.cache_dir.c_str(), args_.client_id.c_str(), args_.cache_dir.c_str(),
+                   s.last_error.empty() ? "" : "; last error: ", s.last_error.c_str());
+    }
+    return delivered;
+  }
+
+  void stop() { client_->stop(); }
+
+ private:
+  const Args& args_;
+  std::optional<robustmq::RobustClient> client_;
+  std::uint64_t queued_ = 0;
+};
+
+bool read_all(std::istream& in, std::string& out) {
+  out.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  return !in.bad();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Args args = parse(argc, argv);
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
+
+  // Read a whole-file payload before connecting: a missing file is a setup error.
+  std::string payload;
+  if (args.source == Source::message) payload = args.message;
+  if (args.source == Source::file) {
+    std::ifstream f(args.message, std::ios::binary);
+    if (!f || !read_all(f, payload)) {
+      std::fprintf(stderr, "robustmq-pub: cannot read %s: %s\n", args.message.c_str(),
+                   std::strerror(errno));
+      return kSetup;
+    }
+  }
+  if (args.source == Source::stdin_whole && !read_all(std::cin, payload)) {
+    std::fprintf(stderr, "robustmq-pub: cannot read stdin\n");
+    return kSetup;
+  }
+
+  Publisher pub(args);
+  if (!pub.connect()) return kSetup;
+
+  bool ok = true;
+  switch (args.source) {
+    case Source::message:
+    case Source::file:
+    case Source::stdin_whole: ok = pub.publish(payload); break;
+    case Source::lines: {
+      std::string line;
+      while (ok && std::getline(std::cin, line)) ok = pub.publish(line);
+      break;
+    }
+    case Source::drain:
+    case Source::none: break;
+  }
+  if (!ok) {
+    pub.stop();  // what was queued before the refused message is delivered or cached as usual
+    return kRefused;
+  }
+  return pub.finish() ? kDelivered : kLeftCached;
+}
