@@ -1,0 +1,312 @@
+// A legacy host process that does everything a library hates: reaps every child in a SIGCHLD
+// handler, runs with SIGPIPE at its default action, many threads, descriptors without
+// close-on-exec, fork() of its own after connect_async(), a low RLIMIT_NOFILE. RobustMQ must
+// work and lose nothing in each.
+#include <doctest/doctest.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <climits>
+#include <filesystem>
+#include <set>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "helpers.hpp"
+
+using namespace robustmq;
+using namespace robustmq::test;
+
+namespace {
+
+// The worker of the client whose cache is `cache`: the process holding its lock file as fd 4.
+// (stats().worker_pid is not relied on here.)
+pid_t worker_of(const std::filesystem::path& cache) {
+  const std::string lock = (std::filesystem::canonical(cache) / "robustmq.lock").string();
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    const pid_t pid = static_cast<pid_t>(std::atoi(e.path().filename().c_str()));
+    if (pid <= 0 || pid == ::getpid()) continue;  // "self", and our own lock descriptor
+    char target[PATH_MAX] = {};
+    const std::string fd4 = e.path().string() + "/fd/4";
+    if (::readlink(fd4.c_str(), target, sizeof target - 1) > 0 && lock == target) return pid;
+  }
+  return -1;
+}
+
+bool gone(pid_t pid) {
+  if (::kill(pid, 0) != 0) return true;
+  // A zombie whose reaper does not reap (a container's pid 1) is as dead as it gets.
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  FILE* f = std::fopen(path, "r");
+  if (f == nullptr) return true;
+  int p = 0;
+  char comm[256], state = 0;
+  const int n = std::fscanf(f, "%d %255s %c", &p, comm, &state);
+  std::fclose(f);
+  return n == 3 && state == 'Z';
+}
+
+// Kills the worker and waits until a new one holds the lock.
+pid_t kill_worker_and_wait_replacement(const std::filesystem::path& cache) {
+  const pid_t old = worker_of(cache);
+  REQUIRE(old > 0);
+  ::kill(old, SIGKILL);
+  for (int i = 0; i < 200; ++i) {
+    const pid_t now = worker_of(cache);
+    if (now > 0 && now != old) return now;
+    std::this_thread::sleep_for(50ms);
+  }
+  FAIL("the killed worker was not replaced");
+  return -1;
+}
+
+std::atomic<int> reaped{0};
+void reap_everything(int) {
+  const int saved = errno;
+  while (::waitpid(-1, nullptr, WNOHANG) > 0) reaped.fetch_add(1);
+  errno = saved;
+}
+
+// Installs a disposition for a signal for the scope of a test.
+class SignalScope {
+ public:
+  SignalScope(int sig, void (*handler)(int)) : sig_(sig) {
+    struct sigaction sa {};
+    sa.sa_handler = handler;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+    ::sigaction(sig, &sa, &old_);
+  }
+  ~SignalScope() { ::sigaction(sig_, &old_, nullptr); }
+
+ private:
+  int sig_;
+  struct sigaction old_ {};
+};
+
+}  // namespace
+
+TEST_CASE("a SIGCHLD handler reaping every child does not stop a killed worker being replaced") {
+  testkit::Mosquitto broker;
+  testkit::Subscriber sub(broker.host(), broker.port(), "hh/reap/#");
+  REQUIRE(sub.wait_subscribed());
+  testkit::TempDir dir;
+  {
+    SignalScope reaper(SIGCHLD, reap_everything);
+    RobustClient client(client_options(dir / "cache", "reap"));
+    client.connect_async(broker.host(), broker.port());
+    REQUIRE_FALSE(publish_range(client, "hh/reap/seq", 0, 500));
+    kill_worker_and_wait_replacement(dir / "cache");
+    REQUIRE_FALSE(publish_range(client, "hh/reap/seq", 500, 1000));
+    CHECK(wait_in_order(sub, 1000, 30s) == "");
+    CHECK(client.stats().worker_restarts >= 1);
+    // The handler was live all along: a child of our own is reaped by it, not by us.
+    const int before = reaped.load();
+    const pid_t own = ::fork();
+    if (own == 0) ::_exit(0);
+    for (int i = 0; i < 100 && reaped.load() == before; ++i) std::this_thread::sleep_for(20ms);
+    CHECK(reaped.load() > before);
+    client.stop();
+  }
+}
+
+TEST_CASE("a worker killed while publishing does not kill the host with SIGPIPE") {
+  for (auto disposition : {SIG_DFL, SIG_IGN}) {
+    CAPTURE(disposition == SIG_IGN);
+    testkit::Mosquitto broker;
+    testkit::Subscriber sub(broker.host(), broker.port(), "hh/pipe/#");
+    REQUIRE(sub.wait_subscribed());
+    testkit::TempDir dir;
+    SignalScope pipe(SIGPIPE, disposition);
+    RobustClient client(client_options(dir / "cache", "pipe"));
+    client.connect_async(broker.host(), broker.port());
+    std::atomic<bool> done{false};
+    std::thread producer([&] {
+      CHECK_FALSE(publish_range(client, "hh/pipe/seq", 0, 20'000));
+      done = true;
+    });
+    for (int i = 0; i < 3 && !done; ++i) {
+      kill_worker_and_wait_replacement(dir / "cache");
+    }
+    producer.join();
+    CHECK(wait_in_order(sub, 20'000, 60s) == "");
+    client.stop();
+  }
+}
+
+TEST_CASE("many host threads, descriptors without close-on-exec: none reaches the worker") {
+  testkit::Mosquitto broker;
+  testkit::Subscriber sub(broker.host(), broker.port(), "hh/fds/#");
+  REQUIRE(sub.wait_subscribed());
+  testkit::TempDir dir;
+  // 50 descriptors the host forgot to mark close-on-exec: files, sockets, pipes.
+  std::vector<int> fds;
+  std::set<std::pair<dev_t, ino_t>> ours;
+  for (int i = 0; i < 50; ++i) {
+    int fd = -1;
+    if (i % 3 == 0) {
+      fd = ::open((dir / ("f" + std::to_string(i))).c_str(), O_RDWR | O_CREAT, 0600);
+    } else if (i % 3 == 1) {
+      fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    } else {
+      int p[2];
+      REQUIRE(::pipe(p) == 0);
+      fds.push_back(p[1]);
+      fd = p[0];
+    }
+    REQUIRE(fd >= 0);
+    fds.push_back(fd);
+  }
+  for (int fd : fds) {
+    struct stat st {};
+    REQUIRE(::fstat(fd, &st) == 0);
+    ours.insert({st.st_dev, st.st_ino});
+  }
+  // 32 busy threads allocating (malloc locks held at random moments when the worker is forked).
+  std::atomic<bool> quit{false};
+  std::vector<std::thread> busy;
+  for (int i = 0; i < 32; ++i)
+    busy.emplace_back([&] {
+      while (!quit) std::vector<char> v(4096 + (std::rand() % 65536));
+    });
+
+  RobustClient client(client_options(dir / "cache", "fds"));
+  client.connect_async(broker.host(), broker.port());
+  REQUIRE_FALSE(publish_range(client, "hh/fds/seq", 0, 300));
+  auto check_worker = [&](pid_t w) {
+    REQUIRE(w > 0);
+    const std::string fd_dir = "/proc/" + std::to_string(w) + "/fd";
+    bool saw3 = false, saw4 = false;
+    for (const auto& e : std::filesystem::directory_iterator(fd_dir)) {
+      const int n = std::atoi(e.path().filename().c_str());
+      if (n <= 2) continue;  // stdio is shared on purpose
+      struct stat st {};
+      if (::stat(e.path().c_str(), &st) != 0) continue;  // closed meanwhile
+      CAPTURE(n);
+      CHECK(ours.count({st.st_dev, st.st_ino}) == 0);
+      if (n == 3) saw3 = S_ISSOCK(st.st_mode);
+      if (n == 4) saw4 = std::filesystem::read_symlink(e.path()).filename() == "robustmq.lock";
+    }
+    CHECK(saw3);
+    CHECK(saw4);
+  };
+  check_worker(worker_of(dir / "cache"));
+  // A worker started from the monitor thread, amid the busy threads, is as clean.
+  check_worker(kill_worker_and_wait_replacement(dir / "cache"));
+  REQUIRE_FALSE(publish_range(client, "hh/fds/seq", 300, 600));
+  CHECK(wait_in_order(sub, 600, 30s) == "");
+  client.stop();
+  quit = true;
+  for (auto& t : busy) t.join();
+  for (int fd : fds) ::close(fd);
+}
+
+TEST_CASE("a fork() child of the host cannot publish into or stop the parent's client") {
+  testkit::Mosquitto broker;
+  testkit::Subscriber sub(broker.host(), broker.port(), "hh/fork/#");
+  REQUIRE(sub.wait_subscribed());
+  testkit::TempDir dir;
+  RobustClient client(client_options(dir / "cache", "fork"));
+  client.connect_async(broker.host(), broker.port());
+  REQUIRE_FALSE(publish_range(client, "hh/fork/seq", 0, 100));
+  const pid_t worker = worker_of(dir / "cache");
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    int bad = 0;
+    if (client.publish("hh/fork/seq", "child", 1) != errc::forked_child) bad |= 1;
+    if (client.flush(10ms) != errc::forked_child) bad |= 2;
+    client.stop();  // must leave the parent's worker alone; so must exit()
+    std::exit(bad);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK_FALSE(gone(worker));
+  CHECK(worker_of(dir / "cache") == worker);
+  REQUIRE_FALSE(publish_range(client, "hh/fork/seq", 100, 200));
+  CHECK(wait_in_order(sub, 200, 30s) == "");
+  CHECK(client.stats().worker_restarts == 0);
+  client.stop();
+}
+
+TEST_CASE("when the host dies while its fork() child lives, the worker notices and drains") {
+  testkit::Mosquitto broker;
+  testkit::Subscriber sub(broker.host(), broker.port(), "hh/orphan/#");
+  REQUIRE(sub.wait_subscribed());
+  testkit::TempDir dir;
+  int report[2];
+  REQUIRE(::pipe(report) == 0);
+  const pid_t host = ::fork();
+  REQUIRE(host >= 0);
+  if (host == 0) {
+    ::close(report[0]);
+    RobustClient client(client_options(dir / "cache", "orphan"));
+    client.connect_async(broker.host(), broker.port());
+    if (publish_range(client, "hh/orphan/seq", 0, 300)) ::_exit(2);
+    const pid_t kid = ::fork();  // the host's own child: lives on after the host dies
+    if (kid == 0) {
+      ::close(report[1]);
+      ::pause();
+      ::_exit(0);
+    }
+    const pid_t pids[2] = {kid, worker_of(dir / "cache")};
+    (void)!::write(report[1], pids, sizeof pids);
+    ::pause();  // killed here
+    ::_exit(0);
+  }
+  ::close(report[1]);
+  pid_t pids[2] = {-1, -1};
+  REQUIRE(::read(report[0], pids, sizeof pids) == sizeof pids);
+  ::close(report[0]);
+  const auto [kid, worker] = pids;
+  REQUIRE(worker > 0);
+  ::kill(host, SIGKILL);
+  ::waitpid(host, nullptr, 0);
+  // The kid still lives; the worker must still see the host's death (EOF on its lifeline).
+  bool worker_exited = false;
+  for (int i = 0; i < 300 && !worker_exited; ++i) {
+    worker_exited = gone(worker);
+    std::this_thread::sleep_for(50ms);
+  }
+  CHECK_FALSE(gone(kid));
+  CHECK(worker_exited);
+  ::kill(kid, SIGKILL);
+  // The worker sent or cached everything before it exited; the next client sends the rest.
+  RobustClient next(client_options(dir / "cache", "orphan"));
+  next.connect_async(broker.host(), broker.port());
+  CHECK(wait_in_order(sub, 300, 30s) == "");
+  next.stop();
+}
+
+TEST_CASE("RLIMIT_NOFILE of 64 set before connect_async() works, through a worker restart") {
+  testkit::Mosquitto broker;
+  testkit::Subscriber sub(broker.host(), broker.port(), "hh/nofile/#");
+  REQUIRE(sub.wait_subscribed());
+  testkit::TempDir dir;
+  rlimit old{};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &old) == 0);
+  rlimit low = old;
+  low.rlim_cur = 64;
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
+  {
+    RobustClient client(client_options(dir / "cache", "nofile"));
+    client.connect_async(broker.host(), broker.port());
+    REQUIRE_FALSE(publish_range(client, "hh/nofile/seq", 0, 500));
+    kill_worker_and_wait_replacement(dir / "cache");
+    REQUIRE_FALSE(publish_range(client, "hh/nofile/seq", 500, 1000));
+    CHECK(wait_in_order(sub, 1000, 30s) == "");
+    client.stop();
+  }
+  ::setrlimit(RLIMIT_NOFILE, &old);
+}
