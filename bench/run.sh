@@ -42,8 +42,9 @@ run idle       "$build/bench/robustmq-bench-idle"
 {
   echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'),"\
        "$(free -g | awk '/Mem:/ {print $2}') GiB RAM, kernel $(uname -r)"
+  dev=$(df --output=source "$out" | tail -1)
   echo "disk: $(df -h --output=source,fstype,size "$out" | tail -1 | tr -s ' ')" \
-       "($(lsblk -dno NAME,ROTA,MODEL 2>/dev/null | head -1 | tr -s ' ' || echo unknown))"
+       "(rotational: $(lsblk -dno ROTA "$dev" 2>/dev/null || echo unknown))"
   echo "commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- lib worker || echo ' + uncommitted lib/worker changes')"
   echo "command: ${RUNS:+RUNS=$RUNS }${BENCH_SCALE:+BENCH_SCALE=$BENCH_SCALE }bench/run.sh  ($((SECONDS - start)) s)"
   for p in latency throughput throughput-nospool throughput-file spool drain idle; do
