@@ -38,7 +38,8 @@ bool is_pow2(std::uint64_t x) { return x != 0 && (x & (x - 1)) == 0; }
 // Checks what an existing segment claims against what its file really is. Returns "" if usable.
 std::string check_existing(int fd, std::size_t& ring_bytes_out) {
   struct stat st {};
-  if (::fstat(fd, &st) != 0) return fmt::format("fstat failed: {}", std::strerror(errno));
+  if (::fstat(fd, &st) != 0)
+    return fmt::format("fstat failed: {}", std::generic_category().message(errno));
   if (st.st_uid != ::geteuid())
     fail(EACCES, fmt::format("shared segment is owned by uid {}, not by us (uid {}): refusing "
                              "to use it; remove it or run as its owner",
@@ -46,7 +47,8 @@ std::string check_existing(int fd, std::size_t& ring_bytes_out) {
   if (static_cast<std::size_t>(st.st_size) < shm::kRingOffset + shm::kMinRingBytes)
     return fmt::format("size {} is too small", st.st_size);
   void* p = ::mmap(nullptr, shm::kRingOffset, PROT_READ, MAP_SHARED, fd, 0);
-  if (p == MAP_FAILED) return fmt::format("mmap failed: {}", std::strerror(errno));
+  if (p == MAP_FAILED)
+    return fmt::format("mmap failed: {}", std::generic_category().message(errno));
   const auto* h = static_cast<const shm::SegmentHeader*>(p);
   std::string problem;
   if (h->magic.load(std::memory_order_acquire) != shm::kMagic)

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -33,6 +34,7 @@ namespace {
 [[noreturn]] void exec_worker(const char* path, char* const argv[], int lifeline, int lock_fd) {
   sigset_t all;
   sigemptyset(&all);
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): the forked child has one thread
   sigprocmask(SIG_SETMASK, &all, nullptr);
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
@@ -81,6 +83,9 @@ std::string read_line(int fd, std::chrono::milliseconds timeout) {
 
 std::filesystem::path find_worker(const std::filesystem::path& configured) {
   if (!configured.empty()) return configured;
+  // getenv: a host that setenv()s while threads run is already undefined; we only read, once
+  // per connect_async().
+  // NOLINTNEXTLINE(concurrency-mt-unsafe)
   if (const char* env = std::getenv("ROBUSTMQ_WORKER"); env != nullptr && *env != '\0')
     return env;
   return ROBUSTMQ_WORKER_INSTALL_PATH;
@@ -131,7 +136,9 @@ SpawnResult spawn_worker(const std::filesystem::path& worker, int lock_fd,
   }
   std::string line = read_line(sv[0], timeout);
   if (line.rfind("ready ", 0) == 0) {
-    return SpawnResult{sv[0], std::atoi(line.c_str() + 6)};
+    // The pid is informational (the worker also stores it in the segment); garbage reads as 0.
+    const long pid = std::strtol(line.c_str() + 6, nullptr, 10);
+    return SpawnResult{sv[0], pid > 0 && pid <= INT_MAX ? static_cast<int>(pid) : 0};
   }
   ::close(sv[0]);
   if (line.rfind("error ", 0) == 0)

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -52,7 +53,13 @@ bool read_exact(int fd, char* buf, std::size_t n) {
 
 int parse_fd(std::string_view arg, std::string_view name) {
   if (arg.substr(0, name.size()) != name) return -1;
-  return std::atoi(std::string(arg.substr(name.size())).c_str());
+  // A malformed number is no descriptor (atoi would make it 0: stdin as the lifeline).
+  const std::string digits(arg.substr(name.size()));
+  char* end = nullptr;
+  errno = 0;
+  const long fd = std::strtol(digits.c_str(), &end, 10);
+  if (digits.empty() || *end != '\0' || errno != 0 || fd < 0 || fd > INT_MAX) return -1;
+  return static_cast<int>(fd);
 }
 
 void on_term(int) {
@@ -109,6 +116,7 @@ int main(int argc, char** argv) {
   }
   // Options::log_level, unless ROBUSTMQ_LOG_LEVEL overrides it for a debugging session.
   robustmq::worker::g_log_level = robustmq::worker::parse_level(config->log_level, Level::info);
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): no other thread exists yet (Paho starts later)
   if (const char* lvl = std::getenv("ROBUSTMQ_LOG_LEVEL"))
     robustmq::worker::g_log_level = robustmq::worker::parse_level(lvl, robustmq::worker::g_log_level);
   if (config->log_syslog != 0) {

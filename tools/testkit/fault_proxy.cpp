@@ -27,7 +27,7 @@ namespace robustmq::testkit {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr std::size_t kReadChunk = 64 * 1024;
+constexpr std::size_t kReadChunk = std::size_t{64} * 1024;
 constexpr std::size_t kMaxQueued = 4 << 20;  // per direction; beyond it we stop reading
 
 [[noreturn]] void fail(const char* what) {

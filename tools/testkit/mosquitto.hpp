@@ -78,7 +78,7 @@ class Mosquitto {
   std::filesystem::path config_path() const { return dir_ / "mosquitto.conf"; }
   std::filesystem::path log_path() const { return dir_ / "mosquitto.log"; }
   // The broker's log (all runs, appended); the last max_bytes of it.
-  std::string log(std::size_t max_bytes = 64 * 1024) const;
+  std::string log(std::size_t max_bytes = std::size_t{64} * 1024) const;
 
  private:
   void write_config() const;

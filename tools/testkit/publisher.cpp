@@ -16,7 +16,7 @@ std::atomic<unsigned> g_publisher_counter{0};
 
 class Publisher::Impl {
  public:
-  Impl(std::string host, int port, PublisherOptions options) : options_(std::move(options)) {
+  Impl(const std::string& host, int port, PublisherOptions options) : options_(std::move(options)) {
     if (options_.client_id.empty()) {
       options_.client_id = "testkit-pub-" + std::to_string(::getpid()) + "-" +
                            std::to_string(g_publisher_counter.fetch_add(1));

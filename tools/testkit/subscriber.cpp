@@ -19,7 +19,7 @@ std::atomic<unsigned> g_subscriber_counter{0};
 // the client is neither connected nor connecting. Everything shared is guarded by mu_.
 class Subscriber::Impl {
  public:
-  Impl(std::string host, int port, std::string filter, SubscriberOptions options)
+  Impl(const std::string& host, int port, std::string filter, SubscriberOptions options)
       : filter_(std::move(filter)), options_(std::move(options)) {
     if (options_.client_id.empty()) {
       options_.client_id = "testkit-sub-" + std::to_string(::getpid()) + "-" +

@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <system_error>
+
 #include <fmt/format.h>
 
 #include "cache.hpp"
@@ -13,7 +15,7 @@
 namespace robustmq::cache::io {
 
 std::string describe(std::string_view what, const std::filesystem::path& path, int err) {
-  return fmt::format("{} {}: {}", what, path.string(), std::strerror(err));
+  return fmt::format("{} {}: {}", what, path.string(), std::generic_category().message(err));
 }
 
 void fail(std::string_view what, const std::filesystem::path& path, int err) {

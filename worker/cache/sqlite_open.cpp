@@ -192,6 +192,8 @@ void SqliteCache::salvage(const fs::path& aside) {
         bool found = false;
         for (; skip <= (1ull << 40) && last + skip <= std::max<std::uint64_t>(max_id, last + (1ull << 32));
              skip *= 2) {
+          // A sign change, not a widening: ids stay below 2^63 (SQLite rowids are int64).
+          // NOLINTNEXTLINE(bugprone-misplaced-widening-cast)
           sqlite3_bind_int64(s, 1, static_cast<sqlite3_int64>(last + skip));
           step = sqlite3_step(s);
           sqlite3_reset(s);
