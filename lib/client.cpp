@@ -27,6 +27,7 @@
 #include "ring.hpp"
 #include "segment.hpp"
 #include "spawn.hpp"
+#include "status_text.hpp"
 #include "validate.hpp"
 #include "worker_config.hpp"
 
@@ -45,7 +46,6 @@ std::int64_t now_ns() {
 }
 
 constexpr std::chrono::milliseconds kWorkerStartTimeout{15'000};
-constexpr std::chrono::milliseconds kStopTimeout{60'000};
 
 // Creates the cache directory (0700) if needed and checks that it is ours.
 std::filesystem::path prepare_cache_dir(const std::filesystem::path& dir) {
@@ -474,23 +474,14 @@ Stats RobustClient::Impl::stats() const {
     const auto age = now_ns() - oldest;
     s.oldest_age = std::chrono::seconds(age > 0 ? age / 1'000'000'000 : 0);
   }
-  if (const auto t = st.last_error_ns.load(); t > 0)
+  std::int64_t error_ns = 0;
+  s.last_error = read_status_text(st.last_error, &error_ns);
+  if (error_ns > 0)
     s.last_error_time = std::chrono::system_clock::time_point(
-        std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::nanoseconds(t)));
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(
+            std::chrono::nanoseconds(error_ns)));
+  s.cache_error = read_status_text(st.cache_error);
   s.worker_pid = static_cast<int>(seg().control.worker_pid.load());
-  // Seqlock: retry while the worker is writing the message.
-  for (int i = 0; i < 100; ++i) {
-    const auto v1 = st.error_seq.load(std::memory_order_acquire);
-    if (v1 & 1) continue;
-    char buf[shm::kLastErrorBytes];
-    std::memcpy(buf, st.last_error, sizeof buf);
-    std::atomic_thread_fence(std::memory_order_acquire);
-    if (st.error_seq.load(std::memory_order_relaxed) == v1) {
-      buf[sizeof buf - 1] = '\0';
-      s.last_error = buf;
-      break;
-    }
-  }
   std::lock_guard lock(error_mu_);
   if (s.last_error.empty()) s.last_error = error_;
   return s;
@@ -528,7 +519,7 @@ void RobustClient::Impl::stop() {
   for (int attempt = 0; attempt < 2; ++attempt) {
     const char c = 's';
     (void)::send(lifeline_, &c, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-    const auto deadline = std::chrono::steady_clock::now() + kStopTimeout;
+    const auto deadline = std::chrono::steady_clock::now() + options.stop_timeout;
     bool eof = false;
     while (!eof && std::chrono::steady_clock::now() < deadline) {
       pollfd p{lifeline_, POLLIN | POLLRDHUP, 0};

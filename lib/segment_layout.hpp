@@ -64,10 +64,18 @@ struct alignas(64) ControlLine {
   std::atomic<std::uint64_t> flush_target;    // client: make every byte before this durable
 };
 
+// A message the worker writes and the client reads; seq is a seqlock (odd while writing), so a
+// reader that races a writer retries, and a writer killed half-way leaves seq odd: readers then
+// give up after a few tries (see status_text.hpp) instead of waiting forever.
+struct StatusText {
+  std::atomic<std::uint32_t> seq;
+  std::atomic<std::int64_t> time_ns;  // CLOCK_REALTIME when written
+  char text[kLastErrorBytes];
+};
+
 // Counters only grow; the client reads them without coordination.
 struct StatusBlock {
   std::atomic<std::uint32_t> state;  // robustmq::ConnectionState
-  std::atomic<std::uint32_t> error_seq;  // seqlock around last_error: odd while writing
   std::atomic<std::uint64_t> sent;
   std::atomic<std::uint64_t> acknowledged;
   std::atomic<std::uint64_t> cached;
@@ -83,8 +91,8 @@ struct StatusBlock {
   std::atomic<std::uint64_t> dropped_overflow;
   std::atomic<std::uint64_t> connect_attempts;
   std::atomic<std::int64_t> oldest_enqueue_ns;  // worker: oldest unacknowledged message, 0: none
-  std::atomic<std::int64_t> last_error_ns;      // CLOCK_REALTIME of last_error
-  char last_error[kLastErrorBytes];
+  StatusText last_error;   // the most recent problem of any kind
+  StatusText cache_error;  // the disk cache's current problem; empty while it works
 };
 
 struct Segment {

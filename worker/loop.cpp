@@ -42,6 +42,7 @@
 #include <random>
 
 #include "futex.hpp"
+#include "status_text.hpp"
 #include "log.hpp"
 #include "robustmq/client.hpp"
 #include "validate.hpp"
@@ -76,7 +77,10 @@ Loop::Loop(WorkerConfig config, MappedSegment segment, std::unique_ptr<cache::Ca
       lifeline_(lifeline),
       window_(static_cast<std::size_t>(config_.max_inflight)),
       journal_(config_.durability == "journal"),
-      backoff_(config_.reconnect_min_ms) {
+      backoff_(config_.reconnect_min_ms),
+      ttl_ns_(config_.message_ttl_s * 1'000'000'000),
+      max_cache_bytes_(static_cast<std::uint64_t>(config_.max_cache_bytes)),
+      reject_new_(config_.overflow == "reject_new") {
   mqtt_ = std::make_unique<Mqtt>(mqtt_settings(config_, window_), events_);
   read_pos_ = ring_.tail();
   seg_.control.worker_pid.store(static_cast<std::uint32_t>(::getpid()));
@@ -93,6 +97,7 @@ int Loop::run() {
     handle_events();
     check_timeouts();
     if (g_terminate.load()) seg_.control.stop_requested.store(1);
+    if (cache_broken_ && (!cache_retry_at_ || Clock::now() >= *cache_retry_at_)) reopen_cache();
     std::string why;
     if (spool_wanted(why)) spool_ring(why.c_str());
     if (link_ == Link::connected) fill_window();
@@ -102,6 +107,12 @@ int Loop::run() {
     wait_for_work();
   }
   if (link_ == Link::connected) mqtt_->disconnect(std::chrono::milliseconds(1000));
+  if (cache_broken_) {  // commit the removals a failed backend refused, if the disk allows now
+    try {
+      reopen_cache();
+    } catch (const std::exception&) {
+    }
+  }
   cache_.reset();  // commits pending removals and closes files
   set_state(state_code(ConnectionState::stopped));
   notify_client();
@@ -133,6 +144,7 @@ void Loop::handle_events() {
         schedule_reconnect();
         break;
       case Event::Kind::connection_lost:
+        if (link_ != Link::connected) break;  // a late report about a connection already given up
         on_link_down(fmt::format("connection lost: {}", e.text), true);
         break;
       case Event::Kind::delivered:
@@ -176,18 +188,32 @@ void Loop::retire_acked() {
     inflight_.pop_front();
   }
   if (cache_done != 0) {
-    cache_->remove_through(cache_done);
-    cache_acked_id_ = cache_done;
-    publish_cache_counts();
+    cache_acked_id_ = std::max(cache_acked_id_, cache_done);
+    remove_acked();
   }
   if (tail != ring_.tail()) advance_tail(tail, ring_done);
+}
+
+// Tells the cache what the broker acknowledged. A backend that failed refuses removals until
+// it is reopened; cache_acked_id_ remembers them meanwhile and reopen_cache() applies them.
+void Loop::remove_acked() {
+  if (cache_broken_ || cache_acked_id_ == 0) return;
+  try {
+    cache_->remove_through(cache_acked_id_);
+  } catch (const std::exception& e) {
+    cache_broken_ = true;
+    cache_retry_at_ = Clock::now() + kCacheRetry;
+    set_cache_error(fmt::format("cannot remove acknowledged messages from the disk cache: {}",
+                                e.what()));
+  }
+  publish_cache_counts();
 }
 
 // A record that must not be sent (damaged or invalid) leaves in order, like an acknowledged one.
 void Loop::skip(Inflight::Source source, std::uint64_t ring_end, std::uint64_t cache_id,
                 std::uint8_t records) {
   seg_.status.dropped_invalid.fetch_add(1, std::memory_order_relaxed);
-  inflight_.push_back({source, true, records, next_send_id_++, ring_end, cache_id, Clock::now()});
+  inflight_.push_back({source, true, records, next_send_id_++, ring_end, cache_id, Clock::now(), 0});
   retire_acked();
 }
 
@@ -218,6 +244,7 @@ void Loop::schedule_reconnect() {
 }
 
 void Loop::start_connect() {
+  seg_.status.connect_attempts.fetch_add(1, std::memory_order_relaxed);
   link_ = Link::connecting;
   set_state(state_code(ConnectionState::connecting));
   const int rc = mqtt_->connect();
@@ -241,14 +268,16 @@ std::size_t Loop::ring_waiting() {
 }
 
 bool Loop::spool_wanted(std::string& why) {
+  // Before a stop or a flush spools, give the messages in flight a moment to be acknowledged,
+  // so that they are not sent a second time from the cache. Sending pauses meanwhile
+  // (fill_window), so the grace ends as soon as no stop or flush is pending.
+  const bool stop = seg_.control.stop_requested.load() != 0;
+  const bool flush = seg_.control.flush_target.load() > ring_.tail();
+  if (!stop && !flush) settle_deadline_.reset();
   if (ring_.tail() == ring_.head()) return false;
   const auto now = Clock::now();
   if (cache_retry_at_ && now < *cache_retry_at_) return false;
   const bool connected = link_ == Link::connected;
-  // Before a stop or a flush spools, give the messages in flight a moment to be acknowledged,
-  // so that they are not sent a second time from the cache.
-  const bool stop = seg_.control.stop_requested.load() != 0;
-  const bool flush = seg_.control.flush_target.load() > ring_.tail();
   if (stop || flush) {
     if (!settle_deadline_) settle_deadline_ = now + std::min(kSettleGrace, std::chrono::milliseconds(config_.cache_timeout_ms));
     if (!connected || inflight_.empty() || now >= *settle_deadline_) {
@@ -257,7 +286,6 @@ bool Loop::spool_wanted(std::string& why) {
     }
     return false;
   }
-  settle_deadline_.reset();
   if (journal_) { why = "journal"; return true; }
   if (!connected) { why = "broker unavailable"; return true; }
   if (!producer_alive_ && (cache_has_backlog() || (drain_deadline_ && now >= *drain_deadline_))) {
@@ -271,7 +299,30 @@ bool Loop::spool_wanted(std::string& why) {
   return false;
 }
 
+// A failed write or fsync leaves a backend refusing further appends (its state on disk is
+// unknown); reopening re-validates the files and cuts what the failed commit left.
+void Loop::reopen_cache() {
+  cache_broken_ = false;
+  const auto backend = cache_->backend();
+  cache_.reset();
+  cache::Config cc;
+  cc.sync = config_.cache_sync != 0;
+  try {
+    cache_ = cache::open(backend, config_.cache_dir, cc);
+  } catch (const std::exception& e) {
+    // Without a cache this worker cannot go on; its successor (started by the application)
+    // tries again, and the ring keeps every message meanwhile.
+    set_cache_error(fmt::format("cannot reopen the disk cache: {}", e.what()));
+    throw;
+  }
+  // Every committed record keeps its id across the reopen (a failed batch was never sent), so
+  // what is in flight stays valid; removals refused while the backend had failed apply now.
+  log(Level::debug, "reopened the disk cache: {} messages", cache_->counts().messages);
+  remove_acked();
+}
+
 bool Loop::spool_ring(const char* why) {
+  if (cache_broken_) reopen_cache();
   const std::uint64_t head = ring_.head();
   std::uint64_t pos = ring_.tail();
   std::uint64_t moved = 0;
@@ -296,22 +347,48 @@ bool Loop::spool_ring(const char* why) {
                               it.message.seq));
         continue;
       }
+      if (expired(it.message.enqueue_ns)) {
+        count_expired(1);
+        continue;
+      }
       spool_batch_.push_back(it.message);
       bytes += it.message.topic.size() + it.message.payload.size();
+    }
+    batch_dropped_ = 0;
+    if (!spool_batch_.empty() && !make_room(bytes)) {
+      // reject_new: the cache is full; the records wait in the ring until acknowledgements
+      // free room (publish() reports queue_full once the ring is full too).
+      cache_retry_at_ = Clock::now() + kCacheRetry;
+      if (!cache_failed_)
+        log(Level::warning, "the disk cache reached max_cache_bytes ({}): new messages wait in "
+                            "the ring", max_cache_bytes_);
+      cache_failed_ = true;
+      set_cache_error(fmt::format("the disk cache is full (max_cache_bytes {}, overflow "
+                                  "reject_new)", max_cache_bytes_));
+      break;
     }
     if (!spool_batch_.empty()) {
       try {
         cache_->append(spool_batch_);
       } catch (const std::exception& e) {
         // The records stay in the ring, where no crash loses them; publish() reports
-        // queue_full once the ring is full. Retried after kCacheRetry.
+        // queue_full once the ring is full. Retried (after reopening) every kCacheRetry. A
+        // full disk is back-pressure, not a reason to drop: max_cache_bytes below the free
+        // space is what lets drop_oldest act first.
         cache_retry_at_ = Clock::now() + kCacheRetry;
         if (!cache_failed_) log(Level::error, "cannot write the disk cache: {}", e.what());
         cache_failed_ = true;
-        set_error(fmt::format("cannot write the disk cache: {}", e.what()));
+        cache_broken_ = true;
+        set_cache_error(fmt::format("cannot write the disk cache: {}", e.what()));
         break;
       }
       seg_.status.cached.fetch_add(spool_batch_.size(), std::memory_order_relaxed);
+      if (batch_dropped_ > 0) {
+        seg_.status.dropped_overflow.fetch_add(batch_dropped_, std::memory_order_relaxed);
+        log(Level::warning, "dropped {} messages to keep the cache within max_cache_bytes",
+            batch_dropped_);
+        batch_dropped_ = 0;
+      }
       publish_cache_counts();  // before the tail moves: a flush() caller sees both together
     }
     advance_tail(pos, records);
@@ -320,6 +397,7 @@ bool Loop::spool_ring(const char* why) {
   if (moved == 0 && cache_failed_) return false;
   if (cache_failed_ && pos == head) {
     log(Level::info, "the disk cache accepts writes again");
+    set_cache_error("");
     cache_failed_ = false;
     cache_retry_at_.reset();
   }
@@ -333,6 +411,8 @@ bool Loop::spool_ring(const char* why) {
   log(Level::debug, "spooled {} messages to the cache ({})", moved, why);
   return pos == head;
 }
+
+bool Loop::settling() const { return settle_deadline_ && Clock::now() < *settle_deadline_; }
 
 bool Loop::cache_unsent() {
   if (cache_buf_pos_ < cache_buf_.size()) return true;
@@ -355,7 +435,9 @@ std::size_t Loop::cache_inflight_count() const {
 }
 
 void Loop::fill_window() {
-  if (settle_deadline_) return;  // a stop or flush is waiting for the window to drain
+  // A stop or flush waits a moment for the window to drain before it spools; if spooling then
+  // fails (a full disk), sending goes on: it is the only way left to make progress.
+  if (settling()) return;
   while (link_ == Link::connected && inflight_.size() < window_) {
     if (cache_unsent()) {
       if (!send_from_cache()) break;
@@ -369,6 +451,14 @@ void Loop::fill_window() {
 
 bool Loop::send_from_cache() {
   const cache::CachedMessage& m = cache_buf_[cache_buf_pos_];
+  if (expired(m.enqueue_ns)) {
+    cache_sent_id_ = m.id;
+    ++cache_buf_pos_;
+    inflight_.push_back({Inflight::Source::cache, true, 0, next_send_id_++, 0, m.id, Clock::now(), 0});
+    count_expired(1);
+    retire_acked();
+    return true;
+  }
   if (!sendable(m.topic, m.qos)) {
     // Damaged on disk in a way the backend could not see: count it and retire it in order.
     set_error(fmt::format("invalid message (cache id {}) in the disk cache: skipped", m.id));
@@ -384,7 +474,7 @@ bool Loop::send_from_cache() {
     mqtt_->disconnect(std::chrono::milliseconds(0));
     return false;
   }
-  inflight_.push_back({Inflight::Source::cache, false, 1, id, 0, m.id, Clock::now()});
+  inflight_.push_back({Inflight::Source::cache, false, 1, id, 0, m.id, Clock::now(), m.enqueue_ns});
   cache_sent_id_ = m.id;
   ++cache_buf_pos_;
   seg_.status.sent.fetch_add(1, std::memory_order_relaxed);
@@ -408,6 +498,13 @@ bool Loop::send_from_ring() {
     skip(Inflight::Source::ring, it.end, 0, 1);
     return true;
   }
+  if (expired(it.message.enqueue_ns)) {
+    read_pos_ = it.end;
+    inflight_.push_back({Inflight::Source::ring, true, 1, next_send_id_++, it.end, 0, Clock::now(), 0});
+    count_expired(1);
+    retire_acked();
+    return true;
+  }
   const std::uint64_t id = next_send_id_++;
   const int rc = mqtt_->send({it.message.topic, it.message.payload, it.message.qos,
                               it.message.retain, it.message.enqueue_ns}, id);
@@ -416,7 +513,8 @@ bool Loop::send_from_ring() {
     mqtt_->disconnect(std::chrono::milliseconds(0));
     return false;
   }
-  inflight_.push_back({Inflight::Source::ring, false, 1, id, it.end, 0, Clock::now()});
+  inflight_.push_back({Inflight::Source::ring, false, 1, id, it.end, 0, Clock::now(),
+                       it.message.enqueue_ns});
   read_pos_ = it.end;
   seg_.status.sent.fetch_add(1, std::memory_order_relaxed);
   return true;
@@ -434,6 +532,8 @@ void Loop::check_timeouts() {
 }
 
 void Loop::wait_for_work() {
+  update_oldest();
+  if (expired_unlogged_ > 0) count_expired(0);
   const auto now = Clock::now();
   std::optional<Clock::time_point> wake_at;
   auto consider = [&](Clock::time_point t) { if (!wake_at || t < *wake_at) wake_at = t; };
@@ -447,7 +547,7 @@ void Loop::wait_for_work() {
 
   // New ring records matter only if we could send or spool them now; otherwise the next event
   // (an acknowledgement, a timeout) brings us back, and publish() need not make a syscall.
-  const bool can_send = link_ == Link::connected && inflight_.size() < window_ && !settle_deadline_;
+  const bool can_send = link_ == Link::connected && inflight_.size() < window_ && !settling();
   const bool can_spool = !cache_retry_at_ && (link_ != Link::connected || journal_);
   auto& sleeping = seg_.wake.worker_sleeping;
   if (can_send || can_spool) sleeping.store(1);
@@ -484,6 +584,112 @@ void Loop::wait_for_work() {
   }
 }
 
+bool Loop::expired(std::int64_t enqueue_ns) const {
+  if (ttl_ns_ <= 0) return false;
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec - enqueue_ns > ttl_ns_;
+}
+
+// Counts expired drops at once; logs them at most every 5 s, as one line.
+void Loop::count_expired(std::uint64_t n) {
+  seg_.status.dropped_expired.fetch_add(n, std::memory_order_relaxed);
+  expired_unlogged_ += n;
+  const auto now = Clock::now();
+  if (expired_unlogged_ > 0 && now - expired_logged_at_ >= std::chrono::seconds(5)) {
+    log(Level::warning, "dropped {} messages older than message_ttl ({} s)", expired_unlogged_,
+        config_.message_ttl_s);
+    set_error(fmt::format("dropped {} messages older than message_ttl", expired_unlogged_));
+    expired_unlogged_ = 0;
+    expired_logged_at_ = now;
+  }
+}
+
+bool Loop::make_room(std::size_t incoming) {
+  if (max_cache_bytes_ == 0) return true;
+  const std::uint64_t held = cache_->counts().bytes;
+  if (held + incoming <= max_cache_bytes_) return true;
+  if (reject_new_) return false;
+  drop_oldest_cached(held + incoming - max_cache_bytes_, "max_cache_bytes");
+  // A batch larger than the whole budget keeps only its newest messages.
+  std::uint64_t total = cache_->counts().bytes;
+  std::size_t first = 0;
+  for (const auto& m : spool_batch_) total += m.topic.size() + m.payload.size();
+  while (total > max_cache_bytes_ && first < spool_batch_.size()) {
+    total -= spool_batch_[first].topic.size() + spool_batch_[first].payload.size();
+    ++first;
+  }
+  // Counted once the rest of the batch is committed (a failed append retries the batch).
+  spool_batch_.erase(spool_batch_.begin(), spool_batch_.begin() + static_cast<std::ptrdiff_t>(first));
+  batch_dropped_ = first;
+  return true;
+}
+
+// Removes the oldest cached messages, at least `bytes` of them (topic + payload), in order.
+std::uint64_t Loop::drop_oldest_cached(std::uint64_t bytes, const char* why) {
+  std::vector<cache::CachedMessage> oldest;
+  std::uint64_t freed = 0;
+  std::uint64_t dropped = 0;
+  std::uint64_t last = 0;
+  std::uint64_t after = cache_acked_id_;
+  try {
+    while (freed < bytes) {
+      oldest.clear();
+      cache_->read(after, 256, oldest);
+      if (oldest.empty()) break;
+      for (const auto& m : oldest) {
+        freed += m.topic.size() + m.payload.size();
+        ++dropped;
+        last = after = m.id;
+        if (freed >= bytes) break;
+      }
+    }
+    if (last == 0) return 0;
+    cache_->remove_through(last);
+  } catch (const std::exception& e) {
+    set_error(fmt::format("cannot drop old messages from the disk cache: {}", e.what()));
+    return 0;
+  }
+  cache_acked_id_ = std::max(cache_acked_id_, last);
+  if (cache_sent_id_ < last) {
+    cache_sent_id_ = last;
+    cache_buf_.clear();
+    cache_buf_pos_ = 0;
+  }
+  seg_.status.dropped_overflow.fetch_add(dropped, std::memory_order_relaxed);
+  log(Level::warning, "dropped the {} oldest cached messages ({} bytes): {}", dropped, freed, why);
+  set_error(fmt::format("dropped the {} oldest cached messages: {}", dropped, why));
+  publish_cache_counts();
+  return dropped;
+}
+
+// The enqueue time of the oldest message not yet acknowledged, for stats().oldest_age.
+void Loop::update_oldest() {
+  std::int64_t oldest = 0;
+  if (!inflight_.empty() && inflight_.front().enqueue_ns != 0) {
+    oldest = inflight_.front().enqueue_ns;
+  } else if (cache_has_backlog()) {
+    if (cache_buf_pos_ < cache_buf_.size()) {
+      oldest = cache_buf_[cache_buf_pos_].enqueue_ns;  // nothing in flight: all before it acked
+    } else {
+      // Read from disk at most once a second.
+      const auto now = Clock::now();
+      if (now - oldest_updated_at_ < std::chrono::seconds(1)) return;
+      oldest_updated_at_ = now;
+      std::vector<cache::CachedMessage> one;
+      try {
+        cache_->read(cache_acked_id_, 1, one);
+      } catch (const std::exception&) {
+      }
+      if (!one.empty()) oldest = one.front().enqueue_ns;
+    }
+  } else if (ring_.tail() < ring_.head()) {
+    RingConsumer::Item it;
+    if (ring_.read_at(ring_.tail(), it) == RingConsumer::Status::item) oldest = it.message.enqueue_ns;
+  }
+  seg_.status.oldest_enqueue_ns.store(oldest, std::memory_order_relaxed);
+}
+
 void Loop::advance_tail(std::uint64_t to, std::uint64_t messages) {
   ring_.advance_tail(to);
   seg_.status.ring_messages_read.fetch_add(messages, std::memory_order_relaxed);
@@ -510,15 +716,11 @@ void Loop::set_state(std::uint32_t state) {
   notify_client();
 }
 
-void Loop::set_error(const std::string& e) {
-  auto& st = seg_.status;
-  const std::uint32_t v = st.error_seq.load(std::memory_order_relaxed);
-  st.error_seq.store(v + 1, std::memory_order_relaxed);
-  std::atomic_thread_fence(std::memory_order_release);
-  const std::size_t n = std::min(e.size(), shm::kLastErrorBytes - 1);
-  std::memcpy(st.last_error, e.data(), n);
-  st.last_error[n] = '\0';
-  st.error_seq.store(v + 2, std::memory_order_release);
+void Loop::set_error(const std::string& e) { write_status_text(seg_.status.last_error, e); }
+
+void Loop::set_cache_error(const std::string& e) {
+  write_status_text(seg_.status.cache_error, e);
+  if (!e.empty()) set_error(e);
 }
 
 }  // namespace robustmq::worker

@@ -38,12 +38,14 @@ class Loop {
     std::uint64_t ring_end = 0;  // ring: the tail once this message is acknowledged
     std::uint64_t cache_id = 0;  // cache: the id to remove once acknowledged
     Clock::time_point sent_at;
+    std::int64_t enqueue_ns = 0;
   };
 
   // Transitions (see the diagram in loop.cpp).
   void handle_events();
   void on_delivered(std::uint64_t send_id);
   void retire_acked();
+  void remove_acked();
   void skip(Inflight::Source source, std::uint64_t ring_end, std::uint64_t cache_id,
             std::uint8_t records);
   void on_link_down(const std::string& why, bool count_reconnect);
@@ -51,10 +53,18 @@ class Loop {
   bool spool_ring(const char* why);  // true when the whole ring went to the cache
   void fill_window();
   bool cache_unsent();
+  bool settling() const;
   std::size_t cache_inflight_count() const;
   bool send_from_cache();
   bool send_from_ring();
   void check_timeouts();
+  bool expired(std::int64_t enqueue_ns) const;
+  void count_expired(std::uint64_t n);
+  // Frees room for `incoming` bytes under max_cache_bytes (drop_oldest), or says there is none
+  // (reject_new). May drop the oldest messages of spool_batch_ itself.
+  bool make_room(std::size_t incoming);
+  std::uint64_t drop_oldest_cached(std::uint64_t bytes, const char* why);
+  void update_oldest();
   void wait_for_work();
 
   bool spool_wanted(std::string& why);
@@ -65,6 +75,7 @@ class Loop {
   void notify_client();
   void set_state(std::uint32_t state);
   void set_error(const std::string& e);
+  void set_cache_error(const std::string& e);
   void schedule_reconnect();
 
   WorkerConfig config_;
@@ -92,8 +103,17 @@ class Loop {
   std::optional<Clock::time_point> drain_deadline_;
   std::optional<Clock::time_point> settle_deadline_;
   std::optional<Clock::time_point> cache_retry_at_;
-  bool cache_failed_ = false;
+  bool cache_failed_ = false;   // the last spool could not write (error or reject_new)
+  bool cache_broken_ = false;   // ... because of an I/O error: reopen before the next try
+  void reopen_cache();
   std::vector<Event> event_buf_;
+  const std::int64_t ttl_ns_;
+  const std::uint64_t max_cache_bytes_;
+  const bool reject_new_;
+  std::uint64_t expired_unlogged_ = 0;
+  std::size_t batch_dropped_ = 0;  // make_room() took these from the front of spool_batch_
+  Clock::time_point expired_logged_at_{};
+  Clock::time_point oldest_updated_at_{};
   std::vector<record::MessageView> spool_batch_;
 };
 

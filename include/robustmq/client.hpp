@@ -111,6 +111,10 @@ struct Options {
 
   // --- the worker process ---
   std::filesystem::path worker_path;  // empty: $ROBUSTMQ_WORKER, else the installed one
+  // How long stop() waits for the worker to put the ring on disk. If it cannot (a full or
+  // failing disk), stop() returns anyway and the worker stays behind, holding the messages,
+  // until it has written or sent them.
+  std::chrono::milliseconds stop_timeout{10'000};
   LogLevel log_level = LogLevel::info;
   bool log_to_syslog = false;         // false: the application's stderr
 };
@@ -137,6 +141,7 @@ struct Stats {
   int worker_pid = 0;
   std::string last_error;             // empty if none
   std::chrono::system_clock::time_point last_error_time{};
+  std::string cache_error;  // what keeps the disk cache from taking messages now; empty: nothing
 };
 
 ROBUSTMQ_EXPORT std::string_view to_string(ConnectionState s) noexcept;

@@ -36,6 +36,7 @@ class ProducerRecord {
   std::uint64_t confirmed() const { return rec_[0].load(); }
   pid_t worker_pid() const { return static_cast<pid_t>(rec_[1].load()); }
   bool connected() const { return rec_[2].load() != 0; }
+  bool flushed() const { return rec_[3].load() != 0; }
   const std::filesystem::path& path() const { return path_; }
 
  private:
@@ -45,11 +46,13 @@ class ProducerRecord {
 
 inline pid_t spawn_producer(const testkit::Mosquitto& broker, const std::filesystem::path& cache,
                             const std::string& id, const std::string& topic,
-                            const ProducerRecord& rec, const char* cache_type) {
+                            const ProducerRecord& rec, const char* cache_type,
+                            std::uint64_t count = 0) {
   const char* exe = std::getenv("ROBUSTMQ_TEST_PRODUCER");
   if (exe == nullptr) throw std::runtime_error("ROBUSTMQ_TEST_PRODUCER is not set");
   std::vector<std::string> args = {exe, broker.host(), std::to_string(broker.port()),
                                    cache.string(), id, topic, rec.path().string(), cache_type};
+  if (count > 0) args.push_back(std::to_string(count));
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

@@ -2,6 +2,7 @@
 // sequence numbers as fast as it can and, after every publish() that returned success, records
 // how many were confirmed in a small shared file, which survives its kill -9:
 //   offset 0: u64 confirmed count   offset 8: u64 worker pid   offset 16: u64 "connected" flag
+//   offset 24: u64 "flushed" flag (with ROBUSTMQ_TEST_FLUSH and a COUNT)
 //
 //   robustmq-test-producer HOST PORT CACHE_DIR CLIENT_ID TOPIC RECORD_FILE CACHE_TYPE [COUNT]
 #include <fcntl.h>
@@ -13,6 +14,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <thread>
 
@@ -41,6 +43,8 @@ int main(int argc, char** argv) {
   o.reconnect_max = std::chrono::milliseconds(500);
   o.connect_timeout = std::chrono::seconds(2);
   o.publish_wait = std::chrono::seconds(5);
+  if (const char* d = std::getenv("ROBUSTMQ_TEST_DURABILITY"); d && std::string(d) == "journal")
+    o.durability = robustmq::Durability::journal;
   robustmq::RobustClient client(o);
   // The previous producer's worker may still be draining the ring it left: it holds the cache
   // lock until it is done.
@@ -69,6 +73,16 @@ int main(int argc, char** argv) {
     // At most ~10,000 messages/s, so that a test's backlog drains in seconds.
     if (i % 10 == 9) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     if ((i & 1023) == 0) rec[1].store(static_cast<std::uint64_t>(client.stats().worker_pid));
+  }
+  // ROBUSTMQ_TEST_FLUSH: make everything durable, say so (offset 24), then wait to be killed,
+  // as a device does until its power is cut.
+  if (std::getenv("ROBUSTMQ_TEST_FLUSH") != nullptr) {
+    if (auto ec = client.flush(std::chrono::seconds(60))) {
+      std::fprintf(stderr, "producer: flush: %s\n", ec.message().c_str());
+      return 6;
+    }
+    rec[3].store(1);
+    while (true) ::pause();
   }
   client.stop();
   return 0;

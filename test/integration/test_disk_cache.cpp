@@ -1,0 +1,289 @@
+// The disk cache end to end: backlogs across restarts, journal mode, power cuts after flush(),
+// size limits, message TTL and a full disk.
+#include <doctest/doctest.h>
+
+#include <sys/mount.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <set>
+#include <thread>
+
+#include "crash_helpers.hpp"
+#include "segment.hpp"
+
+using namespace robustmq;
+using namespace robustmq::test;
+
+namespace {
+
+const char* name_of(CacheType t) { return t == CacheType::file ? "file" : "sqlite"; }
+
+// Sequence numbers of first arrivals must increase (nothing overtakes), whatever was dropped.
+bool increasing(const std::vector<std::uint64_t>& seqs) {
+  std::uint64_t next = 0;
+  for (auto s : seqs) {
+    if (s + 1 < next) continue;  // a re-send of something already seen
+    if (s < next) continue;
+    next = s + 1;
+  }
+  std::vector<std::uint64_t> firsts;
+  std::set<std::uint64_t> seen;
+  for (auto s : seqs)
+    if (seen.insert(s).second) firsts.push_back(s);
+  return std::is_sorted(firsts.begin(), firsts.end());
+}
+
+std::size_t unique_count(const std::vector<std::uint64_t>& seqs) {
+  return std::set<std::uint64_t>(seqs.begin(), seqs.end()).size();
+}
+
+}  // namespace
+
+TEST_CASE("100,000 messages cached while the broker is down arrive in order after a restart") {
+  for (CacheType type : {CacheType::sqlite, CacheType::file}) {
+    CAPTURE(name_of(type));
+    testkit::Mosquitto broker;
+    testkit::TempDir dir;
+    broker.stop();
+    {
+      RobustClient client(client_options(dir / "cache", "backlog", type));
+      client.connect_async(broker.host(), broker.port());
+      REQUIRE_FALSE(publish_range(client, "dc/backlog/seq", 0, 100'000, 1, 64));
+      client.stop();
+      CHECK(client.stats().cache_backlog == 100'000);
+    }
+    broker.start();
+    testkit::Subscriber sub(broker.host(), broker.port(), "dc/backlog/#");
+    REQUIRE(sub.wait_subscribed());
+    RobustClient client(client_options(dir / "cache", "backlog", type));
+    client.connect_async(broker.host(), broker.port());
+    const auto problem = wait_in_order(sub, 100'000, 240s);
+    CHECK_MESSAGE(problem.empty(), problem);
+    client.stop();
+    CHECK(client.stats().cache_backlog == 0);
+  }
+}
+
+TEST_CASE("journal mode commits every message to the cache before it is sent") {
+  testkit::Mosquitto broker;
+  testkit::Subscriber sub(broker.host(), broker.port(), "dc/journal/#");
+  REQUIRE(sub.wait_subscribed());
+  testkit::TempDir dir;
+  Options o = client_options(dir / "cache", "journal", CacheType::file);
+  o.durability = Durability::journal;
+  RobustClient client(o);
+  client.connect_async(broker.host(), broker.port());
+  REQUIRE_FALSE(publish_range(client, "dc/journal/seq", 0, 5000));
+  const auto problem = wait_in_order(sub, 5000, 60s);
+  CHECK_MESSAGE(problem.empty(), problem);
+  const Stats s = client.stats();
+  CHECK(s.cached == 5000);
+  client.stop();
+}
+
+TEST_CASE("after flush() returned, a power cut (both processes and the shared memory gone) loses nothing") {
+  struct Mode { const char* type; const char* durability; };
+  for (Mode m : {Mode{"sqlite", "on_trouble"}, Mode{"file", "on_trouble"},
+                 Mode{"sqlite", "journal"}, Mode{"file", "journal"}}) {
+    CAPTURE(m.type);
+    CAPTURE(m.durability);
+    testkit::Mosquitto broker;
+    testkit::TempDir dir;
+    const auto cache = dir / "cache";
+    const std::string id = std::string("power-") + m.type;
+    broker.stop();  // nothing can be acknowledged: everything must be on disk
+    ::setenv("ROBUSTMQ_TEST_FLUSH", "1", 1);
+    ::setenv("ROBUSTMQ_TEST_DURABILITY", m.durability, 1);
+    ProducerRecord rec(dir / "record");
+    const pid_t producer = spawn_producer(broker, cache, id, "dc/power/seq", rec, m.type, 3000);
+    ::unsetenv("ROBUSTMQ_TEST_FLUSH");
+    ::unsetenv("ROBUSTMQ_TEST_DURABILITY");
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (!rec.flushed() && process_alive(producer) && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(5ms);
+    REQUIRE(rec.flushed());
+    // The power cut: both processes die at once and RAM (the shared segment) is lost.
+    kill9(rec.worker_pid());
+    kill9(producer);
+    reap(producer);
+    MappedSegment::unlink(segment_name(std::filesystem::canonical(cache), id));
+    broker.start();
+    testkit::Subscriber sub(broker.host(), broker.port(), "dc/power/#");
+    REQUIRE(sub.wait_subscribed());
+    RobustClient client(client_options(cache, id, std::string(m.type) == "file" ? CacheType::file
+                                                                                 : CacheType::sqlite));
+    for (int attempt = 0;; ++attempt) {
+      try {
+        client.connect_async(broker.host(), broker.port());
+        break;
+      } catch (const std::system_error& e) {
+        REQUIRE_MESSAGE((e.code().value() == EBUSY && attempt < 200), e.what());
+        std::this_thread::sleep_for(50ms);
+      }
+    }
+    const auto problem = wait_in_order(sub, 3000, 60s);
+    CHECK_MESSAGE(problem.empty(), problem);
+    client.stop();
+  }
+}
+
+TEST_CASE("max_cache_bytes with drop_oldest keeps the newest messages and counts the drops") {
+  for (CacheType type : {CacheType::sqlite, CacheType::file}) {
+    CAPTURE(name_of(type));
+    testkit::Mosquitto broker;
+    testkit::TempDir dir;
+    broker.stop();
+    Options o = client_options(dir / "cache", "drop", type);
+    o.max_cache_bytes = 100'000;
+    std::uint64_t dropped = 0;
+    {
+      RobustClient client(o);
+      client.connect_async(broker.host(), broker.port());
+      REQUIRE_FALSE(publish_range(client, "dc/drop/seq", 0, 1000, 1, 1000));
+      client.stop();
+      const Stats s = client.stats();
+      dropped = s.dropped_overflow;
+      CHECK(s.cache_backlog_bytes <= 100'000);
+      CHECK(dropped >= 880);
+      CHECK(s.cache_backlog + dropped == 1000);
+    }
+    broker.start();
+    testkit::Subscriber sub(broker.host(), broker.port(), "dc/drop/#");
+    REQUIRE(sub.wait_subscribed());
+    RobustClient client(o);
+    client.connect_async(broker.host(), broker.port());
+    const std::uint64_t kept = 1000 - dropped;
+    REQUIRE(sub.wait_for(kept, 30s));
+    std::this_thread::sleep_for(200ms);
+    const auto seqs = testkit::sequences(sub.messages());
+    CHECK(unique_count(seqs) == kept);
+    CHECK(increasing(seqs));
+    CHECK(*std::min_element(seqs.begin(), seqs.end()) == dropped);  // the oldest went first
+    client.stop();
+  }
+}
+
+TEST_CASE("max_cache_bytes with reject_new keeps what is cached and holds new messages back") {
+  testkit::Mosquitto broker;
+  testkit::TempDir dir;
+  broker.stop();
+  Options o = client_options(dir / "cache", "reject", CacheType::sqlite);
+  o.max_cache_bytes = 50'000;
+  o.overflow = OverflowPolicy::reject_new;
+  o.ring_bytes = 64 << 10;
+  o.publish_wait = 100ms;
+  RobustClient client(o);
+  client.connect_async(broker.host(), broker.port());
+  std::uint64_t accepted = 0;
+  std::error_code ec;
+  while (accepted < 10'000 &&
+         !(ec = client.publish("dc/reject/seq", testkit::sequence_payload(accepted, 1000), 1)))
+    ++accepted;
+  CHECK(ec == errc::queue_full);
+  const Stats s = client.stats();
+  CHECK(s.cache_backlog_bytes <= 50'000);
+  CHECK(s.dropped_overflow == 0);
+  CHECK(s.cache_error.find("max_cache_bytes") != std::string::npos);
+  broker.start();
+  testkit::Subscriber sub(broker.host(), broker.port(), "dc/reject/#");
+  REQUIRE(sub.wait_subscribed());
+  // Everything accepted arrives, in order, as the cache drains and makes room.
+  const auto problem = wait_in_order(sub, accepted, 60s);
+  CHECK_MESSAGE(problem.empty(), problem);
+  client.stop();
+}
+
+TEST_CASE("messages older than message_ttl are dropped before sending and counted") {
+  testkit::Mosquitto broker;
+  testkit::Subscriber sub(broker.host(), broker.port(), "dc/ttl/#");
+  REQUIRE(sub.wait_subscribed());  // a persistent session: the broker keeps it across restarts
+  testkit::TempDir dir;
+  broker.stop();
+  Options o = client_options(dir / "cache", "ttl", CacheType::file);
+  o.message_ttl = 1s;
+  RobustClient client(o);
+  client.connect_async(broker.host(), broker.port());
+  REQUIRE_FALSE(publish_range(client, "dc/ttl/seq", 0, 100));
+  REQUIRE_FALSE(client.flush(10s));
+  std::this_thread::sleep_for(1500ms);
+  REQUIRE_FALSE(publish_range(client, "dc/ttl/seq", 100, 110));
+  broker.start();
+  REQUIRE(sub.wait_for(10, 30s));
+  std::this_thread::sleep_for(300ms);
+  const auto seqs = testkit::sequences(sub.messages());
+  CHECK(unique_count(seqs) == 10);
+  CHECK(*std::min_element(seqs.begin(), seqs.end()) == 100);
+  CHECK(client.stats().dropped_expired == 100);
+  client.stop();
+}
+
+TEST_CASE("a full disk is reported, publish() goes on while the ring has room, nothing cached is corrupted") {
+  testkit::TempDir dir;
+  const auto mnt = dir / "small";
+  std::filesystem::create_directories(mnt);
+  if (::mount("robustmq-test", mnt.c_str(), "tmpfs", 0, "size=16m") != 0) {
+    MESSAGE("skipped: cannot mount a tmpfs here (", std::strerror(errno), "); needs root");
+    return;
+  }
+  struct Unmount {
+    std::filesystem::path p;
+    ~Unmount() { ::umount2(p.c_str(), MNT_DETACH); }
+  } unmount{mnt};
+  struct Case { CacheType type; std::uint64_t max_cache_bytes; };
+  for (Case c : {Case{CacheType::sqlite, 0}, Case{CacheType::file, 0},
+                 Case{CacheType::sqlite, 3'000'000}, Case{CacheType::file, 3'000'000}}) {
+    CAPTURE(name_of(c.type));
+    CAPTURE(c.max_cache_bytes);
+    std::filesystem::remove_all(mnt / "cache");
+    testkit::Mosquitto broker;
+    testkit::Subscriber sub(broker.host(), broker.port(), "dc/full/#");
+    REQUIRE(sub.wait_subscribed());
+    broker.stop();
+    Options o = client_options(mnt / "cache", std::string("full-") + name_of(c.type), c.type);
+    o.ring_bytes = 512 << 10;
+    o.publish_wait = 300ms;
+    o.max_cache_bytes = c.max_cache_bytes;
+    RobustClient client(o);
+    client.connect_async(broker.host(), broker.port());
+    std::uint64_t accepted = 0;
+    std::error_code ec;
+    const std::uint64_t limit = c.max_cache_bytes == 0 ? 40'000 : 6000;
+    while (accepted < limit &&
+           !(ec = client.publish("dc/full/seq", testkit::sequence_payload(accepted, 1000), 1)))
+      ++accepted;
+    const auto flushed = client.flush(c.max_cache_bytes == 0 ? 1s : 10s);
+    if (c.max_cache_bytes != 0) REQUIRE_FALSE(flushed);
+    const Stats s = client.stats();
+    CAPTURE(s.last_error);
+    CAPTURE(accepted);
+    if (c.max_cache_bytes == 0) {
+      // The disk filled up: back-pressure, reported; publish() worked while the ring had room.
+      CHECK(ec == errc::queue_full);
+      CHECK(accepted > 500);
+      CAPTURE(s.cache_error);
+      CHECK((s.cache_error.find("No space left") != std::string::npos ||
+             s.cache_error.find("disk is full") != std::string::npos));
+      CHECK(s.dropped_overflow == 0);
+    } else {
+      // max_cache_bytes below the free space: drop_oldest acts before the disk is full.
+      CHECK(accepted == limit);
+      CHECK(s.dropped_overflow > 0);
+      CHECK(s.cache_error.empty());
+    }
+    broker.start();
+    // Everything accepted arrives in order, except what drop_oldest dropped (counted).
+    const std::uint64_t dropped = s.dropped_overflow;
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (std::chrono::steady_clock::now() < deadline &&
+           unique_count(testkit::sequences(sub.messages())) + dropped < accepted)
+      std::this_thread::sleep_for(100ms);
+    std::this_thread::sleep_for(200ms);
+    const auto seqs = testkit::sequences(sub.messages());
+    CHECK(unique_count(seqs) + dropped == accepted);
+    CHECK(increasing(seqs));
+    if (!seqs.empty()) CHECK(*std::max_element(seqs.begin(), seqs.end()) == accepted - 1);
+    client.stop();
+  }
+}
