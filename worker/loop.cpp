@@ -154,7 +154,7 @@ void Loop::handle_events() {
         const bool ours = std::any_of(inflight_.begin(), inflight_.end(),
                                       [&](const Inflight& f) { return f.send_id == e.send_id; });
         if (ours && link_ == Link::connected) {
-          on_link_down(fmt::format("publish failed: {}", e.text), true);
+          on_link_down(fmt::format("connection lost while publishing: {}", e.text), true);
           mqtt_->disconnect(std::chrono::milliseconds(0));
         }
         break;

@@ -243,7 +243,8 @@ TEST_CASE("a 10 s black hole is detected within the keepalive and every message 
   // Paho sends PINGREQ after one keepalive without traffic from the broker and gives up after
   // a second one without PINGRESP: at most twice the keepalive, plus its polling.
   CHECK(detected < 2 * o.keepalive + 2500ms);
-  CHECK(contains(client.stats().last_error, "connection lost"));
+  const std::string reason = client.stats().last_error;
+  CHECK_MESSAGE(contains(reason, "connection lost"), reason);
   std::this_thread::sleep_until(hole + 10s);
   const Stats during = client.stats();
   CHECK_MESSAGE(during.cached > 0, describe(during));  // the backlog went to disk meanwhile
