@@ -50,10 +50,15 @@ constexpr std::chrono::milliseconds kWorkerStartTimeout{15'000};
 // Creates the cache directory (0700) if needed and checks that it is ours.
 std::filesystem::path prepare_cache_dir(const std::filesystem::path& dir) {
   std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
+  // Parents as create_directories() makes them; the cache directory itself 0700 from the first
+  // instant (a chmod afterwards would leave a window in which others could open it).
+  const std::filesystem::path own = dir.has_filename() ? dir : dir.parent_path();  // "a/b/"
+  if (!own.parent_path().empty()) std::filesystem::create_directories(own.parent_path(), ec);
   if (ec)
-    fail(ec.value(), fmt::format("cannot create cache directory {}: {}", dir.string(),
-                                 ec.message()));
+    fail(ec.value(), fmt::format("cannot create the parent of cache directory {}: {}",
+                                 dir.string(), ec.message()));
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+    fail(errno, fmt::format("cannot create cache directory {}", dir.string()));
   struct stat st {};
   if (::stat(dir.c_str(), &st) != 0)
     fail(errno, fmt::format("cannot access cache directory {}", dir.string()));
@@ -73,7 +78,7 @@ std::filesystem::path prepare_cache_dir(const std::filesystem::path& dir) {
 // descriptor) by its worker. Whoever of them lives keeps the lock.
 int lock_cache_dir(const std::filesystem::path& dir) {
   const auto path = dir / "robustmq.lock";
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) fail(errno, fmt::format("cannot open lock file {}", path.string()));
   ::fchmod(fd, 0600);
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
