@@ -8,6 +8,7 @@ packages=(
   libpaho-mqtt-dev libboost-dev libsqlite3-dev libfmt-dev doctest-dev
   mosquitto mosquitto-clients openssl
   clang libclang-rt-14-dev   # fuzzers and sanitizer builds
+  clang-tidy                 # the tidy stage (run-clang-tidy)
   procps util-linux          # pgrep/kill, flock
 )
 

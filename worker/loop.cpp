@@ -66,6 +66,7 @@ bool sendable(std::string_view topic, int qos) {
 }  // namespace
 
 std::atomic<bool> g_terminate{false};
+std::atomic<int> g_wake_fd{-1};
 
 Loop::Loop(WorkerConfig config, MappedSegment segment, std::unique_ptr<cache::Cache> cache,
            int lifeline)
@@ -84,6 +85,7 @@ Loop::Loop(WorkerConfig config, MappedSegment segment, std::unique_ptr<cache::Ca
   mqtt_ = std::make_unique<Mqtt>(mqtt_settings(config_, window_), events_);
   read_pos_ = ring_.tail();
   seg_.control.worker_pid.store(static_cast<std::uint32_t>(::getpid()));
+  g_wake_fd.store(events_.fd());  // lets SIGTERM's handler end a poll() that began before it
   publish_cache_counts();
 }
 
@@ -96,16 +98,16 @@ int Loop::run() {
   while (true) {
     handle_events();
     check_timeouts();
-    if (g_terminate.load()) seg_.control.stop_requested.store(1);
     if (cache_broken_ && (!cache_retry_at_ || Clock::now() >= *cache_retry_at_)) reopen_cache();
     std::string why;
     if (spool_wanted(why)) spool_ring(why.c_str());
     if (link_ == Link::connected) fill_window();
     const bool ring_empty = ring_.tail() == ring_.head();
-    if (seg_.control.stop_requested.load() != 0 && ring_empty) break;
+    if (stop_wanted() && ring_empty) break;
     if (!producer_alive_ && ring_empty && inflight_.empty()) break;
     wait_for_work();
   }
+  g_wake_fd.store(-1);
   if (link_ == Link::connected) mqtt_->disconnect(std::chrono::milliseconds(1000));
   if (cache_broken_) {  // commit the removals a failed backend refused, if the disk allows now
     try {
@@ -271,7 +273,7 @@ bool Loop::spool_wanted(std::string& why) {
   // Before a stop or a flush spools, give the messages in flight a moment to be acknowledged,
   // so that they are not sent a second time from the cache. Sending pauses meanwhile
   // (fill_window), so the grace ends as soon as no stop or flush is pending.
-  const bool stop = seg_.control.stop_requested.load() != 0;
+  const bool stop = stop_wanted();
   const bool flush = seg_.control.flush_target.load() > ring_.tail();
   if (!stop && !flush) settle_deadline_.reset();
   if (ring_.tail() == ring_.head()) return false;
@@ -410,6 +412,12 @@ bool Loop::spool_ring(const char* why) {
   publish_cache_counts();
   log(Level::debug, "spooled {} messages to the cache ({})", moved, why);
   return pos == head;
+}
+
+// stop() of the application, or SIGTERM to this worker. SIGTERM stays local: the application's
+// next worker must not inherit it through the shared segment.
+bool Loop::stop_wanted() const {
+  return g_terminate.load() || seg_.control.stop_requested.load() != 0;
 }
 
 bool Loop::settling() const { return settle_deadline_ && Clock::now() < *settle_deadline_; }

@@ -54,6 +54,7 @@ class Loop {
   void fill_window();
   bool cache_unsent();
   bool settling() const;
+  bool stop_wanted() const;
   std::size_t cache_inflight_count() const;
   bool send_from_cache();
   bool send_from_ring();

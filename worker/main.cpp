@@ -13,6 +13,7 @@
 
 #include <cerrno>
 #include <climits>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -26,6 +27,7 @@
 
 namespace robustmq::worker {
 extern std::atomic<bool> g_terminate;
+extern std::atomic<int> g_wake_fd;
 }
 
 namespace {
@@ -63,7 +65,13 @@ int parse_fd(std::string_view arg, std::string_view name) {
 }
 
 void on_term(int) {
+  const int saved = errno;
   robustmq::worker::g_terminate.store(true);
+  if (const int fd = robustmq::worker::g_wake_fd.load(); fd >= 0) {
+    const std::uint64_t one = 1;
+    (void)!::write(fd, &one, sizeof one);  // async-signal-safe
+  }
+  errno = saved;
 }
 
 }  // namespace

@@ -56,10 +56,10 @@ bool gone(pid_t pid) {
 }
 
 // Kills the worker and waits until a new one holds the lock.
-pid_t kill_worker_and_wait_replacement(const std::filesystem::path& cache) {
+pid_t kill_worker_and_wait_replacement(const std::filesystem::path& cache, int sig = SIGKILL) {
   const pid_t old = worker_of(cache);
   REQUIRE(old > 0);
-  ::kill(old, SIGKILL);
+  ::kill(old, sig);
   for (int i = 0; i < 200; ++i) {
     const pid_t now = worker_of(cache);
     if (now > 0 && now != old) return now;
@@ -117,6 +117,24 @@ TEST_CASE("a SIGCHLD handler reaping every child does not stop a killed worker b
     CHECK(reaped.load() > before);
     client.stop();
   }
+}
+
+TEST_CASE("a worker stopped with SIGTERM (a shutdown script, an operator) is replaced and the "
+          "stream goes on") {
+  testkit::Mosquitto broker;
+  testkit::Subscriber sub(broker.host(), broker.port(), "hh/term/#");
+  REQUIRE(sub.wait_subscribed());
+  testkit::TempDir dir;
+  RobustClient client(client_options(dir / "cache", "term"));
+  client.connect_async(broker.host(), broker.port());
+  REQUIRE_FALSE(publish_range(client, "hh/term/seq", 0, 500));
+  const pid_t first = kill_worker_and_wait_replacement(dir / "cache", SIGTERM);
+  // The replacement keeps running and sending: SIGTERM ended only the worker it was sent to.
+  REQUIRE_FALSE(publish_range(client, "hh/term/seq", 500, 1000));
+  CHECK(wait_in_order(sub, 1000, 30s) == "");
+  CHECK(worker_of(dir / "cache") == first);
+  CHECK(client.stats().state == ConnectionState::connected);
+  client.stop();
 }
 
 TEST_CASE("a worker killed while publishing does not kill the host with SIGPIPE") {
