@@ -336,6 +336,29 @@ int robustmq_options_set_worker_path(robustmq_options* o, const char* path) {
   });
 }
 
+int robustmq_options_set_stop_timeout_ms(robustmq_options* o, int64_t ms) {
+  return set(o, [&](robustmq::Options& x) {
+    if (ms < 0) return ROBUSTMQ_ERR_INVALID_ARGUMENT;
+    x.stop_timeout = std::chrono::milliseconds(ms);
+    return ROBUSTMQ_OK;
+  });
+}
+
+int robustmq_options_set_content_type(robustmq_options* o, const char* type) {
+  return set(o, [&](robustmq::Options& x) {
+    x.content_type = str(type);
+    return ROBUSTMQ_OK;
+  });
+}
+
+int robustmq_options_add_user_property(robustmq_options* o, const char* name, const char* value) {
+  return set(o, [&](robustmq::Options& x) {
+    if (name == nullptr || value == nullptr) return ROBUSTMQ_ERR_INVALID_ARGUMENT;
+    x.user_properties.emplace_back(name, value);
+    return ROBUSTMQ_OK;
+  });
+}
+
 robustmq_client* robustmq_client_new(const robustmq_options* options) {
   if (options == nullptr) return nullptr;
   try {
@@ -430,6 +453,9 @@ int robustmq_stats(const robustmq_client* client, struct robustmq_stats* out) {
     const std::size_t n = std::min(s.last_error.size(), sizeof out->last_error - 1);
     std::memcpy(out->last_error, s.last_error.data(), n);
     out->last_error[n] = '\0';
+    const std::size_t m = std::min(s.cache_error.size(), sizeof out->cache_error - 1);
+    std::memcpy(out->cache_error, s.cache_error.data(), m);
+    out->cache_error[m] = '\0';
     return ROBUSTMQ_OK;
   } catch (const std::bad_alloc&) {
     return ROBUSTMQ_ERR_NO_MEMORY;

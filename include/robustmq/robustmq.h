@@ -140,6 +140,14 @@ ROBUSTMQ_EXPORT int robustmq_options_set_log_to_syslog(robustmq_options* o, int 
 /* The robustmq-worker executable; NULL or "": $ROBUSTMQ_WORKER, else the one the library was
  * built for (installed in libexecdir, or the build tree's when RobustMQ is a Meson subproject). */
 ROBUSTMQ_EXPORT int robustmq_options_set_worker_path(robustmq_options* o, const char* path);
+/* How long robustmq_stop() waits for the worker to put the ring on disk (default 10000 ms). */
+ROBUSTMQ_EXPORT int robustmq_options_set_stop_timeout_ms(robustmq_options* o, int64_t ms);
+/* MQTT 5 (robustmq_options_set_mqtt_version 5): the content type of every message; NULL or "":
+ * none. */
+ROBUSTMQ_EXPORT int robustmq_options_set_content_type(robustmq_options* o, const char* type);
+/* MQTT 5: adds a user property (name, value) sent with every message; both UTF-8, not NULL. */
+ROBUSTMQ_EXPORT int robustmq_options_add_user_property(robustmq_options* o, const char* name,
+                                                       const char* value);
 
 /* --- the client ------------------------------------------------------------------------- */
 
@@ -208,6 +216,8 @@ struct robustmq_stats {
   int64_t oldest_age_s;
   int64_t last_error_time_ms; /* Unix time in ms; 0: no error */
   char last_error[256];       /* NUL-terminated, cut to fit; "" if none */
+  char cache_error[256];      /* why the disk cache refuses writes now (disk full...); "" if it
+                                 works */
 };
 
 /* Fills *out with a snapshot of the counters. ROBUSTMQ_OK, or ROBUSTMQ_ERR_INVALID_ARGUMENT

@@ -50,8 +50,8 @@ int main(int argc, char** argv) {
     }
     ::usleep(100'000);
   }
-  // The worker is the process that holds our cache lock as its fd 4 (stats().worker_pid would
-  // do, but the worker leaves it 0 at the time of writing).
+  // The worker is the process that holds our cache lock as its fd 4: found independently of
+  // stats().worker_pid, so that the check does not rest on what it checks.
   std::string worker = "?";
   const std::string lock = std::string(realpath(argv[3], nullptr)) + "/robustmq.lock";
   for (const auto& e : std::filesystem::directory_iterator("/proc")) {
