@@ -4,6 +4,8 @@
 // Paho MQTTAsync with the same number in flight, each onSuccess sending the next message.
 //
 //   robustmq-bench-throughput [--quick]     (--quick: QoS 1, 256 B only)
+//   BENCH_QOS=0,2 BENCH_WINDOWS=32 BENCH_SIZES=4096 robustmq-bench-throughput   (a subset)
+//   BENCH_ONLY=robustmq or BENCH_ONLY=paho: measure one side only (for profiling)
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -34,6 +36,22 @@ std::string size_name(std::size_t b) {
 }
 
 std::uint32_t g_run = 1;
+
+// A comma-separated list from the environment (BENCH_QOS, BENCH_WINDOWS, BENCH_SIZES), or `all`.
+template <typename T>
+std::vector<T> env_list(const char* name, std::vector<T> all) {
+  const char* e = std::getenv(name);
+  if (e == nullptr || *e == '\0') return all;
+  std::vector<T> out;
+  for (const char* p = e; *p != '\0';) {
+    char* end = nullptr;
+    const auto v = std::strtoull(p, &end, 10);
+    if (end == p) break;
+    out.push_back(static_cast<T>(v));
+    p = *end == ',' ? end + 1 : end;
+  }
+  return out;
+}
 
 // Diagnostic variants (run.sh runs them with --quick): BENCH_CACHE=file, BENCH_THRESHOLD=n.
 std::string variant() {
@@ -88,11 +106,17 @@ int main(int argc, char** argv) {
   CountingSubscriber sub(broker.host(), broker.port());
   testkit::TempDir tmp("robustmq-bench-");
   const int nruns = runs();
+  const char* only = std::getenv("BENCH_ONLY");
+  const bool do_robustmq = only == nullptr || std::strcmp(only, "paho") != 0;
+  const bool do_paho = only == nullptr || std::strcmp(only, "robustmq") != 0;
 
   std::vector<int> qoses = {1, 0, 2};
   std::vector<std::size_t> windows = {1, 32};
   std::vector<std::size_t> sizes = {16, 256, 4096, 256 * 1024};
   if (quick) { qoses = {1}; sizes = {256}; }
+  qoses = env_list("BENCH_QOS", qoses);
+  windows = env_list("BENCH_WINDOWS", windows);
+  sizes = env_list("BENCH_SIZES", sizes);
   for (int qos : qoses) {
     for (std::size_t window : windows) {
       for (std::size_t size : sizes) {
@@ -112,8 +136,8 @@ int main(int argc, char** argv) {
         po.max_inflight = static_cast<int>(std::max<std::size_t>(window, 10));
         PahoClient paho(po);
         // Warm-up: connections up, pages touched, caches created.
-        robustmq_run(client, sub, std::min<std::size_t>(n, 200), size, qos);
-        paho_run(paho, sub, std::min<std::size_t>(n, 200), size, qos, window);
+        if (do_robustmq) robustmq_run(client, sub, std::min<std::size_t>(n, 200), size, qos);
+        if (do_paho) paho_run(paho, sub, std::min<std::size_t>(n, 200), size, qos, window);
         Figure f;
         f.name = fmt::format("throughput qos{} w{} {}{}", qos, window, size_name(size), variant());
         f.unit = "msg/s";
@@ -123,8 +147,8 @@ int main(int argc, char** argv) {
         f.min_ratio = want;
         f.note = fmt::format("{} messages per run, end to end", n);
         for (int r = 0; r < nruns; ++r) {
-          f.robustmq.push_back(robustmq_run(client, sub, n, size, qos));
-          f.baseline.push_back(paho_run(paho, sub, n, size, qos, window));
+          if (do_robustmq) f.robustmq.push_back(robustmq_run(client, sub, n, size, qos));
+          if (do_paho) f.baseline.push_back(paho_run(paho, sub, n, size, qos, window));
         }
         const Stats st = client.stats();
         if (st.cached > 0) f.note += fmt::format("; {} spooled to the cache", st.cached);
