@@ -225,7 +225,11 @@ void SqliteCache::remove_through(std::uint64_t id) {
   pending_removed_ = id;
   if (failed_ || std::chrono::steady_clock::now() - removal_applied_ < kRemoveInterval) return;
   const auto saved = std::tuple(messages_, bytes_, removed_id_);
+  // A removal may become durable lazily (invariant 3 of cache.hpp): its commit does not wait
+  // for an fsync (synchronous=NORMAL; the next append's FULL commit syncs the WAL, removals
+  // included). A power cut may bring the acknowledged messages back once, never lose any.
   try {
+    if (config_.sync) exec("PRAGMA synchronous = NORMAL");
     run(db_, begin_, path_, "cannot begin a transaction");
     apply_removal();
     write_meta();
@@ -233,7 +237,12 @@ void SqliteCache::remove_through(std::uint64_t id) {
   } catch (const CacheError& e) {
     std::tie(messages_, bytes_, removed_id_) = saved;
     pending_counted_ = pending_messages_ = pending_bytes_ = 0;
-    fail(e);
+    fail(e);  // the worker reopens the cache, which sets synchronous again
+  }
+  try {
+    if (config_.sync) exec("PRAGMA synchronous = FULL");
+  } catch (const CacheError& e) {
+    fail(e);  // no append may commit without its fsync: refuse until reopened
   }
 }
 
