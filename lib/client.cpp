@@ -20,6 +20,7 @@
 #include <functional>
 #include <map>
 #include <thread>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -46,6 +47,14 @@ std::int64_t now_ns() {
 }
 
 constexpr std::chrono::milliseconds kWorkerStartTimeout{15'000};
+
+// Keeps, never joined nor destroyed, a thread object that a fork() child inherited from its
+// parent (the thread itself exists only in the parent). Held from a static pointer: neither a
+// std::terminate at destruction nor a leak for LeakSanitizer.
+void abandon(std::thread t) {
+  static auto* abandoned = new std::vector<std::thread>();
+  abandoned->push_back(std::move(t));
+}
 
 // Creates the cache directory (0700) if needed and checks that it is ours.
 std::filesystem::path prepare_cache_dir(const std::filesystem::path& dir) {
@@ -502,7 +511,7 @@ void RobustClient::Impl::stop() {
     segment_.reset();
     // The monitor thread exists only in the parent; its std::thread object must not be joined
     // or destroyed here (that would terminate the child).
-    if (monitor_.joinable()) new std::thread(std::move(monitor_));
+    if (monitor_.joinable()) abandon(std::move(monitor_));
     return;
   }
   if (stopped_.exchange(true) || !connected_.load()) return;
