@@ -1,8 +1,10 @@
 // The worker's loop: ring -> (cache) -> Paho.
 //
 // Invariants
-//   1. At most window_ (Options::max_inflight) messages are in flight: handed to Paho and not
-//      yet acknowledged. inflight_ holds them in the order they were sent.
+//   1. At most window_ (Options::max_inflight) QoS 1/2 messages are in flight: handed to Paho
+//      and not yet acknowledged. QoS 0 messages have no acknowledgement; they are in flight
+//      until Paho wrote them, and at most kQos0Ahead more than window_ are (window_open()).
+//      inflight_ holds them all in the order they were sent.
 //   2. A message leaves the ring (the tail moves past it) only after the broker acknowledged it
 //      or the cache committed it; it leaves the cache only after the broker acknowledged it.
 //      Acknowledgements retire inflight_ only from its front, so both move forward in order.
@@ -24,11 +26,15 @@
 //   backoff    --(reconnect_at_ reached, check_timeouts)-----------> connecting [start_connect]
 //
 // Where a message goes (spool_wanted() names the trigger):
-//   ring  --spool_ring()-->       cache   when the link is not up, more than
-//                                          queue_cache_threshold records wait, the oldest
-//                                          in-flight message is older than cache_timeout, on
-//                                          flush(), on stop, in journal mode always, or after
-//                                          the application died with a backlog in the cache
+//   ring  --spool_ring()-->       cache   when the link is not up, the ring is more than half
+//                                          full and more than queue_cache_threshold of its
+//                                          records wait to be sent, the oldest in-flight
+//                                          message is older than cache_timeout, on flush(), on
+//                                          stop, in journal mode always, or after the
+//                                          application died with a backlog in the cache.
+//   A healthy link does not spool a short backlog: the ring is as crash-safe as the cache
+//   (shared memory outlives either process; only journal mode survives a power cut), so
+//   spooling only frees ring space before publish() would have to wait for it.
 //   cache --send_from_cache()-->  in flight --on_delivered()--> removed from the cache
 //   ring  --send_from_ring()-->   in flight --on_delivered()--> tail advances
 #include "loop.hpp"
@@ -52,6 +58,10 @@ namespace robustmq::worker {
 namespace {
 
 constexpr std::size_t kCacheReadBatch = 512;
+// QoS 0 messages queued in Paho beyond the window (window_open()).
+constexpr std::size_t kQos0Ahead = 32;
+// ... while less than this much QoS 0 payload waits to be written (window_open()).
+constexpr std::size_t kQos0Bytes = 64u << 10;
 constexpr std::size_t kSpoolBatchMessages = 8192;
 constexpr std::size_t kSpoolBatchBytes = 16u << 20;
 constexpr std::chrono::milliseconds kSettleGrace{1000};
@@ -105,8 +115,10 @@ int Loop::run() {
     const bool ring_empty = ring_.tail() == ring_.head();
     if (stop_wanted() && ring_empty) break;
     if (!producer_alive_ && ring_empty && inflight_.empty()) break;
+    if (cache_counts_dirty_) publish_cache_counts();
     wait_for_work();
   }
+  if (cache_counts_dirty_) publish_cache_counts();
   g_wake_fd.store(-1);
   if (link_ == Link::connected) mqtt_->disconnect(std::chrono::milliseconds(1000));
   if (cache_broken_) {  // commit the removals a failed backend refused, if the disk allows now
@@ -170,6 +182,8 @@ void Loop::on_delivered(std::uint64_t send_id) {
                              [](const Inflight& f, std::uint64_t id) { return f.send_id < id; });
   if (it == inflight_.end() || it->send_id != send_id || it->acked) return;  // stale
   it->acked = true;
+  if (it->qos > 0) --awaiting_ack_;
+  else qos0_bytes_ -= it->bytes;
   seg_.status.acknowledged.fetch_add(1, std::memory_order_relaxed);
   retire_acked();
 }
@@ -208,7 +222,7 @@ void Loop::remove_acked() {
     set_cache_error(fmt::format("cannot remove acknowledged messages from the disk cache: {}",
                                 e.what()));
   }
-  publish_cache_counts();
+  cache_counts_dirty_ = true;  // published once per pass of the loop, not per acknowledgement
 }
 
 // A record that must not be sent (damaged or invalid) leaves in order, like an acknowledged one.
@@ -228,10 +242,13 @@ void Loop::on_link_down(const std::string& why, bool count_reconnect) {
   link_ = Link::backoff;
   set_state(state_code(ConnectionState::disconnected));
   inflight_.clear();
+  awaiting_ack_ = 0;
+  qos0_bytes_ = 0;
   read_pos_ = ring_.tail();
   cache_sent_id_ = cache_acked_id_;
   cache_buf_.clear();
   cache_buf_pos_ = 0;
+  cache_more_ = true;
   schedule_reconnect();
 }
 
@@ -294,7 +311,11 @@ bool Loop::spool_wanted(std::string& why) {
     why = "application exited";
     return true;
   }
-  if (ring_waiting() > static_cast<std::size_t>(config_.queue_cache_threshold)) {
+  // The ring survives either process dying, so a healthy link spools only to keep publish()
+  // from waiting for ring space: when the ring is more than half full and more than
+  // queue_cache_threshold messages wait to be sent.
+  if (ring_.head() - ring_.tail() > ring_.size() / 2 &&
+      ring_waiting() > static_cast<std::size_t>(config_.queue_cache_threshold)) {
     why = "backlog";
     return true;
   }
@@ -320,6 +341,9 @@ void Loop::reopen_cache() {
   // Every committed record keeps its id across the reopen (a failed batch was never sent), so
   // what is in flight stays valid; removals refused while the backend had failed apply now.
   log(Level::debug, "reopened the disk cache: {} messages", cache_->counts().messages);
+  cache_more_ = true;
+  cache_buf_.clear();
+  cache_buf_pos_ = 0;
   remove_acked();
 }
 
@@ -384,6 +408,7 @@ bool Loop::spool_ring(const char* why) {
         set_cache_error(fmt::format("cannot write the disk cache: {}", e.what()));
         break;
       }
+      cache_more_ = true;
       seg_.status.cached.fetch_add(spool_batch_.size(), std::memory_order_relaxed);
       if (batch_dropped_ > 0) {
         seg_.status.dropped_overflow.fetch_add(batch_dropped_, std::memory_order_relaxed);
@@ -408,6 +433,13 @@ bool Loop::spool_ring(const char* why) {
   inflight_.erase(std::remove_if(inflight_.begin(), inflight_.end(),
                                  [](const Inflight& f) { return f.source == Inflight::Source::ring; }),
                   inflight_.end());
+  awaiting_ack_ = 0;
+  qos0_bytes_ = 0;
+  for (const Inflight& f : inflight_) {
+    if (f.acked) continue;
+    if (f.qos > 0) ++awaiting_ack_;
+    else qos0_bytes_ += f.bytes;
+  }
   read_pos_ = ring_.tail();
   publish_cache_counts();
   log(Level::debug, "spooled {} messages to the cache ({})", moved, why);
@@ -420,11 +452,25 @@ bool Loop::stop_wanted() const {
   return g_terminate.load() || seg_.control.stop_requested.load() != 0;
 }
 
+// Room for one more message: fewer than window_ QoS 1/2 messages await their acknowledgement
+// and fewer than window_ + kQos0Ahead messages are in flight in all. QoS 0 has no
+// acknowledgement (MQTT's in-flight window counts QoS 1/2 only), so up to kQos0Ahead QoS 0
+// messages are queued in Paho ahead of the socket instead of one per wake-up of this loop.
+// Nothing more is queued while kQos0Bytes of QoS 0 payload wait to be written: Paho holds a
+// copy of each, and large QoS 0 messages gain nothing from queueing (one 256 KiB message
+// fills the socket buffer), so the worker's memory stays bounded.
+bool Loop::window_open() const {
+  return awaiting_ack_ < window_ && inflight_.size() < window_ + kQos0Ahead &&
+         qos0_bytes_ < kQos0Bytes;
+}
+
 bool Loop::settling() const { return settle_deadline_ && Clock::now() < *settle_deadline_; }
 
+// Only the loop appends to the cache, so once a read after cache_sent_id_ came back empty
+// nothing is unsent until the next append or rewind (cache_more_ says so without a query).
 bool Loop::cache_unsent() {
   if (cache_buf_pos_ < cache_buf_.size()) return true;
-  if (cache_->counts().messages <= cache_inflight_count()) return false;
+  if (!cache_more_) return false;
   cache_buf_.clear();
   cache_buf_pos_ = 0;
   try {
@@ -433,20 +479,15 @@ bool Loop::cache_unsent() {
     set_error(fmt::format("cannot read the disk cache: {}", e.what()));
     return false;
   }
+  if (cache_buf_.empty()) cache_more_ = false;
   return !cache_buf_.empty();
-}
-
-std::size_t Loop::cache_inflight_count() const {
-  return static_cast<std::size_t>(std::count_if(inflight_.begin(), inflight_.end(), [](const Inflight& f) {
-    return f.source == Inflight::Source::cache;
-  }));
 }
 
 void Loop::fill_window() {
   // A stop or flush waits a moment for the window to drain before it spools; if spooling then
   // fails (a full disk), sending goes on: it is the only way left to make progress.
   if (settling()) return;
-  while (link_ == Link::connected && inflight_.size() < window_) {
+  while (link_ == Link::connected && window_open()) {
     if (cache_unsent()) {
       if (!send_from_cache()) break;
     } else if (producer_alive_ || !cache_has_backlog()) {
@@ -482,7 +523,10 @@ bool Loop::send_from_cache() {
     mqtt_->disconnect(std::chrono::milliseconds(0));
     return false;
   }
-  inflight_.push_back({Inflight::Source::cache, false, 1, id, 0, m.id, Clock::now(), m.enqueue_ns});
+  inflight_.push_back({Inflight::Source::cache, false, 1, id, 0, m.id, Clock::now(), m.enqueue_ns,
+                       static_cast<std::uint8_t>(m.qos), m.payload.size()});
+  if (m.qos > 0) ++awaiting_ack_;
+  else qos0_bytes_ += m.payload.size();
   cache_sent_id_ = m.id;
   ++cache_buf_pos_;
   seg_.status.sent.fetch_add(1, std::memory_order_relaxed);
@@ -522,7 +566,10 @@ bool Loop::send_from_ring() {
     return false;
   }
   inflight_.push_back({Inflight::Source::ring, false, 1, id, it.end, 0, Clock::now(),
-                       it.message.enqueue_ns});
+                       it.message.enqueue_ns, static_cast<std::uint8_t>(it.message.qos),
+                       it.message.payload.size()});
+  if (it.message.qos > 0) ++awaiting_ack_;
+  else qos0_bytes_ += it.message.payload.size();
   read_pos_ = it.end;
   seg_.status.sent.fetch_add(1, std::memory_order_relaxed);
   return true;
@@ -555,7 +602,7 @@ void Loop::wait_for_work() {
 
   // New ring records matter only if we could send or spool them now; otherwise the next event
   // (an acknowledgement, a timeout) brings us back, and publish() need not make a syscall.
-  const bool can_send = link_ == Link::connected && inflight_.size() < window_ && !settling();
+  const bool can_send = link_ == Link::connected && window_open() && !settling();
   const bool can_spool = !cache_retry_at_ && (link_ != Link::connected || journal_);
   auto& sleeping = seg_.wake.worker_sleeping;
   if (can_send || can_spool) sleeping.store(1);
@@ -714,6 +761,7 @@ void Loop::notify_client() {
 }
 
 void Loop::publish_cache_counts() {
+  cache_counts_dirty_ = false;
   const auto c = cache_->counts();
   seg_.status.cache_backlog.store(c.messages, std::memory_order_relaxed);
   seg_.status.cache_backlog_bytes.store(c.bytes, std::memory_order_relaxed);

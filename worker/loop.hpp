@@ -39,6 +39,8 @@ class Loop {
     std::uint64_t cache_id = 0;  // cache: the id to remove once acknowledged
     Clock::time_point sent_at;
     std::int64_t enqueue_ns = 0;
+    std::uint8_t qos = 0;        // sent messages: QoS 1/2 count against window_, QoS 0 not
+    std::size_t bytes = 0;       // sent messages: payload bytes
   };
 
   // Transitions (see the diagram in loop.cpp).
@@ -54,8 +56,8 @@ class Loop {
   void fill_window();
   bool cache_unsent();
   bool settling() const;
+  bool window_open() const;
   bool stop_wanted() const;
-  std::size_t cache_inflight_count() const;
   bool send_from_cache();
   bool send_from_ring();
   void check_timeouts();
@@ -94,12 +96,16 @@ class Loop {
   Clock::time_point reconnect_at_{};
   std::chrono::milliseconds backoff_;
   std::deque<Inflight> inflight_;
+  std::size_t awaiting_ack_ = 0;      // sent QoS 1/2 messages of inflight_ not yet acknowledged
+  std::size_t qos0_bytes_ = 0;        // payload bytes of sent QoS 0 messages not yet written
   std::uint64_t next_send_id_ = 1;
   std::uint64_t read_pos_ = 0;        // ring index of the next record to send (>= tail)
   std::uint64_t cache_sent_id_ = 0;   // last cache id handed to the broker
   std::uint64_t cache_acked_id_ = 0;  // every cache id <= this was acknowledged and removed
   std::vector<cache::CachedMessage> cache_buf_;
   std::size_t cache_buf_pos_ = 0;
+  bool cache_more_ = true;           // the cache may hold messages after cache_sent_id_
+  bool cache_counts_dirty_ = false;  // status.cache_backlog* are behind the cache
   bool producer_alive_ = true;
   std::optional<Clock::time_point> drain_deadline_;
   std::optional<Clock::time_point> settle_deadline_;

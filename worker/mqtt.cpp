@@ -4,6 +4,7 @@
 #include <netdb.h>
 #include <time.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -212,6 +213,9 @@ void Mqtt::create_handle() {
   MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
   if (v5) co = MQTTAsync_createOptions_initializer5;
   co.sendWhileDisconnected = 0;  // the worker never hands Paho a message it cannot send now
+  // Paho refuses a message while this many wait in its queue, connected or not: room for the
+  // whole window plus the QoS 0 messages the loop queues ahead (loop.cpp, window_open()).
+  co.maxBufferedMessages = std::max(co.maxBufferedMessages, settings_.max_inflight + 64);
   MQTTAsync handle = nullptr;
   const std::string uri = settings_.uri();
   int rc = MQTTAsync_createWithOptions(&handle, uri.c_str(), settings_.client_id.c_str(),

@@ -32,7 +32,8 @@ enum class CacheType { sqlite, file };
 
 // When the worker writes messages to the disk cache.
 enum class Durability {
-  on_trouble,  // only when the broker is slow or away, the backlog grows, on flush() and stop()
+  on_trouble,  // only when the broker is slow or away, a backlog fills half the ring, on flush()
+               // and stop()
   journal,     // every message is committed to the cache before it is sent (group commit)
 };
 
@@ -77,7 +78,10 @@ struct Options {
   // --- when the worker spools to disk (the Python library's triggers) ---
   // Spool when an acknowledgement has not come within cache_timeout ...
   std::chrono::milliseconds cache_timeout{10'000};
-  // ... or when more than this many messages wait in the ring.
+  // ... or when more than this many messages wait in the ring and the ring is more than half
+  // full. (The Python library spooled at this count alone: its queue was in memory. The ring
+  // survives either process dying, so a healthy link spools only when the ring gets tight,
+  // so that publish() need not wait for room.)
   std::size_t queue_cache_threshold = 100;
 
   // --- the disk cache ---
@@ -95,6 +99,8 @@ struct Options {
 
   // --- the MQTT connection ---
   // Messages handed to the broker without waiting for the previous acknowledgement (1..65535).
+  // QoS 0 messages have no acknowledgement to wait for: up to max_inflight + 32 of them are
+  // queued for the socket at once (QoS 1/2 messages among them at most max_inflight).
   std::size_t max_inflight = 1;
   MqttVersion mqtt_version = MqttVersion::v3_1_1;
   std::chrono::seconds keepalive{30};
