@@ -87,6 +87,9 @@ oldest first, then its own messages. Lines read from stdin but not yet queued wh
 was killed are lost with it; use --progress to know how far it got.
 )";
 
+// Command-line and environment handling runs in main() before the client starts any thread:
+// getenv, getopt_long, unsetenv and exit are safe there.
+// NOLINTBEGIN(concurrency-mt-unsafe)
 [[noreturn]] void usage_error(const std::string& what) {
   std::fprintf(stderr, "robustmq-pub: %s (see --help)\n", what.c_str());
   std::exit(kUsage);
@@ -224,6 +227,7 @@ Args parse(int argc, char** argv) {
   if (a.cache_dir.empty()) a.cache_dir = default_cache_dir(a.client_id);
   return a;
 }
+// NOLINTEND(concurrency-mt-unsafe)
 
 class Publisher {
  public:
@@ -269,7 +273,7 @@ class Publisher {
       if (!ec) break;
       if (ec != robustmq::errc::queue_full || Clock::now() >= deadline) {
         std::fprintf(stderr, "robustmq-pub: message %llu refused: %s\n",
-                     static_cast<unsigned long long>(queued_ + 1), ec.message().c_str());
+                     static_cast<unsigned long long>(queued_) + 1, ec.message().c_str());
         return false;
       }
     }
@@ -334,7 +338,7 @@ int main(int argc, char** argv) {
     std::ifstream f(args.message, std::ios::binary);
     if (!f || !read_all(f, payload)) {
       std::fprintf(stderr, "robustmq-pub: cannot read %s: %s\n", args.message.c_str(),
-                   std::strerror(errno));
+                   std::generic_category().message(errno).c_str());
       return kSetup;
     }
   }

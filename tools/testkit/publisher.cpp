@@ -136,8 +136,8 @@ class Publisher::Impl {
   std::map<MQTTAsync_token, int> results_;  // completions not yet collected by publish()
 };
 
-Publisher::Publisher(std::string host, int port, PublisherOptions options)
-    : impl_(std::make_unique<Impl>(std::move(host), port, std::move(options))) {}
+Publisher::Publisher(const std::string& host, int port, PublisherOptions options)
+    : impl_(std::make_unique<Impl>(host, port, std::move(options))) {}
 
 Publisher::~Publisher() = default;
 

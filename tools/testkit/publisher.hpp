@@ -20,7 +20,7 @@ class Publisher {
  public:
   // Connects and waits for CONNACK; throws std::runtime_error if that fails within
   // connect_timeout.
-  Publisher(std::string host, int port, PublisherOptions options = {});
+  Publisher(const std::string& host, int port, PublisherOptions options = {});
   ~Publisher();
   Publisher(const Publisher&) = delete;
   Publisher& operator=(const Publisher&) = delete;

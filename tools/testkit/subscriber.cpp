@@ -162,9 +162,9 @@ class Subscriber::Impl {
   bool disconnect_done_ = false;
 };
 
-Subscriber::Subscriber(std::string host, int port, std::string topic_filter,
+Subscriber::Subscriber(const std::string& host, int port, std::string topic_filter,
                        SubscriberOptions options)
-    : impl_(std::make_unique<Impl>(std::move(host), port, std::move(topic_filter),
+    : impl_(std::make_unique<Impl>(host, port, std::move(topic_filter),
                                    std::move(options))) {}
 
 Subscriber::~Subscriber() = default;

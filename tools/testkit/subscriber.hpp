@@ -40,7 +40,7 @@ struct SubscriberOptions {
 class Subscriber {
  public:
   // Starts connecting in the background; throws std::runtime_error if Paho rejects the client.
-  Subscriber(std::string host, int port, std::string topic_filter, SubscriberOptions options = {});
+  Subscriber(const std::string& host, int port, std::string topic_filter, SubscriberOptions options = {});
   ~Subscriber();  // disconnects
   Subscriber(const Subscriber&) = delete;
   Subscriber& operator=(const Subscriber&) = delete;
