@@ -32,9 +32,10 @@
 //                                          message is older than cache_timeout, on flush(), on
 //                                          stop, in journal mode always, or after the
 //                                          application died with a backlog in the cache.
-//   A healthy link does not spool a short backlog: the ring is as crash-safe as the cache
-//   (shared memory outlives either process; only journal mode survives a power cut), so
-//   spooling only frees ring space before publish() would have to wait for it.
+//   A healthy link does not spool a short backlog: against a crash of either process the ring
+//   is as safe as the cache (the shared memory outlives both), and against a power cut a
+//   backlog spool never protected the newest messages anyway (journal mode and flush() do).
+//   So this trigger only frees ring space before publish() would have to wait for it.
 //   cache --send_from_cache()-->  in flight --on_delivered()--> removed from the cache
 //   ring  --send_from_ring()-->   in flight --on_delivered()--> tail advances
 #include "loop.hpp"
