@@ -167,6 +167,9 @@ TEST_CASE("max_cache_bytes with drop_oldest keeps the newest messages and counts
 
 TEST_CASE("max_cache_bytes with reject_new keeps what is cached and holds new messages back") {
   testkit::Mosquitto broker;
+  // Subscribed before the outage: its persistent session queues what arrives before it is back.
+  testkit::Subscriber sub(broker.host(), broker.port(), "dc/reject/#");
+  REQUIRE(sub.wait_subscribed());
   testkit::TempDir dir;
   broker.stop();
   Options o = client_options(dir / "cache", "reject", CacheType::sqlite);
@@ -187,8 +190,6 @@ TEST_CASE("max_cache_bytes with reject_new keeps what is cached and holds new me
   CHECK(s.dropped_overflow == 0);
   CHECK(s.cache_error.find("max_cache_bytes") != std::string::npos);
   broker.start();
-  testkit::Subscriber sub(broker.host(), broker.port(), "dc/reject/#");
-  REQUIRE(sub.wait_subscribed());
   // Everything accepted arrives, in order, as the cache drains and makes room.
   const auto problem = wait_in_order(sub, accepted, 60s);
   CHECK_MESSAGE(problem.empty(), problem);
