@@ -163,6 +163,7 @@ void Loop::handle_events() {
         on_link_down(fmt::format("connection lost: {}", e.text), true);
         break;
       case Event::Kind::delivered:
+        if (e.code != 0) note_refused(e.text);
         on_delivered(e.send_id);
         break;
       case Event::Kind::send_failed: {
@@ -645,6 +646,20 @@ bool Loop::expired(std::int64_t enqueue_ns) const {
   timespec ts{};
   ::clock_gettime(CLOCK_REALTIME, &ts);
   return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec - enqueue_ns > ttl_ns_;
+}
+
+// MQTT 5: the broker acknowledged a message with a refusal (reason code >= 0x80). Sending it
+// again would be refused again, so it retires like a delivered one; the reason goes to
+// last_error at once and to the log at most every 5 s, as one line with the count.
+void Loop::note_refused(const std::string& why) {
+  set_error(why);
+  ++refused_unlogged_;
+  const auto now = Clock::now();
+  if (now - refused_logged_at_ >= std::chrono::seconds(5)) {
+    log(Level::warning, "{} ({} messages refused since the last report)", why, refused_unlogged_);
+    refused_unlogged_ = 0;
+    refused_logged_at_ = now;
+  }
 }
 
 // Counts expired drops at once; logs them at most every 5 s, as one line.

@@ -63,6 +63,7 @@ class Loop {
   void check_timeouts();
   bool expired(std::int64_t enqueue_ns) const;
   void count_expired(std::uint64_t n);
+  void note_refused(const std::string& why);
   // Frees room for `incoming` bytes under max_cache_bytes (drop_oldest), or says there is none
   // (reject_new). May drop the oldest messages of spool_batch_ itself.
   bool make_room(std::size_t incoming);
@@ -120,6 +121,8 @@ class Loop {
   std::uint64_t expired_unlogged_ = 0;
   std::size_t batch_dropped_ = 0;  // make_room() took these from the front of spool_batch_
   Clock::time_point expired_logged_at_{};
+  std::uint64_t refused_unlogged_ = 0;
+  Clock::time_point refused_logged_at_{};
   Clock::time_point oldest_updated_at_{};
   std::vector<record::MessageView> spool_batch_;
 };
