@@ -11,6 +11,7 @@
 
 #include "cache.hpp"
 #include "events.hpp"
+#include "large_file.hpp"
 #include "mqtt.hpp"
 #include "ring.hpp"
 #include "segment.hpp"
@@ -77,6 +78,9 @@ class Loop {
   void set_error(const std::string& e);
   void set_cache_error(const std::string& e);
   void schedule_reconnect();
+  // Maps a large message's file for sending; nullopt (logged, last_error set) when it is
+  // damaged, missing or truncated: the caller skips the record (worker/large_file.hpp).
+  std::optional<LargeFiles::Mapped> map_large(std::string_view reference, const std::string& what);
 
   WorkerConfig config_;
   MappedSegment segment_;
@@ -115,6 +119,7 @@ class Loop {
   Clock::time_point expired_logged_at_{};
   Clock::time_point oldest_updated_at_{};
   std::vector<record::MessageView> spool_batch_;
+  LargeFiles large_;
 };
 
 }  // namespace robustmq::worker
