@@ -661,6 +661,7 @@ bool Loop::make_room(std::size_t incoming) {
 // Removes the oldest cached messages, at least `bytes` of them (topic + payload), in order.
 std::uint64_t Loop::drop_oldest_cached(std::uint64_t bytes, const char* why) {
   std::vector<cache::CachedMessage> oldest;
+  std::vector<std::string> dropped_large;  // references whose files go once removal succeeded
   std::uint64_t freed = 0;
   std::uint64_t dropped = 0;
   std::uint64_t last = 0;
@@ -672,7 +673,10 @@ std::uint64_t Loop::drop_oldest_cached(std::uint64_t bytes, const char* why) {
       if (oldest.empty()) break;
       for (const auto& m : oldest) {
         freed += m.topic.size() + m.payload.size();
-        if (m.large) freed += LargeFiles::payload_bytes(m.payload);
+        if (m.large) {
+          freed += LargeFiles::payload_bytes(m.payload);
+          dropped_large.push_back(m.payload);
+        }
         ++dropped;
         last = after = m.id;
         if (freed >= bytes) break;
@@ -680,16 +684,7 @@ std::uint64_t Loop::drop_oldest_cached(std::uint64_t bytes, const char* why) {
     }
     if (last == 0) return 0;
     cache_->remove_through(last);
-    // The files of the dropped large messages (the last read batch may hold newer ones).
-    std::vector<cache::CachedMessage> dropped_large;
-    for (std::uint64_t at = cache_acked_id_; at < last;) {
-      dropped_large.clear();
-      cache_->read(at, 256, dropped_large);
-      if (dropped_large.empty()) break;
-      for (const auto& m : dropped_large)
-        if (m.id <= last && m.large) large_.release(m.payload);
-      at = dropped_large.back().id;
-    }
+    for (const auto& reference : dropped_large) large_.release(reference);
   } catch (const std::exception& e) {
     set_error(fmt::format("cannot drop old messages from the disk cache: {}", e.what()));
     return 0;

@@ -416,3 +416,40 @@ TEST_CASE("payloads over MQTT's limit or over max_cache_bytes are refused with t
   client.stop();
   unlimited.stop();
 }
+
+TEST_CASE("max_cache_bytes counts large files: drop_oldest drops the oldest messages and "
+          "deletes their files") {
+  testkit::Mosquitto broker;
+  testkit::Subscriber sub(broker.host(), broker.port(), "it/large/#");
+  REQUIRE(sub.wait_subscribed());
+  const auto subscribes = sub.subscribe_count();
+  broker.stop();
+  testkit::TempDir dir;
+  Options o = large_options(dir / "cache", "large-overflow", CacheType::sqlite);
+  o.large_message_bytes = 64 * 1024;
+  o.max_cache_bytes = 10 * kMiB;  // room for two of the three 4 MiB payloads
+  o.overflow = OverflowPolicy::drop_oldest;
+  RobustClient client(o);
+  client.connect_async(broker.host(), broker.port());
+  const std::string l1 = make_payload(4 * kMiB, 11);
+  const std::string l2 = make_payload(4 * kMiB, 12);
+  const std::string l3 = make_payload(4 * kMiB, 13);
+  REQUIRE_FALSE(client.publish("it/large/g", "small-0", 1));
+  REQUIRE_FALSE(client.publish("it/large/g", l1, 1));
+  REQUIRE_FALSE(client.publish("it/large/g", l2, 1));
+  REQUIRE_FALSE(client.publish("it/large/g", l3, 1));
+  REQUIRE_FALSE(client.publish("it/large/g", "small-1", 1));
+  REQUIRE_FALSE(client.flush(30s));
+  // small-0 and the first 4 MiB payload made room for the third.
+  CHECK(client.stats().dropped_overflow == 2);
+  CHECK(count_files(dir / "cache", ".msg") == 2);
+
+  broker.start();
+  REQUIRE(sub.wait_subscribed(20s, subscribes + 1));
+  REQUIRE(sub.wait_for(3, 60s));
+  REQUIRE_FALSE(client.flush(30s));
+  const auto problem = check_arrivals(sub.messages(), {expect(l2), expect(l3), expect("small-1")});
+  CHECK_MESSAGE(problem.empty(), problem);
+  CHECK(wait_no_files(dir / "cache"));
+  client.stop();
+}
