@@ -79,8 +79,10 @@ void LargeFiles::release(std::string_view reference) {
 }
 
 void LargeFiles::sync(std::span<const record::MessageView> batch) const {
+  bool any = false;
   for (const auto& m : batch) {
     if (!m.large) continue;
+    any = true;
     const auto ref = large::decode(m.payload);
     if (!ref) continue;  // damaged: skipped when it is sent
     const auto path = large::dir_of(cache_dir_) / ref->name;
@@ -93,6 +95,17 @@ void LargeFiles::sync(std::span<const record::MessageView> batch) const {
       throw std::runtime_error(fmt::format("cannot fdatasync {}: {}", path.string(),
                                            std::generic_category().message(err)));
   }
+  if (!any) return;
+  // The files' names (publish() renamed them into place) must survive a power cut too.
+  const auto dir = large::dir_of(cache_dir_);
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0 || ::fsync(fd) != 0) {
+    const int err = errno;
+    if (fd >= 0) ::close(fd);
+    throw std::runtime_error(fmt::format("cannot fsync {}: {}", dir.string(),
+                                         std::generic_category().message(err)));
+  }
+  ::close(fd);
 }
 
 std::uint64_t LargeFiles::payload_bytes(std::string_view reference) {

@@ -62,8 +62,8 @@ class LargeFiles {
 
   // Deletes the file of a message that will never be sent (expired, dropped for room).
   void release(std::string_view reference);
-  // fdatasyncs the files referenced by large messages of `batch`, before the cache commits the
-  // references. Throws std::runtime_error naming the file.
+  // fdatasyncs the files referenced by large messages of `batch` and fsyncs large/ (their
+  // names), before the cache commits the references. Throws std::runtime_error naming the file.
   void sync(std::span<const record::MessageView> batch) const;
   // The payload bytes a reference stands for (0 for a damaged reference).
   static std::uint64_t payload_bytes(std::string_view reference);
