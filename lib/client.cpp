@@ -438,9 +438,10 @@ std::error_code RobustClient::Impl::publish(std::string_view topic, std::string_
   // its reference takes the payload's place in the ring.
   std::optional<large::Reference> file;
   std::string reference;
-  if (payload.size() > large_threshold_ ||
-      record::record_bytes(topic.size(), payload.size()) >
-          record::max_record_bytes(producer_->size())) {
+  const std::size_t max_record = record::max_record_bytes(producer_->size());
+  const bool reference_fits = record::record_bytes(topic.size(), large::kMaxReferenceBytes) <= max_record;
+  if (reference_fits && (payload.size() > large_threshold_ ||
+                         record::record_bytes(topic.size(), payload.size()) > max_record)) {
     if (auto ec = validate_topic(topic)) return ec;
     if (auto ec = validate_qos(qos)) return ec;
     if (payload.size() > large::max_mqtt_payload(topic.size(), mqtt_properties_bytes_))
