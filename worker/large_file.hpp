@@ -3,6 +3,7 @@
 // file only once the broker acknowledged its message or the message was dropped.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -65,6 +66,12 @@ class LargeFiles {
   // fdatasyncs the files referenced by large messages of `batch` and fsyncs large/ (their
   // names), before the cache commits the references. Throws std::runtime_error naming the file.
   void sync(std::span<const record::MessageView> batch) const;
+  // How much longer than cache_timeout the acknowledgement of a large payload of `bytes` may
+  // take: Paho writes a large PUBLISH at a few MB/s (it continues a partial write once per
+  // cycle of its receive thread, which waits up to 1 s for input), so allow 1 s per 2 MiB.
+  static std::chrono::milliseconds ack_grace(std::size_t bytes) {
+    return std::chrono::milliseconds(bytes / (2048 * 1024 / 1000));
+  }
   // The payload bytes a reference stands for (0 for a damaged reference).
   static std::uint64_t payload_bytes(std::string_view reference);
   // Bytes of every complete large-message file on disk: what max_cache_bytes counts for them.

@@ -494,6 +494,7 @@ bool Loop::send_from_cache() {
   }
   if (m.large) large_.sent(id, m.payload);
   inflight_.push_back({Inflight::Source::cache, false, 1, id, 0, m.id, Clock::now(), m.enqueue_ns});
+  if (file) inflight_.back().ack_grace = LargeFiles::ack_grace(file->bytes().size());
   cache_sent_id_ = m.id;
   ++cache_buf_pos_;
   seg_.status.sent.fetch_add(1, std::memory_order_relaxed);
@@ -543,6 +544,7 @@ bool Loop::send_from_ring() {
   if (it.message.large) large_.sent(id, it.message.payload);
   inflight_.push_back({Inflight::Source::ring, false, 1, id, it.end, 0, Clock::now(),
                        it.message.enqueue_ns});
+  if (file) inflight_.back().ack_grace = LargeFiles::ack_grace(file->bytes().size());
   read_pos_ = it.end;
   seg_.status.sent.fetch_add(1, std::memory_order_relaxed);
   return true;
@@ -552,7 +554,8 @@ void Loop::check_timeouts() {
   const auto now = Clock::now();
   if (link_ == Link::backoff && now >= reconnect_at_) start_connect();
   if (link_ == Link::connected && !inflight_.empty() && !inflight_.front().acked &&
-      now - inflight_.front().sent_at > std::chrono::milliseconds(config_.cache_timeout_ms)) {
+      now - inflight_.front().sent_at >
+          std::chrono::milliseconds(config_.cache_timeout_ms) + inflight_.front().ack_grace) {
     spool_ring("acknowledgement timeout");
     on_link_down(fmt::format("no acknowledgement within {} ms", config_.cache_timeout_ms), true);
     mqtt_->disconnect(std::chrono::milliseconds(0));
@@ -568,6 +571,7 @@ void Loop::wait_for_work() {
   if (link_ == Link::backoff) consider(reconnect_at_);
   if (link_ == Link::connected && !inflight_.empty())
     consider(inflight_.front().sent_at + std::chrono::milliseconds(config_.cache_timeout_ms) +
+             inflight_.front().ack_grace +
              std::chrono::milliseconds(1));
   if (drain_deadline_) consider(*drain_deadline_);
   if (cache_retry_at_) consider(*cache_retry_at_);

@@ -40,6 +40,9 @@ class Loop {
     std::uint64_t cache_id = 0;  // cache: the id to remove once acknowledged
     Clock::time_point sent_at;
     std::int64_t enqueue_ns = 0;
+    // Added to cache_timeout for this message's acknowledgement: a large payload needs time on
+    // the wire (LargeFiles::ack_grace()).
+    std::chrono::milliseconds ack_grace{0};
   };
 
   // Transitions (see the diagram in loop.cpp).
