@@ -31,8 +31,11 @@ ROBUSTMQ_SAME(ROBUSTMQ_ERR_STOPPED, stopped);
 ROBUSTMQ_SAME(ROBUSTMQ_ERR_FORKED_CHILD, forked_child);
 ROBUSTMQ_SAME(ROBUSTMQ_ERR_FLUSH_TIMEOUT, flush_timeout);
 ROBUSTMQ_SAME(ROBUSTMQ_ERR_WORKER_UNAVAILABLE, worker_unavailable);
+ROBUSTMQ_SAME(ROBUSTMQ_ERR_PAYLOAD_OVER_MQTT_LIMIT, payload_over_mqtt_limit);
+ROBUSTMQ_SAME(ROBUSTMQ_ERR_PAYLOAD_OVER_CACHE_LIMIT, payload_over_cache_limit);
+ROBUSTMQ_SAME(ROBUSTMQ_ERR_LARGE_FILE_FAILED, large_file_failed);
 #undef ROBUSTMQ_SAME
-static_assert(static_cast<int>(errc::worker_unavailable) < ROBUSTMQ_ERR_INVALID_ARGUMENT);
+static_assert(static_cast<int>(errc::large_file_failed) < ROBUSTMQ_ERR_INVALID_ARGUMENT);
 static_assert(static_cast<int>(robustmq::LogLevel::debug) == ROBUSTMQ_LOG_DEBUG &&
               static_cast<int>(robustmq::LogLevel::error) == ROBUSTMQ_LOG_ERROR);
 
@@ -60,7 +63,7 @@ struct robustmq_client {
 
 namespace {
 
-constexpr int kLastErrc = static_cast<int>(errc::worker_unavailable);
+constexpr int kLastErrc = static_cast<int>(errc::large_file_failed);
 
 int code_of(std::error_code ec) noexcept {
   if (!ec) return ROBUSTMQ_OK;
@@ -208,6 +211,13 @@ int robustmq_options_set_message_ttl_s(robustmq_options* o, int64_t seconds) {
 int robustmq_options_set_ring_bytes(robustmq_options* o, size_t bytes) {
   return set(o, [&](robustmq::Options& x) {
     x.ring_bytes = bytes;
+    return ROBUSTMQ_OK;
+  });
+}
+
+int robustmq_options_set_large_message_bytes(robustmq_options* o, size_t bytes) {
+  return set(o, [&](robustmq::Options& x) {
+    x.large_message_bytes = bytes;
     return ROBUSTMQ_OK;
   });
 }

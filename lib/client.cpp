@@ -25,6 +25,7 @@
 #include <fmt/format.h>
 
 #include "futex.hpp"
+#include "large_message.hpp"
 #include "ring.hpp"
 #include "segment.hpp"
 #include "spawn.hpp"
@@ -232,6 +233,9 @@ class RobustClient::Impl {
   std::filesystem::path worker_path_;
   std::string segment_name_;
   std::string config_blob_;
+  std::size_t large_threshold_ = 0;    // payloads above go to a file (large_message.hpp)
+  std::size_t mqtt_properties_bytes_ = 0;  // MQTT 5 properties on every PUBLISH
+  bool large_sync_ = false;            // fsync large files in publish() (journal durability)
   int lock_fd_ = -1;
   int lifeline_ = -1;  // replaced in place with dup2 when the worker is restarted
   int monitor_wake_ = -1;
@@ -257,6 +261,11 @@ void RobustClient::Impl::connect_async(const std::string& host, int port) {
   cache_dir_ = prepare_cache_dir(options.cache_path);
   lock_fd_ = lock_cache_dir(cache_dir_);
   try {
+    // No publish() of this cache path runs now (we hold the lock): a .tmp file is a dead
+    // producer's half-written payload.
+    if (const auto removed = large::prepare_dir(cache_dir_); removed > 0)
+      set_error(fmt::format("deleted {} half-written large-message files left by a producer "
+                            "that died while writing them", removed));
     segment_name_ = segment_name(cache_dir_, options.client_id);
     MappedSegment::Origin origin{};
     std::string note;
@@ -267,6 +276,17 @@ void RobustClient::Impl::connect_async(const std::string& host, int port) {
     seg().control.stop_requested.store(0);
     seg().control.flush_target.store(0);
     producer_.emplace(seg().producer, seg().consumer, segment_->ring(), segment_->ring_bytes());
+    large_threshold_ = options.large_message_bytes != 0 ? options.large_message_bytes
+                                                        : producer_->size() / 8;
+    // In journal mode a message is on disk before it is sent: so is a large payload's file.
+    // Otherwise the worker fsyncs the file when it spools the reference to the cache.
+    large_sync_ = options.durability == Durability::journal && options.cache_sync;
+    if (options.mqtt_version == MqttVersion::v5) {
+      // Property length (up to 4) + message expiry (5) + content type + user properties.
+      mqtt_properties_bytes_ = 4 + 5;
+      if (!options.content_type.empty()) mqtt_properties_bytes_ += 3 + options.content_type.size();
+      for (const auto& [k, v] : options.user_properties) mqtt_properties_bytes_ += 5 + k.size() + v.size();
+    }
 
     WorkerConfig c;
     c.segment_name = segment_name_;
@@ -421,7 +441,6 @@ std::error_code RobustClient::Impl::publish(std::string_view topic, std::string_
   if (connected_.load(std::memory_order_acquire) && in_forked_child()) return errc::forked_child;
   if (!connected_.load(std::memory_order_acquire))
     return stopped_.load() ? errc::stopped : errc::not_connected;
-  if (auto ec = validate_message(topic, payload.size(), qos, producer_->size())) return ec;
   record::MessageView m;
   m.enqueue_ns = now_ns();
   m.qos = qos;
@@ -429,15 +448,48 @@ std::error_code RobustClient::Impl::publish(std::string_view topic, std::string_
   m.topic = topic;
   m.payload = payload;
 
+  // A large payload goes to a file first (outside the lock: other threads keep publishing);
+  // its reference takes the payload's place in the ring.
+  std::optional<large::Reference> file;
+  std::string reference;
+  const std::size_t max_record = record::max_record_bytes(producer_->size());
+  const bool reference_fits = record::record_bytes(topic.size(), large::kMaxReferenceBytes) <= max_record;
+  if (reference_fits && (payload.size() > large_threshold_ ||
+                         record::record_bytes(topic.size(), payload.size()) > max_record)) {
+    if (auto ec = validate_topic(topic)) return ec;
+    if (auto ec = validate_qos(qos)) return ec;
+    if (payload.size() > large::max_mqtt_payload(topic.size(), mqtt_properties_bytes_))
+      return errc::payload_over_mqtt_limit;
+    if (options.max_cache_bytes != 0 && payload.size() + topic.size() > options.max_cache_bytes)
+      return errc::payload_over_cache_limit;
+    std::error_code io;
+    std::string what;
+    file = large::write_file(cache_dir_, payload, m.enqueue_ns, large_sync_, io, what);
+    if (!file) {
+      set_error(what);
+      return errc::large_file_failed;
+    }
+    reference = large::encode(*file);
+    m.payload = reference;
+    m.large = true;
+  }
+  // Deletes the file of a message that did not make it into the ring.
+  auto refused = [&](std::error_code ec) {
+    if (file) (void)large::remove_file(cache_dir_, *file);
+    return ec;
+  };
+  if (auto ec = validate_message(topic, m.payload.size(), qos, producer_->size()))
+    return refused(ec);
+
   std::lock_guard lock(publish_mu_);
-  if (stopped_.load(std::memory_order_relaxed)) return errc::stopped;
+  if (stopped_.load(std::memory_order_relaxed)) return refused(errc::stopped);
   auto& prod = seg().producer;
   m.seq = prod.next_seq.load(std::memory_order_relaxed);
   if (!producer_->try_push(m)) {
     const auto deadline = std::chrono::steady_clock::now() + options.publish_wait;
     if (!wait_for_worker([&] { return producer_->try_push(m); }, deadline)) {
       seg().status.queue_full.fetch_add(1, std::memory_order_relaxed);
-      return errc::queue_full;
+      return refused(errc::queue_full);
     }
   }
   prod.next_seq.store(m.seq + 1, std::memory_order_relaxed);

@@ -24,8 +24,8 @@ class Category final : public std::error_category {
       case errc::topic_contains_nul: return "topic contains a NUL character: remove it";
       case errc::invalid_qos: return "QoS must be 0, 1 or 2";
       case errc::payload_too_large:
-        return "message is larger than half the shared ring: raise Options::ring_bytes or "
-               "split the payload";
+        return "the topic is too long for the shared ring (not even a large-message reference "
+               "fits): raise Options::ring_bytes or shorten the topic";
       case errc::queue_full:
         return "the shared ring stayed full for Options::publish_wait: the worker is behind "
                "(check the disk cache and stats()); retry later or raise ring_bytes";
@@ -41,6 +41,16 @@ class Category final : public std::error_category {
       case errc::worker_unavailable:
         return "the worker process could not be started: check that robustmq-worker is "
                "installed (or set ROBUSTMQ_WORKER) and stats().last_error";
+      case errc::payload_over_mqtt_limit:
+        return "the payload is larger than MQTT allows in one PUBLISH packet (268,435,455 bytes "
+               "minus the topic and headers): split it into several messages";
+      case errc::payload_over_cache_limit:
+        return "the payload is larger than Options::max_cache_bytes, so the disk cache could "
+               "never hold it: raise max_cache_bytes or split the payload";
+      case errc::large_file_failed:
+        return "the payload's file could not be written to the cache directory (disk full, "
+               "quota or I/O error; stats().last_error names the file): free disk space or "
+               "retry later";
     }
     return "unknown robustmq error " + std::to_string(code);
   }

@@ -1,10 +1,12 @@
-// A message record in the shared ring. Format version 1.
+// A message record in the shared ring. Format version 2 (1 plus the large bit).
 //
 //   offset  size  field
 //   0       4     total_bytes   whole record incl. this header and padding; a multiple of 8.
 //                               kWrapMarker instead: skip to the ring's start.
 //   4       2     topic_bytes
-//   6       1     flags         bits 0-1 QoS, bit 2 retain, bits 3-7 zero
+//   6       1     flags         bits 0-1 QoS, bit 2 retain, bit 3 large, bits 4-7 zero
+//                               large: the payload is a reference to a file holding the real
+//                               payload (lib/large_message.hpp), not the payload itself
 //   7       1     kind          kKindMessage
 //   8       8     seq           per-client sequence number, +1 per message
 //   16      8     enqueue_ns    CLOCK_REALTIME at publish()
@@ -29,6 +31,7 @@ inline constexpr std::size_t kHeaderBytes = 32;
 inline constexpr std::size_t kAlign = 8;
 inline constexpr std::uint8_t kQosMask = 0x03;
 inline constexpr std::uint8_t kRetainBit = 0x04;
+inline constexpr std::uint8_t kLargeBit = 0x08;
 
 struct Header {
   std::uint32_t total_bytes;
@@ -59,6 +62,7 @@ struct MessageView {
   bool retain = false;
   std::string_view topic;
   std::string_view payload;
+  bool large = false;  // payload is a large-message reference (lib/large_message.hpp)
 };
 
 enum class Check { ok, bad_length, bad_kind, bad_flags, bad_sizes };

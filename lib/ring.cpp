@@ -11,7 +11,7 @@ Check validate(const Header& h, std::size_t contiguous, std::size_t ring_bytes) 
       h.total_bytes > contiguous || h.total_bytes > max_record_bytes(ring_bytes))
     return Check::bad_length;
   if (h.kind != kKindMessage) return Check::bad_kind;
-  if ((h.flags & ~(kQosMask | kRetainBit)) != 0 || (h.flags & kQosMask) > 2)
+  if ((h.flags & ~(kQosMask | kRetainBit | kLargeBit)) != 0 || (h.flags & kQosMask) > 2)
     return Check::bad_flags;
   if (kHeaderBytes + std::size_t{h.topic_bytes} + std::size_t{h.payload_bytes} > h.total_bytes ||
       padded(kHeaderBytes + std::size_t{h.topic_bytes} + h.payload_bytes) != h.total_bytes)
@@ -51,7 +51,9 @@ bool RingProducer::try_push(const record::MessageView& m) noexcept {
   record::Header h{};
   h.total_bytes = static_cast<std::uint32_t>(need);
   h.topic_bytes = static_cast<std::uint16_t>(m.topic.size());
-  h.flags = static_cast<std::uint8_t>((m.qos & record::kQosMask) | (m.retain ? record::kRetainBit : 0));
+  h.flags = static_cast<std::uint8_t>((m.qos & record::kQosMask) |
+                                      (m.retain ? record::kRetainBit : 0) |
+                                      (m.large ? record::kLargeBit : 0));
   h.kind = record::kKindMessage;
   h.seq = m.seq;
   h.enqueue_ns = m.enqueue_ns;
@@ -110,6 +112,7 @@ RingConsumer::Status RingConsumer::read_at(std::uint64_t at, Item& out) noexcept
   out.message.enqueue_ns = h.enqueue_ns;
   out.message.qos = h.flags & record::kQosMask;
   out.message.retain = (h.flags & record::kRetainBit) != 0;
+  out.message.large = (h.flags & record::kLargeBit) != 0;
   out.message.topic = std::string_view(body, h.topic_bytes);
   out.message.payload = std::string_view(body + h.topic_bytes, h.payload_bytes);
   out.begin = at;

@@ -4,6 +4,10 @@
 //                                       damaged regions found while reading
 //   robustmq-cache dump DIR [--payload] one line per message: id, seq, topic, qos, size, age
 //
+// A large message (its payload in a file of DIR/large/, lib/large_message.hpp) shows as
+// "large=<file> size=<payload bytes>", and "file=missing" or "file=<bytes> (truncated)" when
+// the file is not what the reference says; stats counts large messages and their bytes apart.
+//
 // The backend is detected from DIR's content (cache.sqlite3 or log/). The cache is opened with
 // Config::read_only: nothing is truncated, repaired, renamed or deleted, so it is safe to run
 // on a cache a worker is using or on one kept for a post-mortem.
@@ -19,6 +23,7 @@
 #include <fmt/format.h>
 
 #include "cache.hpp"
+#include "large_message.hpp"
 
 namespace fs = std::filesystem;
 using namespace robustmq::cache;
@@ -85,7 +90,7 @@ int main(int argc, char** argv) {
     config.read_only = true;
     cache = open(backend, dir, config);
 
-    std::uint64_t n = 0, bytes = 0, after = 0;
+    std::uint64_t n = 0, bytes = 0, after = 0, large_n = 0, large_bytes = 0, large_bad = 0;
     std::int64_t oldest = 0, newest = 0;
     std::vector<CachedMessage> batch;
     for (;;) {
@@ -97,10 +102,29 @@ int main(int argc, char** argv) {
         if (n == 0 || m.enqueue_ns > newest) newest = m.enqueue_ns;
         ++n;
         bytes += m.topic.size() + m.payload.size();
+        std::string size = std::to_string(m.payload.size());
+        if (m.large) {
+          // The reference, and what is on disk for it.
+          const auto ref = robustmq::large::decode(m.payload);
+          ++large_n;
+          if (!ref) {
+            ++large_bad;
+            size = "? large=damaged-reference";
+          } else {
+            large_bytes += ref->size;
+            std::error_code ec;
+            const auto on_disk = fs::file_size(robustmq::large::dir_of(dir) / ref->name, ec);
+            std::string file;
+            if (ec) file = " file=missing";
+            else if (on_disk != ref->size) file = fmt::format(" file={} (truncated)", on_disk);
+            if (!file.empty()) ++large_bad;
+            size = fmt::format("{} large={}{}", ref->size, ref->name, file);
+          }
+        }
         if (cmd == "dump") {
           fmt::print("{} seq={} qos={}{} size={} age={} topic={}{}\n", m.id, m.seq, m.qos,
-                     m.retain ? " retain" : "", m.payload.size(), age(m.enqueue_ns),
-                     printable(m.topic), payload ? " payload=" + printable(m.payload) : "");
+                     m.retain ? " retain" : "", size, age(m.enqueue_ns), printable(m.topic),
+                     payload && !m.large ? " payload=" + printable(m.payload) : "");
         }
       }
       after = batch.back().id;
@@ -109,6 +133,10 @@ int main(int argc, char** argv) {
       const Counts c = cache->counts();
       fmt::print("backend:   {}\nmessages:  {} (cache totals: {})\nbytes:     {} (cache totals: {})\n",
                  name, n, c.messages, bytes, c.bytes);
+      fmt::print("large:     {} message(s), {} bytes in files of {}{}\n", large_n, large_bytes,
+                 robustmq::large::dir_of(dir).string(),
+                 large_bad > 0 ? fmt::format(" ({} missing, truncated or damaged)", large_bad)
+                               : std::string());
       if (n > 0) fmt::print("oldest:    {}\nnewest:    {}\n", when(oldest), when(newest));
       fmt::print("damaged:   {} region(s) skipped\n", c.damaged_skipped);
     }

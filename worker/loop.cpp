@@ -17,6 +17,9 @@
 //      for messages that were in flight at the failure.
 //   5. Nothing here blocks except wait_for_work(); disk and Paho errors are values, never
 //      exits: a failing cache leaves the records in the ring and is retried.
+//   6. A large message's record (flags bit 3) carries a reference to a file in <cache>/large/;
+//      the file is sent mapped and deleted only after the record retired acknowledged, or when
+//      the message is dropped (large_file.hpp, lib/large_message.hpp).
 //
 // Link states and the functions that move between them:
 //
@@ -92,7 +95,8 @@ Loop::Loop(WorkerConfig config, MappedSegment segment, std::unique_ptr<cache::Ca
       backoff_(config_.reconnect_min_ms),
       ttl_ns_(config_.message_ttl_s * 1'000'000'000),
       max_cache_bytes_(static_cast<std::uint64_t>(config_.max_cache_bytes)),
-      reject_new_(config_.overflow == "reject_new") {
+      reject_new_(config_.overflow == "reject_new"),
+      large_(config_.cache_dir) {
   mqtt_ = std::make_unique<Mqtt>(mqtt_settings(config_, window_), events_);
   read_pos_ = ring_.tail();
   seg_.control.worker_pid.store(static_cast<std::uint32_t>(::getpid()));
@@ -203,6 +207,7 @@ void Loop::retire_acked() {
     } else {
       cache_done = f.cache_id;
     }
+    large_.retired(f.send_id);
     inflight_.pop_front();
   }
   if (cache_done != 0) {
@@ -210,6 +215,7 @@ void Loop::retire_acked() {
     remove_acked();
   }
   if (tail != ring_.tail()) advance_tail(tail, ring_done);
+  large_.delete_retired();
 }
 
 // Tells the cache what the broker acknowledged. A backend that failed refuses removals until
@@ -246,6 +252,7 @@ void Loop::on_link_down(const std::string& why, bool count_reconnect) {
   inflight_.clear();
   awaiting_ack_ = 0;
   qos0_bytes_ = 0;
+  large_.forget_sends();
   read_pos_ = ring_.tail();
   cache_sent_id_ = cache_acked_id_;
   cache_buf_.clear();
@@ -376,6 +383,7 @@ bool Loop::spool_ring(const char* why) {
         continue;
       }
       if (expired(it.message.enqueue_ns)) {
+        if (it.message.large) large_.release(it.message.payload);
         count_expired(1);
         continue;
       }
@@ -397,6 +405,7 @@ bool Loop::spool_ring(const char* why) {
     }
     if (!spool_batch_.empty()) {
       try {
+        if (config_.cache_sync != 0) large_.sync(spool_batch_);  // files before their references
         cache_->append(spool_batch_);
       } catch (const std::exception& e) {
         // The records stay in the ring, where no crash loses them; publish() reports
@@ -503,6 +512,7 @@ void Loop::fill_window() {
 bool Loop::send_from_cache() {
   const cache::CachedMessage& m = cache_buf_[cache_buf_pos_];
   if (expired(m.enqueue_ns)) {
+    if (m.large) large_.release(m.payload);
     cache_sent_id_ = m.id;
     ++cache_buf_pos_;
     inflight_.push_back({Inflight::Source::cache, true, 0, next_send_id_++, 0, m.id, Clock::now(), 0});
@@ -518,17 +528,28 @@ bool Loop::send_from_cache() {
     skip(Inflight::Source::cache, 0, m.id, 0);
     return true;
   }
+  std::optional<LargeFiles::Mapped> file;
+  if (m.large && !(file = map_large(m.payload, fmt::format("cache id {}", m.id)))) {
+    cache_sent_id_ = m.id;
+    ++cache_buf_pos_;
+    skip(Inflight::Source::cache, 0, m.id, 0);
+    return true;
+  }
   const std::uint64_t id = next_send_id_++;
-  const int rc = mqtt_->send({m.topic, m.payload, m.qos, m.retain, m.enqueue_ns}, id);
+  const int rc = mqtt_->send({m.topic, file ? file->bytes() : std::string_view(m.payload), m.qos,
+                              m.retain, m.enqueue_ns}, id);
   if (rc != 0) {
     on_link_down(fmt::format("publish failed: {}", Mqtt::describe(rc)), true);
     mqtt_->disconnect(std::chrono::milliseconds(0));
     return false;
   }
+  if (m.large) large_.sent(id, m.payload);
+  const std::size_t bytes = file ? file->bytes().size() : m.payload.size();
   inflight_.push_back({Inflight::Source::cache, false, 1, id, 0, m.id, Clock::now(), m.enqueue_ns,
-                       static_cast<std::uint8_t>(m.qos), m.payload.size()});
+                       static_cast<std::uint8_t>(m.qos), bytes});
+  if (file) inflight_.back().ack_grace = LargeFiles::ack_grace(bytes);
   if (m.qos > 0) ++awaiting_ack_;
-  else qos0_bytes_ += m.payload.size();
+  else qos0_bytes_ += bytes;
   cache_sent_id_ = m.id;
   ++cache_buf_pos_;
   seg_.status.sent.fetch_add(1, std::memory_order_relaxed);
@@ -553,25 +574,35 @@ bool Loop::send_from_ring() {
     return true;
   }
   if (expired(it.message.enqueue_ns)) {
+    if (it.message.large) large_.release(it.message.payload);
     read_pos_ = it.end;
     inflight_.push_back({Inflight::Source::ring, true, 1, next_send_id_++, it.end, 0, Clock::now(), 0});
     count_expired(1);
     retire_acked();
     return true;
   }
+  std::optional<LargeFiles::Mapped> file;
+  if (it.message.large &&
+      !(file = map_large(it.message.payload, fmt::format("seq {}", it.message.seq)))) {
+    read_pos_ = it.end;
+    skip(Inflight::Source::ring, it.end, 0, 1);
+    return true;
+  }
   const std::uint64_t id = next_send_id_++;
-  const int rc = mqtt_->send({it.message.topic, it.message.payload, it.message.qos,
-                              it.message.retain, it.message.enqueue_ns}, id);
+  const int rc = mqtt_->send({it.message.topic, file ? file->bytes() : it.message.payload,
+                              it.message.qos, it.message.retain, it.message.enqueue_ns}, id);
   if (rc != 0) {
     on_link_down(fmt::format("publish failed: {}", Mqtt::describe(rc)), true);
     mqtt_->disconnect(std::chrono::milliseconds(0));
     return false;
   }
+  if (it.message.large) large_.sent(id, it.message.payload);
+  const std::size_t bytes = file ? file->bytes().size() : it.message.payload.size();
   inflight_.push_back({Inflight::Source::ring, false, 1, id, it.end, 0, Clock::now(),
-                       it.message.enqueue_ns, static_cast<std::uint8_t>(it.message.qos),
-                       it.message.payload.size()});
+                       it.message.enqueue_ns, static_cast<std::uint8_t>(it.message.qos), bytes});
+  if (file) inflight_.back().ack_grace = LargeFiles::ack_grace(bytes);
   if (it.message.qos > 0) ++awaiting_ack_;
-  else qos0_bytes_ += it.message.payload.size();
+  else qos0_bytes_ += bytes;
   read_pos_ = it.end;
   seg_.status.sent.fetch_add(1, std::memory_order_relaxed);
   return true;
@@ -581,7 +612,8 @@ void Loop::check_timeouts() {
   const auto now = Clock::now();
   if (link_ == Link::backoff && now >= reconnect_at_) start_connect();
   if (link_ == Link::connected && !inflight_.empty() && !inflight_.front().acked &&
-      now - inflight_.front().sent_at > std::chrono::milliseconds(config_.cache_timeout_ms)) {
+      now - inflight_.front().sent_at >
+          std::chrono::milliseconds(config_.cache_timeout_ms) + inflight_.front().ack_grace) {
     spool_ring("acknowledgement timeout");
     on_link_down(fmt::format("no acknowledgement within {} ms", config_.cache_timeout_ms), true);
     mqtt_->disconnect(std::chrono::milliseconds(0));
@@ -597,6 +629,7 @@ void Loop::wait_for_work() {
   if (link_ == Link::backoff) consider(reconnect_at_);
   if (link_ == Link::connected && !inflight_.empty())
     consider(inflight_.front().sent_at + std::chrono::milliseconds(config_.cache_timeout_ms) +
+             inflight_.front().ack_grace +
              std::chrono::milliseconds(1));
   if (drain_deadline_) consider(*drain_deadline_);
   if (cache_retry_at_) consider(*cache_retry_at_);
@@ -678,16 +711,21 @@ void Loop::count_expired(std::uint64_t n) {
 
 bool Loop::make_room(std::size_t incoming) {
   if (max_cache_bytes_ == 0) return true;
-  const std::uint64_t held = cache_->counts().bytes;
+  // Large-message files count with their full size, whether their reference is in the cache
+  // or still in the ring (the batch's references add only their own bytes).
+  const std::uint64_t held = cache_->counts().bytes + large_.disk_bytes();
   if (held + incoming <= max_cache_bytes_) return true;
   if (reject_new_) return false;
   drop_oldest_cached(held + incoming - max_cache_bytes_, "max_cache_bytes");
   // A batch larger than the whole budget keeps only its newest messages.
-  std::uint64_t total = cache_->counts().bytes;
+  std::uint64_t total = cache_->counts().bytes + large_.disk_bytes();
   std::size_t first = 0;
   for (const auto& m : spool_batch_) total += m.topic.size() + m.payload.size();
   while (total > max_cache_bytes_ && first < spool_batch_.size()) {
-    total -= spool_batch_[first].topic.size() + spool_batch_[first].payload.size();
+    const auto& m = spool_batch_[first];
+    total -= std::min(total, m.topic.size() + m.payload.size() +
+                                 (m.large ? LargeFiles::payload_bytes(m.payload) : 0));
+    if (m.large) large_.release(m.payload);
     ++first;
   }
   // Counted once the rest of the batch is committed (a failed append retries the batch).
@@ -699,6 +737,7 @@ bool Loop::make_room(std::size_t incoming) {
 // Removes the oldest cached messages, at least `bytes` of them (topic + payload), in order.
 std::uint64_t Loop::drop_oldest_cached(std::uint64_t bytes, const char* why) {
   std::vector<cache::CachedMessage> oldest;
+  std::vector<std::string> dropped_large;  // references whose files go once removal succeeded
   std::uint64_t freed = 0;
   std::uint64_t dropped = 0;
   std::uint64_t last = 0;
@@ -710,6 +749,10 @@ std::uint64_t Loop::drop_oldest_cached(std::uint64_t bytes, const char* why) {
       if (oldest.empty()) break;
       for (const auto& m : oldest) {
         freed += m.topic.size() + m.payload.size();
+        if (m.large) {
+          freed += LargeFiles::payload_bytes(m.payload);
+          dropped_large.push_back(m.payload);
+        }
         ++dropped;
         last = after = m.id;
         if (freed >= bytes) break;
@@ -717,6 +760,7 @@ std::uint64_t Loop::drop_oldest_cached(std::uint64_t bytes, const char* why) {
     }
     if (last == 0) return 0;
     cache_->remove_through(last);
+    for (const auto& reference : dropped_large) large_.release(reference);
   } catch (const std::exception& e) {
     set_error(fmt::format("cannot drop old messages from the disk cache: {}", e.what()));
     return 0;
@@ -789,6 +833,17 @@ void Loop::set_state(std::uint32_t state) {
 }
 
 void Loop::set_error(const std::string& e) { write_status_text(seg_.status.last_error, e); }
+
+std::optional<LargeFiles::Mapped> Loop::map_large(std::string_view reference,
+                                                  const std::string& what) {
+  std::string why;
+  auto file = large_.map(reference, why);
+  if (!file) {
+    log(Level::error, "large message ({}) skipped: {}", what, why);
+    set_error(fmt::format("large message ({}) skipped: {}", what, why));
+  }
+  return file;
+}
 
 void Loop::set_cache_error(const std::string& e) {
   write_status_text(seg_.status.cache_error, e);

@@ -11,6 +11,7 @@
 
 #include "cache.hpp"
 #include "events.hpp"
+#include "large_file.hpp"
 #include "mqtt.hpp"
 #include "ring.hpp"
 #include "segment.hpp"
@@ -41,6 +42,9 @@ class Loop {
     std::int64_t enqueue_ns = 0;
     std::uint8_t qos = 0;        // sent messages: QoS 1/2 count against window_, QoS 0 not
     std::size_t bytes = 0;       // sent messages: payload bytes
+    // Added to cache_timeout for this message's acknowledgement: a large payload needs time on
+    // the wire (LargeFiles::ack_grace()).
+    std::chrono::milliseconds ack_grace{0};
   };
 
   // Transitions (see the diagram in loop.cpp).
@@ -81,6 +85,9 @@ class Loop {
   void set_error(const std::string& e);
   void set_cache_error(const std::string& e);
   void schedule_reconnect();
+  // Maps a large message's file for sending; nullopt (logged, last_error set) when it is
+  // damaged, missing or truncated: the caller skips the record (worker/large_file.hpp).
+  std::optional<LargeFiles::Mapped> map_large(std::string_view reference, const std::string& what);
 
   WorkerConfig config_;
   MappedSegment segment_;
@@ -125,6 +132,7 @@ class Loop {
   Clock::time_point refused_logged_at_{};
   Clock::time_point oldest_updated_at_{};
   std::vector<record::MessageView> spool_batch_;
+  LargeFiles large_;
 };
 
 }  // namespace robustmq::worker

@@ -95,7 +95,11 @@ struct Options {
   // --- the shared ring ---
   std::size_t ring_bytes = 8u << 20;            // rounded up to a power of two (64 KiB..1 GiB)
   std::chrono::milliseconds publish_wait{1000};  // how long publish() waits for ring space
-  std::size_t large_message_bytes = 0;           // payloads above go to a file; 0: ring_bytes/8
+  // Payloads above this (or too large for the ring) are written by publish() to a file in
+  // <cache_path>/large/ and only a small reference goes through the ring, in its place in the
+  // order of messages; the worker sends the file's contents and deletes it once acknowledged.
+  // 0: ring_bytes/8. Such files count against max_cache_bytes.
+  std::size_t large_message_bytes = 0;
 
   // --- the MQTT connection ---
   // Messages handed to the broker without waiting for the previous acknowledgement (1..65535).
@@ -169,9 +173,12 @@ class ROBUSTMQ_EXPORT RobustClient {
   // Thread safety: call once, before publish(), from one thread.
   void connect_async(const std::string& mqtt_host, int mqtt_port = 1883);
 
-  // Queues one message. Returns {} once the message is in shared memory, from where no crash of
-  // this process or of the worker loses it. Errors: topic_* for invalid topics, invalid_qos,
-  // payload_too_large, queue_full (no room within Options::publish_wait), not_connected, stopped.
+  // Queues one message. Returns {} once the message is in shared memory (a large payload: in its
+  // file, with the reference in shared memory), from where no crash of this process or of the
+  // worker loses it. Errors: topic_* for invalid topics, invalid_qos, payload_too_large (a topic
+  // too long for the ring), queue_full (no room within Options::publish_wait), not_connected,
+  // stopped; for large payloads also payload_over_mqtt_limit, payload_over_cache_limit and
+  // large_file_failed (stats().last_error names the file and the cause).
   // Thread safety: may be called from many threads; each thread's messages keep their order.
   [[nodiscard]] std::error_code publish(std::string_view topic, std::string_view payload,
                                         int qos = 2, bool retain = false);

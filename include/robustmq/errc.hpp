@@ -22,7 +22,8 @@ enum class errc : int {
   topic_invalid_utf8,       // not well-formed UTF-8 (MQTT 3.1.1 section 1.5.3)
   topic_contains_nul,       // U+0000 is forbidden in MQTT strings
   invalid_qos,              // QoS outside 0..2
-  payload_too_large,        // the record does not fit in the shared ring
+  payload_too_large,        // the topic is so long that not even a large-message reference fits
+                            // in the shared ring
   queue_full,               // no room in the ring within Options::publish_wait
   not_connected,            // publish()/flush() before connect_async()
   stopped,                  // publish()/flush() after stop()
@@ -31,6 +32,10 @@ enum class errc : int {
   flush_timeout,            // not every earlier message was acknowledged or on disk in time
   // worker
   worker_unavailable,       // the worker could not be (re)started
+  // publish() of a large message (a payload above Options::large_message_bytes)
+  payload_over_mqtt_limit,  // the PUBLISH packet would exceed MQTT's 268,435,455 bytes
+  payload_over_cache_limit, // the payload alone is larger than Options::max_cache_bytes
+  large_file_failed,        // the payload's file in the cache directory could not be written
 };
 
 ROBUSTMQ_EXPORT const std::error_category& error_category() noexcept;

@@ -52,13 +52,16 @@ enum robustmq_error {
   ROBUSTMQ_ERR_TOPIC_INVALID_UTF8 = 4,  /* not well-formed UTF-8 */
   ROBUSTMQ_ERR_TOPIC_CONTAINS_NUL = 5,  /* (cannot happen through a NUL-terminated topic) */
   ROBUSTMQ_ERR_INVALID_QOS = 6,         /* QoS outside 0..2 */
-  ROBUSTMQ_ERR_PAYLOAD_TOO_LARGE = 7,   /* the record does not fit in the shared ring */
+  ROBUSTMQ_ERR_PAYLOAD_TOO_LARGE = 7,   /* the topic is too long for even a reference record */
   ROBUSTMQ_ERR_QUEUE_FULL = 8,          /* no room in the ring within publish_wait_ms */
   ROBUSTMQ_ERR_NOT_CONNECTED = 9,       /* publish/flush before robustmq_connect_async() */
   ROBUSTMQ_ERR_STOPPED = 10,            /* publish/flush after robustmq_stop() */
   ROBUSTMQ_ERR_FORKED_CHILD = 11,       /* called in a fork() child of the connecting process */
   ROBUSTMQ_ERR_FLUSH_TIMEOUT = 12,      /* robustmq_flush(): not all done in time */
   ROBUSTMQ_ERR_WORKER_UNAVAILABLE = 13, /* the worker could not be (re)started */
+  ROBUSTMQ_ERR_PAYLOAD_OVER_MQTT_LIMIT = 14,  /* a PUBLISH packet over 268,435,455 bytes */
+  ROBUSTMQ_ERR_PAYLOAD_OVER_CACHE_LIMIT = 15, /* payload larger than max_cache_bytes */
+  ROBUSTMQ_ERR_LARGE_FILE_FAILED = 16,  /* a large payload's file could not be written */
   /* C API only. */
   ROBUSTMQ_ERR_INVALID_ARGUMENT = 100,  /* a NULL pointer or an out-of-range enum value */
   ROBUSTMQ_ERR_NO_MEMORY = 101,
@@ -111,6 +114,8 @@ ROBUSTMQ_EXPORT int robustmq_options_set_max_cache_bytes(robustmq_options* o, ui
 ROBUSTMQ_EXPORT int robustmq_options_set_overflow(robustmq_options* o, int overflow);
 ROBUSTMQ_EXPORT int robustmq_options_set_message_ttl_s(robustmq_options* o, int64_t seconds);
 ROBUSTMQ_EXPORT int robustmq_options_set_ring_bytes(robustmq_options* o, size_t bytes);
+/* Payloads above this go to a file in the cache directory; 0: ring_bytes / 8. */
+ROBUSTMQ_EXPORT int robustmq_options_set_large_message_bytes(robustmq_options* o, size_t bytes);
 ROBUSTMQ_EXPORT int robustmq_options_set_publish_wait_ms(robustmq_options* o, int64_t ms);
 ROBUSTMQ_EXPORT int robustmq_options_set_max_inflight(robustmq_options* o, size_t n);
 ROBUSTMQ_EXPORT int robustmq_options_set_mqtt_version(robustmq_options* o, int version);
@@ -175,8 +180,10 @@ ROBUSTMQ_EXPORT int robustmq_connect_async(robustmq_client* client, const char* 
 
 /* Queues one message: topic is NUL-terminated, payload is len bytes (payload may be NULL if len
  * is 0). ROBUSTMQ_OK once the message is in shared memory, from where no crash loses it.
+ * A payload above large_message_bytes is first written to a file in the cache directory.
  * Errors: ROBUSTMQ_ERR_TOPIC_*, _INVALID_QOS, _PAYLOAD_TOO_LARGE, _QUEUE_FULL (no room within
- * publish_wait_ms; retry), _NOT_CONNECTED, _STOPPED, _FORKED_CHILD, _INVALID_ARGUMENT (NULL).
+ * publish_wait_ms; retry), _NOT_CONNECTED, _STOPPED, _FORKED_CHILD, _INVALID_ARGUMENT (NULL);
+ * for large payloads _PAYLOAD_OVER_MQTT_LIMIT, _PAYLOAD_OVER_CACHE_LIMIT, _LARGE_FILE_FAILED.
  * Thread safety: any number of threads; each thread's messages keep their order. */
 ROBUSTMQ_EXPORT int robustmq_publish(robustmq_client* client, const char* topic,
                                      const void* payload, size_t len, int qos, int retain);

@@ -37,6 +37,27 @@ TEST_CASE_TEMPLATE("messages are read back in append order with every field", B,
   CHECK(c->backend() == B::kBackend);
 }
 
+TEST_CASE_TEMPLATE("the large flag of a message survives a reopen", B, BACKENDS) {
+  TempDir dir;
+  {
+    auto c = open(B::kBackend, dir.path(), Config{});
+    Batch b;
+    b.add(1, "a/b", "small");
+    b.add(2, "a/b", "reference-bytes");
+    auto views = b.span();
+    std::vector<robustmq::record::MessageView> v(views.begin(), views.end());
+    v[1].large = true;
+    c->append(v);
+  }
+  auto c = open(B::kBackend, dir.path(), Config{});
+  std::vector<CachedMessage> got;
+  c->read(0, 10, got);
+  REQUIRE(got.size() == 2);
+  CHECK_FALSE(got[0].large);
+  CHECK(got[1].large);
+  CHECK(got[1].payload == "reference-bytes");
+}
+
 TEST_CASE_TEMPLATE("read honours after_id and max_messages and appends to out", B, BACKENDS) {
   TempDir dir;
   auto c = open(B::kBackend, dir.path(), Config{});

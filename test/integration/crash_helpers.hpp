@@ -37,6 +37,7 @@ class ProducerRecord {
   pid_t worker_pid() const { return static_cast<pid_t>(rec_[1].load()); }
   bool connected() const { return rec_[2].load() != 0; }
   bool flushed() const { return rec_[3].load() != 0; }
+  bool large_started() const { return rec_[4].load() != 0; }
   const std::filesystem::path& path() const { return path_; }
 
  private:

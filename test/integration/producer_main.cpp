@@ -3,6 +3,9 @@
 // how many were confirmed in a small shared file, which survives its kill -9:
 //   offset 0: u64 confirmed count   offset 8: u64 worker pid   offset 16: u64 "connected" flag
 //   offset 24: u64 "flushed" flag (with ROBUSTMQ_TEST_FLUSH and a COUNT)
+//   offset 32: u64 "large publish started" flag (with ROBUSTMQ_TEST_LARGE=<bytes> and a COUNT:
+//              after the COUNT small messages, one payload of that many 'L' bytes; then it
+//              waits to be killed)
 //
 //   robustmq-test-producer HOST PORT CACHE_DIR CLIENT_ID TOPIC RECORD_FILE CACHE_TYPE [COUNT]
 #include <fcntl.h>
@@ -73,6 +76,15 @@ int main(int argc, char** argv) {
     // At most ~10,000 messages/s, so that a test's backlog drains in seconds.
     if (i % 10 == 9) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     if ((i & 1023) == 0) rec[1].store(static_cast<std::uint64_t>(client.stats().worker_pid));
+  }
+  if (const char* large = std::getenv("ROBUSTMQ_TEST_LARGE")) {
+    const std::string payload(std::strtoull(large, nullptr, 10), 'L');
+    rec[4].store(1);
+    if (auto ec = client.publish(topic, payload, 1)) {
+      std::fprintf(stderr, "producer: large publish: %s\n", ec.message().c_str());
+      return 7;
+    }
+    while (true) ::pause();
   }
   // ROBUSTMQ_TEST_FLUSH: make everything durable, say so (offset 24), then wait to be killed,
   // as a device does until its power is cut.

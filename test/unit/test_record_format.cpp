@@ -66,6 +66,8 @@ TEST_CASE("validate accepts exactly the headers the producer writes") {
       {"a record with padding", good, kRing, Check::ok},
       {"a record without padding", header(3, 29), kRing, Check::ok},
       {"QoS 1", with(good, [](auto& h) { h.flags = 1; }), kRing, Check::ok},
+      {"QoS 1 and large", with(good, [](auto& h) { h.flags = 1 | record::kLargeBit; }), kRing,
+       Check::ok},
       {"QoS 2 and retain", with(good, [](auto& h) { h.flags = 2 | record::kRetainBit; }), kRing,
        Check::ok},
       {"a record exactly as long as the bytes before the ring's end", good, 56, Check::ok},
@@ -88,7 +90,7 @@ TEST_CASE("validate accepts exactly the headers the producer writes") {
       {"kind 255", with(good, [](auto& h) { h.kind = 255; }), kRing, Check::bad_kind},
 
       {"QoS 3", with(good, [](auto& h) { h.flags = 3; }), kRing, Check::bad_flags},
-      {"flag bit 3", with(good, [](auto& h) { h.flags = 0x08; }), kRing, Check::bad_flags},
+      {"flag bit 4", with(good, [](auto& h) { h.flags = 0x10; }), kRing, Check::bad_flags},
       {"flag bit 7 with a valid QoS", with(good, [](auto& h) { h.flags = 0x81; }), kRing,
        Check::bad_flags},
 

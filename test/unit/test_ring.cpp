@@ -379,7 +379,7 @@ TEST_CASE("a damaged record or index reads as corrupt, never as a message") {
       {"kind 0", edit_header([](record::Header& h, HeapRing&) { h.kind = 0; })},
       {"kind 2", edit_header([](record::Header& h, HeapRing&) { h.kind = 2; })},
       {"QoS 3 in the flags", edit_header([](record::Header& h, HeapRing&) { h.flags = 3; })},
-      {"a reserved flag bit set", edit_header([](record::Header& h, HeapRing&) { h.flags |= 0x08; })},
+      {"a reserved flag bit set", edit_header([](record::Header& h, HeapRing&) { h.flags |= 0x10; })},
       {"the top flag bit set", edit_header([](record::Header& h, HeapRing&) { h.flags |= 0x80; })},
       {"payload_bytes larger than the record",
        edit_header([](record::Header& h, HeapRing&) { h.payload_bytes = 1000; })},

@@ -34,13 +34,15 @@ struct CachedMessage {
   std::int64_t enqueue_ns = 0;
   int qos = 0;
   bool retain = false;
+  bool large = false;  // payload is a large-message reference (lib/large_message.hpp)
   std::string topic;
   std::string payload;
 };
 
 struct Counts {
   std::uint64_t messages = 0;
-  std::uint64_t bytes = 0;            // topic + payload bytes of the messages held
+  std::uint64_t bytes = 0;            // topic + payload bytes of the messages held (a large
+                                      // message's payload here is its reference, not its file)
   std::uint64_t damaged_skipped = 0;  // records found damaged and skipped since open
 };
 

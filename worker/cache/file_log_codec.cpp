@@ -49,7 +49,8 @@ void encode_record(std::uint64_t salt, std::uint64_t id, std::uint64_t end_bytes
   h.end_bytes = end_bytes;
   h.payload_bytes = static_cast<std::uint32_t>(m.payload.size());
   h.topic_bytes = static_cast<std::uint16_t>(m.topic.size());
-  h.flags = static_cast<std::uint8_t>((m.qos & kQosMask) | (m.retain ? kRetainBit : 0));
+  h.flags = static_cast<std::uint8_t>((m.qos & kQosMask) | (m.retain ? kRetainBit : 0) |
+                                      (m.large ? kLargeBit : 0));
   h.type = kTypeMessage;
 
   const std::size_t at = out.size();
@@ -73,7 +74,7 @@ Decoded decode_record(std::uint64_t salt, Bytes bytes) noexcept {
   std::memcpy(&h, bytes.data(), sizeof h);
   // Cheap plausibility checks first: they reject almost every wrong offset while probing for the
   // next record after damage, before a CRC is computed.
-  if (h.type != kTypeMessage || (h.flags & ~(kQosMask | kRetainBit)) != 0 ||
+  if (h.type != kTypeMessage || (h.flags & ~(kQosMask | kRetainBit | kLargeBit)) != 0 ||
       (h.flags & kQosMask) == 3 || h.topic_bytes == 0 || h.total_bytes > kMaxRecordBytes ||
       h.payload_bytes > kMaxRecordBytes ||
       h.total_bytes != record_bytes(h.topic_bytes, h.payload_bytes)) {

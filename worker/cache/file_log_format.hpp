@@ -37,7 +37,8 @@
 //                         cursor's, without reading the records in between
 //   40  u32  payload_bytes
 //   44  u16  topic_bytes  1..65535 (MQTT topics are never empty)
-//   46  u8   flags        bits 0-1 QoS, bit 2 retain, bits 3-7 zero
+//   46  u8   flags        bits 0-1 QoS, bit 2 retain, bit 3 large (the payload is a reference
+//                         to a file in <cache>/large/, lib/large_message.hpp), bits 4-7 zero
 //   47  u8   type         kTypeMessage
 //   48       topic, payload, zero padding to total_bytes
 //
@@ -65,6 +66,7 @@ inline constexpr std::uint32_t kCursorMagic = 0x43514D52u;   // "RMQC"
 inline constexpr std::uint8_t kTypeMessage = 1;
 inline constexpr std::uint8_t kQosMask = 0x03;
 inline constexpr std::uint8_t kRetainBit = 0x04;
+inline constexpr std::uint8_t kLargeBit = 0x08;  // payload: a large-message reference
 
 inline constexpr std::size_t kAlign = 8;
 inline constexpr std::size_t kSegmentHeaderBytes = 40;

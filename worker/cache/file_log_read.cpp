@@ -93,6 +93,7 @@ void FileLog::read(std::uint64_t after_id, std::size_t max_messages,
     m.enqueue_ns = h.enqueue_ns;
     m.qos = h.flags & kQosMask;
     m.retain = (h.flags & kRetainBit) != 0;
+    m.large = (h.flags & kLargeBit) != 0;
     m.topic.assign(s.rec.topic);
     m.payload.assign(s.rec.payload);
     out.push_back(std::move(m));

@@ -165,7 +165,7 @@ std::uint64_t SqliteCache::append(std::span<const record::MessageView> batch) {
       sqlite3_bind_int64(s, 2, i64(size));
       sqlite3_bind_int64(s, 3, i64(m.seq));
       sqlite3_bind_int64(s, 4, m.enqueue_ns);
-      sqlite3_bind_int(s, 5, m.qos | (m.retain ? 4 : 0));
+      sqlite3_bind_int(s, 5, m.qos | (m.retain ? 4 : 0) | (m.large ? 8 : 0));
       sqlite3_bind_blob64(s, 6, m.topic.data(), m.topic.size(), SQLITE_STATIC);
       // A zero-length blob must still be a blob, not NULL: bind a non-null pointer.
       sqlite3_bind_blob64(s, 7, m.payload.empty() ? "" : m.payload.data(), m.payload.size(),
@@ -200,6 +200,7 @@ void SqliteCache::read(std::uint64_t after_id, std::size_t max_messages,
     const int flags = sqlite3_column_int(s, 3);
     m.qos = flags & 3;
     m.retain = (flags & 4) != 0;
+    m.large = (flags & 8) != 0;
     m.topic.assign(static_cast<const char*>(sqlite3_column_blob(s, 4)),
                    static_cast<std::size_t>(sqlite3_column_bytes(s, 4)));
     if (const void* p = sqlite3_column_blob(s, 5))

@@ -1,0 +1,132 @@
+#include "large_file.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <stdexcept>
+#include <system_error>
+
+#include <fmt/format.h>
+
+#include "log.hpp"
+
+namespace robustmq::worker {
+
+LargeFiles::Mapped::~Mapped() {
+  if (data_ != nullptr) ::munmap(const_cast<void*>(data_), size_);
+}
+
+std::optional<LargeFiles::Mapped> LargeFiles::map(std::string_view reference,
+                                                  std::string& why) const {
+  const auto ref = large::decode(reference);
+  if (!ref) {
+    why = "damaged large-message reference";
+    return std::nullopt;
+  }
+  const auto path = large::dir_of(cache_dir_) / ref->name;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    why = fmt::format("large-message file {} cannot be opened: {}", path.string(),
+                      std::generic_category().message(errno));
+    return std::nullopt;
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+      static_cast<std::uint64_t>(st.st_size) != ref->size || ref->size == 0) {
+    ::close(fd);
+    why = fmt::format("large-message file {} holds {} bytes, its reference says {}: deleted",
+                      path.string(), st.st_size, ref->size);
+    ::unlink(path.c_str());
+    return std::nullopt;
+  }
+  void* p = ::mmap(nullptr, ref->size, PROT_READ, MAP_PRIVATE, fd, 0);
+  const int err = errno;
+  ::close(fd);
+  if (p == MAP_FAILED) {
+    why = fmt::format("cannot map large-message file {}: {}", path.string(),
+                      std::generic_category().message(err));
+    return std::nullopt;
+  }
+  ::madvise(p, ref->size, MADV_SEQUENTIAL);
+  return Mapped(p, ref->size);
+}
+
+void LargeFiles::sent(std::uint64_t send_id, std::string_view reference) {
+  if (auto ref = large::decode(reference)) sends_[send_id] = std::move(*ref);
+}
+
+void LargeFiles::retired(std::uint64_t send_id) {
+  if (sends_.empty()) return;
+  auto it = sends_.find(send_id);
+  if (it != sends_.end()) retired_.push_back(std::move(it->second));
+  sends_.erase(sends_.begin(), sends_.upper_bound(send_id));
+}
+
+void LargeFiles::delete_retired() {
+  for (const auto& r : retired_) {
+    if (auto ec = large::remove_file(cache_dir_, r))
+      log(Level::warning, "cannot delete sent large-message file {}: {}", r.name, ec.message());
+  }
+  retired_.clear();
+}
+
+void LargeFiles::release(std::string_view reference) {
+  if (auto ref = large::decode(reference)) (void)large::remove_file(cache_dir_, *ref);
+}
+
+void LargeFiles::sync(std::span<const record::MessageView> batch) const {
+  bool any = false;
+  for (const auto& m : batch) {
+    if (!m.large) continue;
+    any = true;
+    const auto ref = large::decode(m.payload);
+    if (!ref) continue;  // damaged: skipped when it is sent
+    const auto path = large::dir_of(cache_dir_) / ref->name;
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) continue;  // missing: counted as damaged when it is sent
+    const int rc = ::fdatasync(fd);
+    const int err = errno;
+    ::close(fd);
+    if (rc != 0)
+      throw std::runtime_error(fmt::format("cannot fdatasync {}: {}", path.string(),
+                                           std::generic_category().message(err)));
+  }
+  if (!any) return;
+  // The files' names (publish() renamed them into place) must survive a power cut too.
+  const auto dir = large::dir_of(cache_dir_);
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0 || ::fsync(fd) != 0) {
+    const int err = errno;
+    if (fd >= 0) ::close(fd);
+    throw std::runtime_error(fmt::format("cannot fsync {}: {}", dir.string(),
+                                         std::generic_category().message(err)));
+  }
+  ::close(fd);
+}
+
+std::uint64_t LargeFiles::payload_bytes(std::string_view reference) {
+  const auto ref = large::decode(reference);
+  return ref ? ref->size : 0;
+}
+
+std::uint64_t LargeFiles::disk_bytes() const {
+  const auto dir = large::dir_of(cache_dir_);
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return 0;
+  std::uint64_t total = 0;
+  while (const dirent* e = ::readdir(d)) {  // NOLINT(concurrency-mt-unsafe): one DIR, one thread
+    const std::string_view name = e->d_name;
+    if (!name.ends_with(large::kFileSuffix)) continue;
+    struct stat st {};
+    if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+      total += static_cast<std::uint64_t>(st.st_size);
+  }
+  ::closedir(d);
+  return total;
+}
+
+}  // namespace robustmq::worker

@@ -1,0 +1,86 @@
+// The worker's side of large messages (lib/large_message.hpp has the format and the rules):
+// maps a reference's file for sending, remembers which send deletes which file, and deletes a
+// file only once the broker acknowledged its message or the message was dropped.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "large_message.hpp"
+#include "record_format.hpp"
+
+namespace robustmq::worker {
+
+class LargeFiles {
+ public:
+  explicit LargeFiles(std::filesystem::path cache_dir) : cache_dir_(std::move(cache_dir)) {}
+
+  // A large payload mapped read-only (page cache, no heap copy); unmapped on destruction.
+  class Mapped {
+   public:
+    Mapped(const void* data, std::size_t size) noexcept : data_(data), size_(size) {}
+    Mapped(Mapped&& o) noexcept : data_(o.data_), size_(o.size_) { o.data_ = nullptr; }
+    Mapped& operator=(Mapped&& o) noexcept {
+      std::swap(data_, o.data_);
+      std::swap(size_, o.size_);
+      return *this;
+    }
+    Mapped(const Mapped&) = delete;
+    Mapped& operator=(const Mapped&) = delete;
+    ~Mapped();
+    std::string_view bytes() const noexcept {
+      return {static_cast<const char*>(data_), size_};
+    }
+
+   private:
+    const void* data_;
+    std::size_t size_;
+  };
+
+  // Maps the file of `reference` (rule 4 of large_message.hpp): nullopt with `why` set when the
+  // reference is damaged, the file is missing or is not of the size the reference records (a
+  // truncated file is deleted: it can never be sent).
+  std::optional<Mapped> map(std::string_view reference, std::string& why) const;
+
+  // `send_id` carries the file of `reference`: delete it once that send is retired.
+  void sent(std::uint64_t send_id, std::string_view reference);
+  // The send `send_id` was acknowledged and retired in order. Its file is deleted by
+  // delete_retired(), after the caller has moved the ring tail or the cache past it; every
+  // older send still remembered was abandoned (spooled to the cache, which owns its file now).
+  void retired(std::uint64_t send_id);
+  void delete_retired();
+  // Every send in flight was abandoned (the link went down): their records stay and own their
+  // files.
+  void forget_sends() { sends_.clear(); }
+
+  // Deletes the file of a message that will never be sent (expired, dropped for room).
+  void release(std::string_view reference);
+  // fdatasyncs the files referenced by large messages of `batch` and fsyncs large/ (their
+  // names), before the cache commits the references. Throws std::runtime_error naming the file.
+  void sync(std::span<const record::MessageView> batch) const;
+  // How much longer than cache_timeout the acknowledgement of a large payload of `bytes` may
+  // take: Paho writes a large PUBLISH at a few MB/s (it continues a partial write once per
+  // cycle of its receive thread, which waits up to 1 s for input), so allow 1 s per 2 MiB.
+  static std::chrono::milliseconds ack_grace(std::size_t bytes) {
+    return std::chrono::milliseconds(bytes / (2048 * 1024 / 1000));
+  }
+  // The payload bytes a reference stands for (0 for a damaged reference).
+  static std::uint64_t payload_bytes(std::string_view reference);
+  // Bytes of every complete large-message file on disk: what max_cache_bytes counts for them.
+  std::uint64_t disk_bytes() const;
+
+ private:
+  std::filesystem::path cache_dir_;
+  std::map<std::uint64_t, large::Reference> sends_;
+  std::vector<large::Reference> retired_;
+};
+
+}  // namespace robustmq::worker
