@@ -42,6 +42,7 @@ std::size_t unique_count(const std::vector<std::uint64_t>& seqs) {
 }  // namespace
 
 TEST_CASE("100,000 messages cached while the broker is down arrive in order after a restart") {
+  const std::uint64_t n = scaled<std::uint64_t>(100'000, 10'000);
   for (CacheType type : {CacheType::sqlite, CacheType::file}) {
     CAPTURE(name_of(type));
     testkit::Mosquitto broker;
@@ -50,16 +51,16 @@ TEST_CASE("100,000 messages cached while the broker is down arrive in order afte
     {
       RobustClient client(client_options(dir / "cache", "backlog", type));
       client.connect_async(broker.host(), broker.port());
-      REQUIRE_FALSE(publish_range(client, "dc/backlog/seq", 0, 100'000, 1, 64));
+      REQUIRE_FALSE(publish_range(client, "dc/backlog/seq", 0, n, 1, 64));
       client.stop();
-      CHECK(client.stats().cache_backlog == 100'000);
+      CHECK(client.stats().cache_backlog == n);
     }
     broker.start();
     testkit::Subscriber sub(broker.host(), broker.port(), "dc/backlog/#");
     REQUIRE(sub.wait_subscribed());
     RobustClient client(client_options(dir / "cache", "backlog", type));
     client.connect_async(broker.host(), broker.port());
-    const auto problem = wait_in_order(sub, 100'000, 240s);
+    const auto problem = wait_in_order(sub, n, 240s);
     CHECK_MESSAGE(problem.empty(), problem);
     client.stop();
     CHECK(client.stats().cache_backlog == 0);
@@ -87,8 +88,8 @@ TEST_CASE("after flush() returned, a power cut (both processes and the shared me
   struct Mode { const char* type; const char* durability; };
   for (Mode m : {Mode{"sqlite", "on_trouble"}, Mode{"file", "on_trouble"},
                  Mode{"sqlite", "journal"}, Mode{"file", "journal"}}) {
-    CAPTURE(m.type);
-    CAPTURE(m.durability);
+    const std::string mode = std::string(m.type) + "/" + m.durability;
+    CAPTURE(mode);
     testkit::Mosquitto broker;
     testkit::TempDir dir;
     const auto cache = dir / "cache";

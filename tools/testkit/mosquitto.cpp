@@ -66,6 +66,24 @@ int free_port() {
   return ntohs(addr.sin_port);
 }
 
+// A socket bound to 127.0.0.1:port without listening, or -1 when the port cannot be bound.
+// SO_REUSEADDR lets it bind over the stopped broker's TIME_WAIT connections; a bind(0) or an
+// outgoing connect() elsewhere (neither sets it) still sees the port as taken.
+namespace {
+int reserve_port(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  const int one = 1;
+  sockaddr_in addr = loopback(port);
+  if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+      ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+}  // namespace
+
 bool accepts_connections(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return false;
@@ -88,6 +106,7 @@ Mosquitto::~Mosquitto() {
   } catch (...) {
     // A destructor must not throw; stop() only throws on a broken invariant anyway.
   }
+  if (reserve_fd_ >= 0) ::close(reserve_fd_);
 }
 
 std::string Mosquitto::uri() const { return "tcp://127.0.0.1:" + std::to_string(port_); }
@@ -202,6 +221,10 @@ void Mosquitto::start() {
   if (running()) return;
   const auto deadline = Clock::now() + options_.start_timeout;
   while (true) {
+    if (reserve_fd_ >= 0) {
+      ::close(reserve_fd_);
+      reserve_fd_ = -1;
+    }
     const auto log_offset = file_size_or_zero(log_path());
     pid_ = spawn();
     bool exited = false;
@@ -262,6 +285,7 @@ void Mosquitto::terminate(int sig) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   pid_ = -1;
+  if (reserve_fd_ < 0) reserve_fd_ = reserve_port(port_);
 }
 
 }  // namespace robustmq::testkit

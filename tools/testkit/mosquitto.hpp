@@ -90,6 +90,10 @@ class Mosquitto {
   int port_ = 0;
   pid_t pid_ = -1;
   int starts_ = 0;
+  // While the broker is stopped, a socket bound (not listening) to its port keeps the port ours:
+  // connections to it are still refused, but no other process picks it for a broker, a proxy
+  // or an outgoing connection, and a client cannot reach some other test's broker there.
+  int reserve_fd_ = -1;
 };
 
 }  // namespace robustmq::testkit
