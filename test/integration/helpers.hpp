@@ -2,7 +2,9 @@
 // cache lives in a fresh directory.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -17,6 +19,27 @@
 namespace robustmq::test {
 
 using namespace std::chrono_literals;
+
+// ROBUSTMQ_TEST_SCALE (default 1): the sanitizer stage of scripts/test.sh runs the integration
+// tests with 0.2 — the same cases and code paths with fewer rounds and smaller payloads, since
+// there it hunts memory errors, not rare interleavings. scaled(n, least) is n times the scale,
+// at least `least`.
+inline double test_scale() {
+  const char* s = std::getenv("ROBUSTMQ_TEST_SCALE");
+  const double v = s != nullptr ? std::strtod(s, nullptr) : 1.0;
+  return v > 0 && v <= 1 ? v : 1.0;
+}
+template <typename T>
+T scaled(T n, T least) {
+  return std::max(least, static_cast<T>(static_cast<double>(n) * test_scale()));
+}
+
+// AddressSanitizer's shadow memory and quarantine make a process's RSS meaningless as a figure.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kAddressSanitizer = true;
+#else
+inline constexpr bool kAddressSanitizer = false;
+#endif
 
 inline Options client_options(const std::filesystem::path& cache, std::string id = "it-client",
                               CacheType type = CacheType::sqlite) {

@@ -77,19 +77,19 @@ void run_lifetimes(const char* cache_type, int lifetimes, bool kill_worker, unsi
 }  // namespace
 
 TEST_CASE("a producer killed at any moment loses no confirmed message (sqlite cache)") {
-  run_lifetimes("sqlite", 25, false, 1);
+  run_lifetimes("sqlite", scaled(25, 5), false, 1);
 }
 
 TEST_CASE("a producer killed at any moment loses no confirmed message (file cache)") {
-  run_lifetimes("file", 25, false, 2);
+  run_lifetimes("file", scaled(25, 5), false, 2);
 }
 
 TEST_CASE("producer and worker killed together lose no confirmed message (sqlite cache)") {
-  run_lifetimes("sqlite", 25, true, 3);
+  run_lifetimes("sqlite", scaled(25, 5), true, 3);
 }
 
 TEST_CASE("producer and worker killed together lose no confirmed message (file cache)") {
-  run_lifetimes("file", 25, true, 4);
+  run_lifetimes("file", scaled(25, 5), true, 4);
 }
 
 TEST_CASE("a worker killed 50 times during a stream is restarted and every message arrives in order") {
@@ -111,9 +111,10 @@ TEST_CASE("a worker killed 50 times during a stream is restarted and every messa
     }
   });
   std::mt19937 rng(5);
+  const int want_kills = scaled(50, 10);
   int kills = 0;
   const auto started = std::chrono::steady_clock::now();
-  for (; kills < 50 && std::chrono::steady_clock::now() - started < 60s; ++kills) {
+  for (; kills < want_kills && std::chrono::steady_clock::now() - started < 60s; ++kills) {
     std::this_thread::sleep_for(std::chrono::milliseconds(40 + rng() % 120));
     const int pid = client.stats().worker_pid;
     CHECK(pid > 0);
@@ -137,10 +138,10 @@ TEST_CASE("a worker killed 50 times during a stream is restarted and every messa
   done.store(true);
   producer.join();
   REQUIRE_FALSE(producer_error);
-  CHECK(kills == 50);
+  CHECK(kills == want_kills);
   const auto problem = wait_in_order(sub, published.load(), 120s);
   CHECK_MESSAGE(problem.empty(), problem);
-  CHECK(client.stats().worker_restarts >= 50);
+  CHECK(client.stats().worker_restarts >= static_cast<std::uint64_t>(want_kills));
   client.stop();
 }
 

@@ -135,8 +135,8 @@ std::string run_cache_tool(const fs::path& cache) {
 
 TEST_CASE("50 MB and 200 MB payloads arrive intact and in order between small messages, "
           "without a second copy in the worker") {
-  const std::string big50 = make_payload(50 * kMiB, 50);
-  const std::string big200 = make_payload(200 * kMiB, 200);
+  const std::string big50 = make_payload(scaled<std::size_t>(50, 2) * kMiB, 50);
+  const std::string big200 = make_payload(scaled<std::size_t>(200, 8) * kMiB, 200);
   testkit::Mosquitto broker;
   testkit::Subscriber sub(broker.host(), broker.port(), "it/large/#");
   REQUIRE(sub.wait_subscribed());
@@ -178,7 +178,8 @@ TEST_CASE("50 MB and 200 MB payloads arrive intact and in order between small me
 
   REQUIRE(sub.wait_for(5, 90s));
   const auto t_received = std::chrono::steady_clock::now();
-  MESSAGE("250 MiB acknowledged after ", std::chrono::duration<double>(t_acked - t0).count(),
+  const std::size_t total_mib = (big50.size() + big200.size()) / kMiB;
+  MESSAGE(total_mib, " MiB acknowledged after ", std::chrono::duration<double>(t_acked - t0).count(),
           " s, at the subscriber after ", std::chrono::duration<double>(t_received - t0).count(), " s");
   const auto problem = check_arrivals(sub.messages(), {expect("small-0"), expect(big50),
                                                        expect("small-1"), expect(big200),
@@ -201,10 +202,15 @@ TEST_CASE("50 MB and 200 MB payloads arrive intact and in order between small me
   // given back once the message was acknowledged.
   const double rise_mb = static_cast<double>(peak.load() - base) / static_cast<double>(kMiB);
   const double after_mb = static_cast<double>(after > base ? after - base : 0) / static_cast<double>(kMiB);
-  MESSAGE("worker RssAnon: base ", base / kMiB, " MiB, peak rise ", rise_mb,
-          " MiB while sending (200 MiB payload), ", after_mb, " MiB above base after the ack");
-  CHECK(peak.load() - base <= 200 * kMiB + 16 * kMiB);
-  CHECK(after <= base + 16 * kMiB);
+  MESSAGE("worker RssAnon: base ", base / kMiB, " MiB, peak rise ", rise_mb, " MiB while sending (",
+          big200.size() / kMiB, " MiB payload), ", after_mb, " MiB above base after the ack");
+  if (kAddressSanitizer) {
+    MESSAGE("memory bounds not checked under AddressSanitizer (its shadow memory and quarantine "
+            "count in RssAnon); the normal build checks them");
+  } else {
+    CHECK(peak.load() - base <= big200.size() + 16 * kMiB);
+    CHECK(after <= base + 16 * kMiB);
+  }
   client.stop();
 }
 
@@ -214,8 +220,8 @@ TEST_CASE("large payloads published while the broker is down go through the disk
           "arrive intact and in order when it is back") {
   for (CacheType type : {CacheType::file, CacheType::sqlite}) {
     CAPTURE(static_cast<int>(type));
-    const std::size_t small_mib = type == CacheType::file ? 50 : 5;
-    const std::size_t big_mib = type == CacheType::file ? 200 : 20;
+    const std::size_t small_mib = scaled<std::size_t>(type == CacheType::file ? 50 : 5, 2);
+    const std::size_t big_mib = scaled<std::size_t>(type == CacheType::file ? 200 : 20, 4);
     const std::string big50 = make_payload(small_mib * kMiB, 51);
     const std::string big200 = make_payload(big_mib * kMiB, 201);
     testkit::Mosquitto broker;
@@ -314,7 +320,7 @@ TEST_CASE("a producer killed while writing a 200 MB payload leaves nothing that 
 
 TEST_CASE("a worker killed while sending a 50 MB payload is replaced and the payload is sent "
           "again, whole") {
-  const std::string big200 = make_payload(50 * kMiB, 202);
+  const std::string big200 = make_payload(scaled<std::size_t>(50, 10) * kMiB, 202);
   testkit::Mosquitto broker;
   testkit::Subscriber sub(broker.host(), broker.port(), "it/large/#");
   REQUIRE(sub.wait_subscribed());
