@@ -47,6 +47,7 @@ want() { [[ "$stages" == *" $1 "* ]]; }
 sanitizer_opts=(-Dbench=false -Dexamples=false -Db_lundef=false)
 # A sanitizer report fails the test, with a stack, instead of scrolling past.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1:strict_string_checks=1}"
+export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$PWD/test/lsan.supp:print_suppressions=0}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:abort_on_error=1:print_stacktrace=1}"
 export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}"
 

@@ -151,6 +151,7 @@ void Loop::handle_events() {
       case Event::Kind::connected:
         if (link_ != Link::connecting) break;
         link_ = Link::connected;
+        qos2_cut_ = false;
         backoff_ = std::chrono::milliseconds(config_.reconnect_min_ms);
         set_state(state_code(ConnectionState::connected));
         log(Level::info, "connected to {}:{}", config_.host, config_.port);
@@ -249,6 +250,9 @@ void Loop::on_link_down(const std::string& why, bool count_reconnect) {
   set_error(why);
   link_ = Link::backoff;
   set_state(state_code(ConnectionState::disconnected));
+  qos2_cut_ = qos2_cut_ || std::any_of(inflight_.begin(), inflight_.end(), [](const Inflight& f) {
+                return f.qos == 2 && !f.acked;
+              });
   inflight_.clear();
   awaiting_ack_ = 0;
   qos0_bytes_ = 0;
@@ -275,7 +279,7 @@ void Loop::start_connect() {
   seg_.status.connect_attempts.fetch_add(1, std::memory_order_relaxed);
   link_ = Link::connecting;
   set_state(state_code(ConnectionState::connecting));
-  const int rc = mqtt_->connect();
+  const int rc = mqtt_->connect(qos2_cut_);
   if (rc != 0) {
     set_error(fmt::format("cannot start connecting to {}:{}: {}", config_.host, config_.port,
                           Mqtt::describe(rc)));

@@ -250,14 +250,13 @@ Mqtt::~Mqtt() {
   delete props_of(publish_props_);
 }
 
-int Mqtt::connect() {
-  // With a clean session every connect after the first gets a fresh Paho handle. Paho fails
-  // the messages that were in flight when a connection is lost, but keeps those still waiting
-  // in its command queue and sends them after the next connect, ahead of the loop's oldest-first
-  // re-sends: a newer message would overtake older ones. A fresh handle holds nothing. (A
-  // persistent session keeps its handle: Paho then re-sends in flight and queued messages in
-  // their original order, see mqtt_options.cpp.)
-  if (attempted_ && settings_.clean_session) {
+int Mqtt::connect(bool start_clean) {
+  // Every connect after the first gets a fresh Paho handle. Paho keeps the messages still
+  // waiting in its command queue when a connection is lost and sends them after the next
+  // connect, ahead of the loop's oldest-first re-sends (and, in a persistent session, ahead of
+  // its own re-sends of the messages that were in flight): a newer message would overtake
+  // older ones. A fresh handle holds nothing (mqtt_options.cpp explains sessions).
+  if (attempted_) {
     destroy_handle();
     try {
       create_handle();
@@ -267,9 +266,9 @@ int Mqtt::connect() {
   }
   attempted_ = true;
   ConnectRequest r;
-  // Until a connect succeeded in this process a persistent session starts clean
-  // (mqtt_options.cpp explains why).
-  build_connect(settings_, !shared_->ever_connected.load(), r);
+  // Until a connect succeeded in this process, and after a loss that cut a QoS 2 message, a
+  // persistent session starts clean (mqtt_options.cpp explains why).
+  build_connect(settings_, !shared_->ever_connected.load() || start_clean, r);
   if (settings_.mqtt_version == 5) {
     r.connect.onSuccess5 = on_connected5;
     r.connect.onFailure5 = on_connect_failure5;

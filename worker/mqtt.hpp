@@ -2,9 +2,8 @@
 // an Event; this class keeps no delivery state of its own (the loop does).
 //
 // What this class guarantees the loop (worker/loop.cpp, invariant 4):
-//   - Paho never re-sends a message behind the loop's back with a clean session, and with a
-//     persistent one (clean_session = false) only the messages that were in flight at the
-//     failure, before anything the loop sends after Event::connected (see mqtt_options.cpp).
+//   - Paho never re-sends a message behind the loop's back: every reconnect uses a fresh Paho
+//     handle, which holds nothing from the lost connection (see mqtt_options.cpp).
 //   - At most one Event::connection_lost per established connection (a broker's MQTT 5
 //     DISCONNECT and the socket closing after it are one loss).
 //   - Failure texts carry the reason a user can act on: the CONNACK reason ("bad user name or
@@ -84,8 +83,9 @@ class Mqtt {
   Mqtt& operator=(const Mqtt&) = delete;
 
   // Starts a connection attempt; Event::connected or Event::connect_failed follows.
-  // Returns Paho's immediate error code (0 = started).
-  int connect();
+  // Returns Paho's immediate error code (0 = started). start_clean: do not resume a persistent
+  // session (a QoS 2 handshake was cut, see mqtt_options.cpp).
+  int connect(bool start_clean = false);
   struct Outgoing {
     std::string_view topic;
     std::string_view payload;

@@ -2,29 +2,24 @@
 //
 // Sessions. The loop re-sends everything unacknowledged after a failure, oldest first
 // (invariant 4 in loop.cpp), so the connection must not let anyone else re-send in a different
-// order. With clean_session = true (the default) Paho and the broker forget the in-flight state
-// at every connect, and Mqtt::connect() takes a fresh Paho handle for every reconnect (Paho
-// would otherwise send messages still in its command queue ahead of the loop's re-sends).
-// With clean_session = false:
-//   - Within one worker process the same Paho handle (persistence none, in memory only) lives
-//     across reconnects. On a reconnect with the session present Paho re-sends its in-flight
-//     PUBLISH/PUBREL packets with their original packet ids, as MQTT requires for persistent
-//     sessions (that finishes the broker's QoS 2 handshakes), then what was still queued, all
-//     before the loop's own re-sends: the broker sees the original order continued, then the
-//     loop's oldest-first re-sends, then new messages (test_connection.cpp checks this under
-//     resets every 500 ms). Known cost: this reused handle reconnects more slowly than a fresh
-//     one (attempts often outlast 500 ms). Order holds; a message in flight at a failure
-//     may arrive one extra time, which the contract allows. Their completions carry send ids
-//     the loop no longer has in flight, which it ignores as stale.
-//   - A new worker process (after a crash, or the next connect_async()) has no Paho state, so it
-//     cannot finish handshakes the broker still holds, and its packet ids start again at 1: a
-//     broker that matches a QoS 2 PUBLISH to a pending one by packet id alone would take a new
-//     message for an old duplicate and drop it. Therefore the first connect of each worker
-//     process starts clean (cleansession = 1, MQTT 5 clean start), and every reconnect after it
-//     resumes that session (cleansession = 0). The broker's session thus lives as long as the
-//     worker process; for a client that only publishes nothing else of it is lost.
-//   - MQTT 5 sessions end when the network connection closes unless a session expiry interval
-//     is set: a persistent session asks for 0xFFFFFFFF (never expires), like MQTT 3.1.1.
+// order. Mqtt::connect() therefore takes a fresh Paho handle (persistence none) for every
+// reconnect, whatever the session: an old handle would send what was still in its command
+// queue, and in a persistent session its own re-sends of what was in flight, after the
+// connect — the queued (newer) messages first, as test_connection.cpp caught under resets
+// every 500 ms with a window of 16. A fresh handle holds nothing.
+//
+// clean_session = true (the default): the broker forgets the session at every connect.
+// clean_session = false: a reconnect resumes the broker's session (cleansession = 0, MQTT 5
+// clean start off with a session expiry of 0xFFFFFFFF, which never expires, like MQTT 3.1.1),
+// except in two cases where the connect starts clean:
+//   - the first connect of a worker process (after a crash, or the next connect_async()),
+//   - a reconnect after a loss that cut a QoS 2 message short.
+// In both, the broker may hold unfinished QoS 2 handshakes that no Paho handle of ours can
+// complete, and a fresh handle's packet ids start again at 1: a broker that matches a QoS 2
+// PUBLISH to a pending one by packet id alone would take a new message for an old duplicate
+// and drop it. QoS 1 packet ids carry no such state, so a session in which only QoS 0/1
+// messages were cut resumes. For a client that only publishes, nothing else of a session is
+// lost when it starts clean.
 #include "mqtt_options.hpp"
 
 #include <algorithm>

@@ -23,8 +23,8 @@ struct ConnectRequest {
   ~ConnectRequest() { MQTTProperties_free(&properties); }
 };
 
-// Fills r from s. `first` is the first connect of this worker process (a persistent session
-// starts clean then, see the comment in mqtt_options.cpp). Callbacks and contexts (connect
+// Fills r from s. `first`: a persistent session starts clean (the first connect of this worker
+// process, or a reconnect after a cut QoS 2 handshake; see the comment in mqtt_options.cpp). Callbacks and contexts (connect
 // success/failure, ssl_error_cb) are the caller's to set.
 void build_connect(const MqttSettings& s, bool first, ConnectRequest& r);
 
