@@ -18,6 +18,10 @@
 //      leaves file and reference in place and its successor sends the message again, whole.
 //   4. A reference whose file is missing, or not of the size the reference records, is a
 //      damaged record: counted in dropped_invalid, logged, skipped.
+//   5. A .msg file that nothing refers to (its producer died before the push, or a worker died
+//      between an acknowledgement and the deletion) is deleted by a worker whose ring, cache
+//      and window are empty, once the producer named in it is gone
+//      (LargeFiles::sweep_orphans()).
 //
 // Reference payload (the record's payload when its large bit is set):
 //   0   u64  size         payload bytes in the file

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -111,6 +112,44 @@ void LargeFiles::sync(std::span<const record::MessageView> batch) const {
 std::uint64_t LargeFiles::payload_bytes(std::string_view reference) {
   const auto ref = large::decode(reference);
   return ref ? ref->size : 0;
+}
+
+namespace {
+// The producer's pid in "<enqueue_ns>-<pid>-<n>.msg", or 0 if the name is not of that form.
+pid_t producer_of(std::string_view name) {
+  const auto a = name.find('-');
+  const auto b = a == std::string_view::npos ? a : name.find('-', a + 1);
+  if (b == std::string_view::npos || b == a + 1 || b - a - 1 > 9) return 0;
+  pid_t pid = 0;
+  for (const char c : name.substr(a + 1, b - a - 1)) {
+    if (c < '0' || c > '9') return 0;
+    pid = pid * 10 + (c - '0');
+  }
+  return pid;
+}
+}  // namespace
+
+std::pair<std::size_t, std::uint64_t> LargeFiles::sweep_orphans() const {
+  const auto dir = large::dir_of(cache_dir_);
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return {0, 0};
+  std::size_t files = 0;
+  std::uint64_t bytes = 0;
+  while (const dirent* e = ::readdir(d)) {  // NOLINT(concurrency-mt-unsafe): one DIR, one thread
+    const std::string_view name = e->d_name;
+    if (!name.ends_with(large::kFileSuffix)) continue;
+    const pid_t producer = producer_of(name);
+    if (producer <= 0 || ::kill(producer, 0) == 0 || errno != ESRCH) continue;  // alive, or unsure
+    struct stat st {};
+    if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+      continue;
+    if (::unlinkat(::dirfd(d), e->d_name, 0) == 0) {
+      ++files;
+      bytes += static_cast<std::uint64_t>(st.st_size);
+    }
+  }
+  ::closedir(d);
+  return {files, bytes};
 }
 
 std::uint64_t LargeFiles::disk_bytes() const {

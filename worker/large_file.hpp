@@ -77,6 +77,14 @@ class LargeFiles {
   // Bytes of every complete large-message file on disk: what max_cache_bytes counts for them.
   std::uint64_t disk_bytes() const;
 
+  // Deletes the .msg files that nothing can refer to any more. Call it only when the ring, the
+  // cache and the in-flight window are all empty: then a file is referenced by nobody, unless
+  // its producer (the pid in its name) is still alive and between the rename and the push of
+  // rule 1 of large_message.hpp. So a file whose producer is gone is an orphan — left by a
+  // producer killed in that window, or by a worker killed between an acknowledgement and the
+  // deletion — and is deleted. A reused pid only keeps a file longer. Returns {files, bytes}.
+  std::pair<std::size_t, std::uint64_t> sweep_orphans() const;
+
  private:
   std::filesystem::path cache_dir_;
   std::map<std::uint64_t, large::Reference> sends_;

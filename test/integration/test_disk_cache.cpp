@@ -44,7 +44,8 @@ std::size_t unique_count(const std::vector<std::uint64_t>& seqs) {
 TEST_CASE("100,000 messages cached while the broker is down arrive in order after a restart") {
   const std::uint64_t n = scaled<std::uint64_t>(100'000, 10'000);
   for (CacheType type : {CacheType::sqlite, CacheType::file}) {
-    CAPTURE(name_of(type));
+    const std::string backend = name_of(type);
+    CAPTURE(backend);
     testkit::Mosquitto broker;
     testkit::TempDir dir;
     broker.stop();
@@ -132,7 +133,8 @@ TEST_CASE("after flush() returned, a power cut (both processes and the shared me
 
 TEST_CASE("max_cache_bytes with drop_oldest keeps the newest messages and counts the drops") {
   for (CacheType type : {CacheType::sqlite, CacheType::file}) {
-    CAPTURE(name_of(type));
+    const std::string backend = name_of(type);
+    CAPTURE(backend);
     testkit::Mosquitto broker;
     testkit::TempDir dir;
     broker.stop();
@@ -236,7 +238,8 @@ TEST_CASE("a full disk is reported, publish() goes on while the ring has room, n
   struct Case { CacheType type; std::uint64_t max_cache_bytes; };
   for (Case c : {Case{CacheType::sqlite, 0}, Case{CacheType::file, 0},
                  Case{CacheType::sqlite, 3'000'000}, Case{CacheType::file, 3'000'000}}) {
-    CAPTURE(name_of(c.type));
+    const std::string backend = name_of(c.type);
+    CAPTURE(backend);
     CAPTURE(c.max_cache_bytes);
     std::filesystem::remove_all(mnt / "cache");
     testkit::Mosquitto broker;

@@ -401,6 +401,51 @@ TEST_CASE("a large message whose file is truncated is counted as damaged and ski
   client.stop();
 }
 
+TEST_CASE("a large-message file that nothing refers to is deleted once its producer is gone; a "
+          "live producer's file is kept") {
+  // What a producer killed between renaming its file and pushing the reference leaves (or a
+  // worker killed between an acknowledgement and the deletion): a complete .msg file that no
+  // record refers to. The window is a few instructions wide, so the file is made by hand.
+  testkit::Mosquitto broker;
+  testkit::Subscriber sub(broker.host(), broker.port(), "it/large/#");
+  REQUIRE(sub.wait_subscribed());
+  testkit::TempDir dir;
+  const fs::path cache = dir / "cache";
+  {
+    RobustClient first(large_options(cache, "large-orphan", CacheType::sqlite));
+    first.connect_async(broker.host(), broker.port());
+    REQUIRE_FALSE(first.publish("it/large/o", "small-0", 1));
+    REQUIRE_FALSE(first.flush(30s));
+    first.stop();
+  }
+  const pid_t gone = ::fork();  // a pid that belonged to a process which has exited
+  REQUIRE(gone >= 0);
+  if (gone == 0) ::_exit(0);
+  reap(gone);
+  const std::string orphan = "1000-" + std::to_string(gone) + "-0.msg";
+  const std::string live = "1000-" + std::to_string(::getpid()) + "-999999.msg";
+  for (const auto& name : {orphan, live}) {
+    std::ofstream(cache / "large" / name, std::ios::binary) << make_payload(kMiB, 7);
+  }
+  REQUIRE(count_files(cache, ".msg") == 2);
+
+  RobustClient client(large_options(cache, "large-orphan", CacheType::sqlite));
+  client.connect_async(broker.host(), broker.port());
+  REQUIRE_FALSE(client.publish("it/large/o", "small-1", 1));
+  REQUIRE(sub.wait_for(2, 30s));
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (fs::exists(cache / "large" / orphan) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
+  std::string listing;  // for the failure message
+  for (const auto& e : fs::directory_iterator(cache / "large"))
+    listing += e.path().filename().string() + " ";
+  CHECK_MESSAGE(!fs::exists(cache / "large" / orphan), "large/ holds ", listing);
+  // This process is alive and could be about to push a reference to it: kept.
+  CHECK(fs::exists(cache / "large" / live));
+  CHECK(sub.count() == 2);
+  client.stop();
+}
+
 TEST_CASE("payloads over MQTT's limit or over max_cache_bytes are refused with their own codes "
           "and leave no file") {
   testkit::Mosquitto broker;
