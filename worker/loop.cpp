@@ -121,7 +121,7 @@ int Loop::run() {
     if (stop_wanted() && ring_empty) break;
     if (!producer_alive_ && ring_empty && inflight_.empty()) break;
     if (cache_counts_dirty_) publish_cache_counts();
-    if (!swept_ && ring_empty && inflight_.empty()) sweep_large_orphans();
+    if (!swept_ && ring_empty && inflight_.empty()) swept_ = sweep_large_orphans();
     wait_for_work();
   }
   if (cache_counts_dirty_) publish_cache_counts();
@@ -134,10 +134,7 @@ int Loop::run() {
     }
   }
   // The producer is gone now: what its crash or an earlier worker's left behind can go too.
-  if (!producer_alive_ && ring_.tail() == ring_.head() && inflight_.empty()) {
-    swept_ = false;
-    sweep_large_orphans();
-  }
+  if (!producer_alive_ && ring_.tail() == ring_.head() && inflight_.empty()) sweep_large_orphans();
   cache_.reset();  // commits pending removals and closes files
   set_state(state_code(ConnectionState::stopped));
   notify_client();
@@ -148,17 +145,18 @@ int Loop::run() {
 }
 
 // Once the ring, the window and the cache are empty (LargeFiles::sweep_orphans() says why then).
-void Loop::sweep_large_orphans() {
-  if (swept_ || !cache_ || cache_broken_) return;
+// Returns false when the cache still holds messages (or cannot say): nothing was swept.
+bool Loop::sweep_large_orphans() {
+  if (!cache_ || cache_broken_) return false;
   // The published count first: it costs nothing, while the backend's may query.
-  if (cache_counts_dirty_ || seg_.status.cache_backlog.load() != 0) return;
-  if (cache_->counts().messages != 0) return;
-  swept_ = true;
+  if (cache_counts_dirty_ || seg_.status.cache_backlog.load() != 0) return false;
+  if (cache_->counts().messages != 0) return false;
   const auto [files, bytes] = large_.sweep_orphans();
   if (files > 0) {
     log(Level::info, "deleted {} large-message files ({} bytes) that no message refers to, left "
         "by a crashed producer or worker", files, bytes);
   }
+  return true;
 }
 
 void Loop::handle_events() {

@@ -117,7 +117,7 @@ class Loop {
   bool producer_alive_ = true;
   bool qos2_cut_ = false;
   bool swept_ = false;     // sweep_large_orphans() ran in this process
-  void sweep_large_orphans();  // a QoS 2 message was in flight at the last loss: next connect clean
+  bool sweep_large_orphans();  // a QoS 2 message was in flight at the last loss: next connect clean
   std::optional<Clock::time_point> drain_deadline_;
   std::optional<Clock::time_point> settle_deadline_;
   std::optional<Clock::time_point> cache_retry_at_;
