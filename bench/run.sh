@@ -45,7 +45,7 @@ run idle       "$build/bench/robustmq-bench-idle"
   dev=$(df --output=source "$out" | tail -1)
   echo "disk: $(df -h --output=source,fstype,size "$out" | tail -1 | tr -s ' ')" \
        "(rotational: $(lsblk -dno ROTA "$dev" 2>/dev/null || echo unknown))"
-  echo "commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- lib worker || echo ' + uncommitted lib/worker changes')"
+  echo "commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- proto lib worker || echo ' + uncommitted proto/lib/worker changes')"
   echo "command: ${RUNS:+RUNS=$RUNS }${BENCH_SCALE:+BENCH_SCALE=$BENCH_SCALE }bench/run.sh  ($((SECONDS - start)) s)"
   for p in latency throughput throughput-nospool throughput-file spool drain idle; do
     grep -v '^JSON ' "$out/$p.log" || true

@@ -24,14 +24,14 @@
 
 #include <fmt/format.h>
 
-#include "futex.hpp"
-#include "large_message.hpp"
-#include "ring.hpp"
-#include "segment.hpp"
-#include "spawn.hpp"
-#include "status_text.hpp"
-#include "validate.hpp"
-#include "worker_config.hpp"
+#include "proto/futex.hpp"
+#include "proto/large_message.hpp"
+#include "proto/ring.hpp"
+#include "proto/segment.hpp"
+#include "lib/spawn.hpp"
+#include "proto/status_text.hpp"
+#include "proto/validate.hpp"
+#include "proto/worker_config.hpp"
 
 namespace robustmq {
 

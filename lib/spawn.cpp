@@ -1,4 +1,4 @@
-#include "spawn.hpp"
+#include "lib/spawn.hpp"
 
 #include <fcntl.h>
 #include <poll.h>

@@ -12,7 +12,7 @@
 #   tsan    build-tsan/  gcc, ThreadSanitizer: the ring tests (unit: ring, ring_stress)
 #   fuzz    build-fuzz/  clang + libFuzzer with ASan/UBSan: each fuzz target for
 #                        ROBUSTMQ_FUZZ_SECONDS (default 20) from its seeds in test/fuzz/corpus/
-#   tidy    clang-tidy (.clang-tidy) over lib/, worker/, tools/ with build/compile_commands.json
+#   tidy    clang-tidy (.clang-tidy) over proto/, lib/, worker/, tools/ with build/compile_commands.json
 # With CI=true warnings are errors. Exits non-zero if anything fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -85,5 +85,5 @@ fi
 if want tidy; then
   [[ -f build/compile_commands.json ]] || setup_build build
   # Every finding is an error (WarningsAsErrors in .clang-tidy); -j 2 as CI has two cores.
-  run-clang-tidy -p build -quiet -j 2 "$PWD/(lib|worker|tools)/.*\.cpp\$"
+  run-clang-tidy -p build -quiet -j 2 "$PWD/(proto|lib|worker|tools)/.*\.cpp\$"
 fi

@@ -4,7 +4,7 @@
 //                                       damaged regions found while reading
 //   robustmq-cache dump DIR [--payload] one line per message: id, seq, topic, qos, size, age
 //
-// A large message (its payload in a file of DIR/large/, lib/large_message.hpp) shows as
+// A large message (its payload in a file of DIR/large/, proto/large_message.hpp) shows as
 // "large=<file> size=<payload bytes>", and "file=missing" or "file=<bytes> (truncated)" when
 // the file is not what the reference says; stats counts large messages and their bytes apart.
 //
@@ -22,8 +22,8 @@
 
 #include <fmt/format.h>
 
-#include "cache.hpp"
-#include "large_message.hpp"
+#include "worker/cache/cache.hpp"
+#include "proto/large_message.hpp"
 
 namespace fs = std::filesystem;
 using namespace robustmq::cache;

@@ -1,4 +1,4 @@
-#include "large_file.hpp"
+#include "worker/large_file.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -13,7 +13,7 @@
 
 #include <fmt/format.h>
 
-#include "log.hpp"
+#include "worker/log.hpp"
 
 namespace robustmq::worker {
 

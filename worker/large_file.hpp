@@ -1,4 +1,4 @@
-// The worker's side of large messages (lib/large_message.hpp has the format and the rules):
+// The worker's side of large messages (proto/large_message.hpp has the format and the rules):
 // maps a reference's file for sending, remembers which send deletes which file, and deletes a
 // file only once the broker acknowledged its message or the message was dropped.
 #pragma once
@@ -14,8 +14,8 @@
 #include <utility>
 #include <vector>
 
-#include "large_message.hpp"
-#include "record_format.hpp"
+#include "proto/large_message.hpp"
+#include "proto/record_format.hpp"
 
 namespace robustmq::worker {
 

@@ -19,7 +19,7 @@
 //      exits: a failing cache leaves the records in the ring and is retried.
 //   6. A large message's record (flags bit 3) carries a reference to a file in <cache>/large/;
 //      the file is sent mapped and deleted only after the record retired acknowledged, or when
-//      the message is dropped (large_file.hpp, lib/large_message.hpp).
+//      the message is dropped (large_file.hpp, proto/large_message.hpp).
 //
 // Link states and the functions that move between them:
 //
@@ -41,7 +41,7 @@
 //   So this trigger only frees ring space before publish() would have to wait for it.
 //   cache --send_from_cache()-->  in flight --on_delivered()--> removed from the cache
 //   ring  --send_from_ring()-->   in flight --on_delivered()--> tail advances
-#include "loop.hpp"
+#include "worker/loop.hpp"
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -51,11 +51,11 @@
 #include <cstring>
 #include <random>
 
-#include "futex.hpp"
-#include "status_text.hpp"
-#include "log.hpp"
+#include "proto/futex.hpp"
+#include "proto/status_text.hpp"
+#include "worker/log.hpp"
 #include "robustmq/client.hpp"
-#include "validate.hpp"
+#include "proto/validate.hpp"
 
 namespace robustmq::worker {
 

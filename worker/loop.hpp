@@ -9,13 +9,13 @@
 #include <string>
 #include <vector>
 
-#include "cache.hpp"
-#include "events.hpp"
-#include "large_file.hpp"
-#include "mqtt.hpp"
-#include "ring.hpp"
-#include "segment.hpp"
-#include "worker_config.hpp"
+#include "worker/cache/cache.hpp"
+#include "worker/events.hpp"
+#include "worker/large_file.hpp"
+#include "worker/mqtt.hpp"
+#include "proto/ring.hpp"
+#include "proto/segment.hpp"
+#include "proto/worker_config.hpp"
 
 namespace robustmq::worker {
 

@@ -19,11 +19,11 @@
 #include <string>
 #include <string_view>
 
-#include "cache.hpp"
-#include "log.hpp"
-#include "loop.hpp"
-#include "segment.hpp"
-#include "worker_config.hpp"
+#include "worker/cache/cache.hpp"
+#include "worker/log.hpp"
+#include "worker/loop.hpp"
+#include "proto/segment.hpp"
+#include "proto/worker_config.hpp"
 
 namespace robustmq::worker {
 extern std::atomic<bool> g_terminate;

@@ -1,4 +1,4 @@
-#include "mqtt.hpp"
+#include "worker/mqtt.hpp"
 
 #include <MQTTAsync.h>
 #include <netdb.h>
@@ -9,7 +9,7 @@
 
 #include <fmt/format.h>
 
-#include "mqtt_options.hpp"
+#include "worker/mqtt_options.hpp"
 
 namespace robustmq::worker {
 

@@ -20,8 +20,8 @@
 #include <utility>
 #include <vector>
 
-#include "events.hpp"
-#include "worker_config.hpp"
+#include "worker/events.hpp"
+#include "proto/worker_config.hpp"
 
 namespace robustmq::worker {
 

@@ -20,7 +20,7 @@
 // and drop it. QoS 1 packet ids carry no such state, so a session in which only QoS 0/1
 // messages were cut resumes. For a client that only publishes, nothing else of a session is
 // lost when it starts clean.
-#include "mqtt_options.hpp"
+#include "worker/mqtt_options.hpp"
 
 #include <algorithm>
 #include <cstring>

@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "mqtt.hpp"
+#include "worker/mqtt.hpp"
 
 namespace robustmq::worker {
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "cache.hpp"
+#include "worker/cache/cache.hpp"
 
 using namespace robustmq::cache;
 namespace fs = std::filesystem;

@@ -13,7 +13,7 @@
 
 #include <doctest/doctest.h>
 
-#include "cache.hpp"
+#include "worker/cache/cache.hpp"
 
 namespace robustmq::cache::test {
 

@@ -2,7 +2,7 @@
 
 #include <doctest/doctest.h>
 
-#include "crc32c.hpp"
+#include "worker/cache/crc32c.hpp"
 
 using namespace robustmq::cache;
 

@@ -3,7 +3,7 @@
 #include <csignal>
 
 #include "cache_fixture.hpp"
-#include "file_log_codec.hpp"
+#include "worker/cache/file_log_codec.hpp"
 
 using namespace robustmq::cache;
 using namespace robustmq::cache::test;

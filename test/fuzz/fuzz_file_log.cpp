@@ -6,7 +6,7 @@
 #include <cstring>
 #include <cstdlib>
 
-#include "file_log_scan.hpp"
+#include "worker/cache/file_log_scan.hpp"
 
 namespace fl = robustmq::cache::file_log;
 

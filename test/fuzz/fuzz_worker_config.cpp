@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-#include "worker_config.hpp"
+#include "proto/worker_config.hpp"
 
 using namespace robustmq;
 

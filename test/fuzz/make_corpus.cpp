@@ -11,11 +11,11 @@
 #include <string>
 #include <vector>
 
-#include "file_log_codec.hpp"
-#include "record_format.hpp"
-#include "ring.hpp"
-#include "segment_layout.hpp"
-#include "worker_config.hpp"
+#include "worker/cache/file_log_codec.hpp"
+#include "proto/record_format.hpp"
+#include "proto/ring.hpp"
+#include "proto/segment_layout.hpp"
+#include "proto/worker_config.hpp"
 
 using namespace robustmq;
 namespace fs = std::filesystem;

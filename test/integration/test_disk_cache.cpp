@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "crash_helpers.hpp"
-#include "segment.hpp"
+#include "proto/segment.hpp"
 
 using namespace robustmq;
 using namespace robustmq::test;

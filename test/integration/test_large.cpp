@@ -1,4 +1,4 @@
-// Large messages (lib/large_message.hpp): payloads above Options::large_message_bytes go to a
+// Large messages (proto/large_message.hpp): payloads above Options::large_message_bytes go to a
 // file and only a reference goes through the ring; they arrive intact, in order, with the same
 // guarantees as small ones. Real mosquitto, real kill -9.
 #include <doctest/doctest.h>

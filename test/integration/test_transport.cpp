@@ -12,7 +12,7 @@
 #include <fmt/format.h>
 
 #include "crash_helpers.hpp"
-#include "segment.hpp"
+#include "proto/segment.hpp"
 
 using namespace robustmq;
 using namespace robustmq::test;

@@ -7,8 +7,8 @@
 #include <string>
 #include <system_error>
 
-#include "record_format.hpp"
-#include "ring.hpp"
+#include "proto/record_format.hpp"
+#include "proto/ring.hpp"
 #include "robustmq/errc.hpp"
 
 namespace doctest {

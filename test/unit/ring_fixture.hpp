@@ -12,9 +12,9 @@
 #include <string_view>
 #include <vector>
 
-#include "record_format.hpp"
-#include "ring.hpp"
-#include "segment_layout.hpp"
+#include "proto/record_format.hpp"
+#include "proto/ring.hpp"
+#include "proto/segment_layout.hpp"
 
 namespace robustmq::test {
 

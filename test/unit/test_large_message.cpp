@@ -1,4 +1,4 @@
-// Rules of lib/large_message.hpp: the reference format, the MQTT limit, the file lifecycle.
+// Rules of proto/large_message.hpp: the reference format, the MQTT limit, the file lifecycle.
 #include <doctest/doctest.h>
 
 #include <sys/stat.h>
@@ -7,7 +7,7 @@
 #include <fstream>
 #include <string>
 
-#include "large_message.hpp"
+#include "proto/large_message.hpp"
 
 namespace fs = std::filesystem;
 using namespace robustmq;

@@ -1,12 +1,12 @@
 // Rules of record::validate(), the check the worker applies to every record header it finds in
-// the shared ring (format in lib/record_format.hpp).
+// the shared ring (format in proto/record_format.hpp).
 #include <doctest/doctest.h>
 
 #include <cstdint>
 #include <vector>
 
 #include "printers.hpp"
-#include "record_format.hpp"
+#include "proto/record_format.hpp"
 
 using namespace robustmq;
 using record::Check;

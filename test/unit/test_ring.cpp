@@ -1,4 +1,4 @@
-// Rules of the shared message ring (lib/ring.hpp, record format in lib/record_format.hpp),
+// Rules of the shared message ring (proto/ring.hpp, record format in proto/record_format.hpp),
 // checked over heap memory: the ring classes see only a shm::Segment and a byte buffer.
 #include <doctest/doctest.h>
 

@@ -1,4 +1,4 @@
-// Rules of the shared-memory segment (lib/segment.hpp, layout in lib/segment_layout.hpp), with
+// Rules of the shared-memory segment (proto/segment.hpp, layout in proto/segment_layout.hpp), with
 // real POSIX shared memory in /dev/shm. Every name carries this process's pid, and every
 // segment a test creates (including ones moved aside) is removed when the test ends.
 #include <doctest/doctest.h>
@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "printers.hpp"
-#include "ring.hpp"
-#include "segment.hpp"
+#include "proto/ring.hpp"
+#include "proto/segment.hpp"
 
 using namespace robustmq;
 using Origin = MappedSegment::Origin;

@@ -1,4 +1,4 @@
-// What publish() accepts (lib/validate.hpp): one table row per rule.
+// What publish() accepts (proto/validate.hpp): one table row per rule.
 #include <doctest/doctest.h>
 
 #include <cstddef>
@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "printers.hpp"
-#include "record_format.hpp"
+#include "proto/record_format.hpp"
 #include "robustmq/errc.hpp"
-#include "validate.hpp"
+#include "proto/validate.hpp"
 
 using namespace robustmq;
 using namespace std::string_literals;

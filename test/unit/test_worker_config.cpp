@@ -1,4 +1,4 @@
-// Rules of the start-up configuration the client sends its worker (lib/worker_config.hpp).
+// Rules of the start-up configuration the client sends its worker (proto/worker_config.hpp).
 // The worker must treat the blob as untrusted: anything malformed is refused with an error and
 // never read out of bounds (run under ASan: blobs are copied to exact-size heap buffers).
 #include <doctest/doctest.h>
@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "printers.hpp"
-#include "worker_config.hpp"
+#include "proto/worker_config.hpp"
 
 using namespace robustmq;
 using namespace std::string_literals;

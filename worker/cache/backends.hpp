@@ -4,7 +4,7 @@
 #include <filesystem>
 #include <memory>
 
-#include "cache.hpp"
+#include "worker/cache/cache.hpp"
 
 namespace robustmq::cache {
 

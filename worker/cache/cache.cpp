@@ -1,7 +1,7 @@
-#include "cache.hpp"
+#include "worker/cache/cache.hpp"
 
-#include "backends.hpp"
-#include "file_log.hpp"
+#include "worker/cache/backends.hpp"
+#include "worker/cache/file_log.hpp"
 
 namespace robustmq::cache {
 

@@ -24,7 +24,7 @@
 #include <string>
 #include <vector>
 
-#include "record_format.hpp"
+#include "proto/record_format.hpp"
 
 namespace robustmq::cache {
 
@@ -34,7 +34,7 @@ struct CachedMessage {
   std::int64_t enqueue_ns = 0;
   int qos = 0;
   bool retain = false;
-  bool large = false;  // payload is a large-message reference (lib/large_message.hpp)
+  bool large = false;  // payload is a large-message reference (proto/large_message.hpp)
   std::string topic;
   std::string payload;
 };

@@ -1,7 +1,7 @@
 // Two implementations with identical results: slicing-by-8 tables (portable), and the SSE4.2
 // crc32 instruction on x86-64 when the CPU has it (checked once at run time, so the same binary
 // runs on an old Atom and a new Xeon). test/cache checks both against known vectors.
-#include "crc32c.hpp"
+#include "worker/cache/crc32c.hpp"
 
 #include <array>
 #include <cstring>

@@ -1,6 +1,6 @@
 // The file log at run time: append (group commit), read (a kept read position), acknowledge
 // (a throttled cursor) and segment garbage collection. Invariants: file_log.hpp.
-#include "file_log.hpp"
+#include "worker/cache/file_log.hpp"
 
 #include <algorithm>
 #include <cassert>

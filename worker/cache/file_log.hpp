@@ -42,9 +42,9 @@
 #include <utility>
 #include <vector>
 
-#include "cache.hpp"
-#include "file_log_scan.hpp"
-#include "posix_io.hpp"
+#include "worker/cache/cache.hpp"
+#include "worker/cache/file_log_scan.hpp"
+#include "worker/cache/posix_io.hpp"
 
 namespace robustmq::cache::file_log {
 

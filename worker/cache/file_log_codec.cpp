@@ -1,12 +1,12 @@
-#include "file_log_codec.hpp"
+#include "worker/cache/file_log_codec.hpp"
 
 #include <cstddef>
 #include <cstring>
 
 #include <fmt/format.h>
 
-#include "cache.hpp"
-#include "crc32c.hpp"
+#include "worker/cache/cache.hpp"
+#include "worker/cache/crc32c.hpp"
 
 namespace robustmq::cache::file_log {
 namespace {

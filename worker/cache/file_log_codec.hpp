@@ -11,8 +11,8 @@
 #include <string_view>
 #include <vector>
 
-#include "file_log_format.hpp"
-#include "record_format.hpp"
+#include "worker/cache/file_log_format.hpp"
+#include "proto/record_format.hpp"
 
 namespace robustmq::cache::file_log {
 

@@ -38,7 +38,7 @@
 //   40  u32  payload_bytes
 //   44  u16  topic_bytes  1..65535 (MQTT topics are never empty)
 //   46  u8   flags        bits 0-1 QoS, bit 2 retain, bit 3 large (the payload is a reference
-//                         to a file in <cache>/large/, lib/large_message.hpp), bits 4-7 zero
+//                         to a file in <cache>/large/, proto/large_message.hpp), bits 4-7 zero
 //   47  u8   type         kTypeMessage
 //   48       topic, payload, zero padding to total_bytes
 //

@@ -22,8 +22,8 @@
 
 #include <fmt/format.h>
 
-#include "backends.hpp"
-#include "file_log.hpp"
+#include "worker/cache/backends.hpp"
+#include "worker/cache/file_log.hpp"
 
 namespace robustmq::cache::file_log {
 

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <fcntl.h>
 
-#include "file_log.hpp"
+#include "worker/cache/file_log.hpp"
 
 namespace robustmq::cache::file_log {
 

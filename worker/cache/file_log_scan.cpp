@@ -1,9 +1,9 @@
-#include "file_log_scan.hpp"
+#include "worker/cache/file_log_scan.hpp"
 
 #include <algorithm>
 #include <cstring>
 
-#include "posix_io.hpp"
+#include "worker/cache/posix_io.hpp"
 
 namespace robustmq::cache::file_log {
 namespace {

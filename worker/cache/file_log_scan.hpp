@@ -11,7 +11,7 @@
 #include <filesystem>
 #include <vector>
 
-#include "file_log_codec.hpp"
+#include "worker/cache/file_log_codec.hpp"
 
 namespace robustmq::cache::file_log {
 

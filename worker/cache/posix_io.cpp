@@ -1,4 +1,4 @@
-#include "posix_io.hpp"
+#include "worker/cache/posix_io.hpp"
 
 #include <cerrno>
 #include <cstring>
@@ -10,7 +10,7 @@
 
 #include <fmt/format.h>
 
-#include "cache.hpp"
+#include "worker/cache/cache.hpp"
 
 namespace robustmq::cache::io {
 

@@ -1,5 +1,5 @@
 // The sqlite backend at run time. Invariants: sqlite_cache.hpp.
-#include "sqlite_cache.hpp"
+#include "worker/cache/sqlite_cache.hpp"
 
 #include <cassert>
 #include <cstdio>

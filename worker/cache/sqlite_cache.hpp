@@ -34,7 +34,7 @@
 
 #include <sqlite3.h>
 
-#include "cache.hpp"
+#include "worker/cache/cache.hpp"
 
 namespace robustmq::cache::sqlite {
 

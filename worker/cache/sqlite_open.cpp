@@ -10,9 +10,9 @@
 
 #include <fmt/format.h>
 
-#include "backends.hpp"
-#include "posix_io.hpp"
-#include "sqlite_cache.hpp"
+#include "worker/cache/backends.hpp"
+#include "worker/cache/posix_io.hpp"
+#include "worker/cache/sqlite_cache.hpp"
 
 namespace robustmq::cache::sqlite {
 

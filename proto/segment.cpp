@@ -1,4 +1,4 @@
-#include "segment.hpp"
+#include "proto/segment.hpp"
 
 #include <sys/mman.h>
 #include <sys/stat.h>

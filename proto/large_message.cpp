@@ -1,4 +1,4 @@
-#include "large_message.hpp"
+#include "proto/large_message.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-#include "worker_config.hpp"
+#include "proto/worker_config.hpp"
 
 #include <cstdint>
 #include <cstring>

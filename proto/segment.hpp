@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "segment_layout.hpp"
+#include "proto/segment_layout.hpp"
 
 namespace robustmq {
 

@@ -6,7 +6,7 @@
 //   4       2     topic_bytes
 //   6       1     flags         bits 0-1 QoS, bit 2 retain, bit 3 large, bits 4-7 zero
 //                               large: the payload is a reference to a file holding the real
-//                               payload (lib/large_message.hpp), not the payload itself
+//                               payload (proto/large_message.hpp), not the payload itself
 //   7       1     kind          kKindMessage
 //   8       8     seq           per-client sequence number, +1 per message
 //   16      8     enqueue_ns    CLOCK_REALTIME at publish()
@@ -62,7 +62,7 @@ struct MessageView {
   bool retain = false;
   std::string_view topic;
   std::string_view payload;
-  bool large = false;  // payload is a large-message reference (lib/large_message.hpp)
+  bool large = false;  // payload is a large-message reference (proto/large_message.hpp)
 };
 
 enum class Check { ok, bad_length, bad_kind, bad_flags, bad_sizes };

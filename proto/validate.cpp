@@ -1,8 +1,8 @@
-#include "validate.hpp"
+#include "proto/validate.hpp"
 
 #include <cstdint>
 
-#include "record_format.hpp"
+#include "proto/record_format.hpp"
 #include "robustmq/errc.hpp"
 
 namespace robustmq {

@@ -9,8 +9,8 @@
 #include <cstdint>
 #include <optional>
 
-#include "record_format.hpp"
-#include "segment_layout.hpp"
+#include "proto/record_format.hpp"
+#include "proto/segment_layout.hpp"
 
 namespace robustmq {
 

@@ -1,4 +1,4 @@
-#include "ring.hpp"
+#include "proto/ring.hpp"
 
 #include <cstring>
 
