@@ -43,6 +43,22 @@ FileLog::~FileLog() {
   }
 }
 
+void FileLog::check_invariants() const {
+  // 5: the cursor never passes the last id given, and on disk it lags memory.
+  assert(removed_id_ < next_id_);
+  assert(persisted_removed_id_ <= removed_id_);
+  if (!segments_.empty()) {
+    // 1: the active segment starts at or before the next id.
+    assert(segments_.back().first_id <= next_id_);
+    // 2 and 3: records start after the two headers, 8-aligned, and the active segment is read
+    // up to committed_end_ only.
+    assert(committed_end_ >= kSegmentDataStart && committed_end_ % kAlign == 0);
+    assert(segments_.back().end == committed_end_);
+  }
+  assert(read_ahead_.size() <= kMaxReadAhead);
+  assert(!reader_ || reader_->next_id <= next_id_);
+}
+
 void FileLog::fail(const CacheError& e) {
   if (!failed_) failed_ = e.what();
   throw e;
@@ -79,15 +95,19 @@ std::uint64_t FileLog::append(std::span<const record::MessageView> batch) {
       ++n;
     }
     write_batch(encode_buf_, n, end_bytes);
+    assert(id == next_id_);  // 1: the batch took the ids that follow, one each
     if (segments_.size() > 1 && segments_[1].first_id <= removed_id_ + 1) persist_cursor();
   } catch (const CacheError& e) {
     fail(e);
   }
+  check_invariants();
   return next_id_ - 1;
 }
 
 void FileLog::write_batch(const std::vector<unsigned char>& bytes, std::uint64_t records,
                           std::uint64_t last_end_bytes) {
+  assert(!failed_);  // 6: nothing is written after a failed write or sync
+  assert(committed_end_ >= kSegmentDataStart && bytes.size() % kAlign == 0);  // 2, and 8-aligned
   const Segment& seg = segments_.back();
   io::pwrite_all(active_fd_.get(), bytes.data(), bytes.size(), committed_end_, seg.path);
   if (config_.sync) io::sync_data(active_fd_.get(), seg.path);
@@ -99,6 +119,8 @@ void FileLog::write_batch(const std::vector<unsigned char>& bytes, std::uint64_t
 }
 
 void FileLog::roll_segment() {
+  // 1: a segment is rolled only after the previous one took a record, so first ids increase.
+  assert(segments_.empty() || segments_.back().first_id < next_id_);
   const fs::path path = dir_ / segment_name(next_id_);
   const std::uint64_t salt = random_salt();
   // O_EXCL: a file of that name could only hold records with ids we are about to reuse.
@@ -133,6 +155,7 @@ void FileLog::persist_cursor() {
 }
 
 void FileLog::collect_garbage(bool include_active) {
+  assert(persisted_removed_id_ <= removed_id_);  // 5
   bool removed = false;
   while (segments_.size() > (include_active ? 0u : 1u)) {
     const std::uint64_t last_id =
@@ -165,6 +188,7 @@ void FileLog::remove_through(std::uint64_t id) {
                               static_cast<long double>(next_id_ - 1 - removed_id_);
     removed_bytes_ += static_cast<std::uint64_t>(share * (end_bytes_ - removed_bytes_));
   }
+  assert(id > removed_id_ && id < next_id_);  // 5: forward only, never past the last id
   removed_id_ = id;
   while (!lost_.empty() && lost_.begin()->second.last_id <= removed_id_) lost_.erase(lost_.begin());
 
@@ -176,6 +200,7 @@ void FileLog::remove_through(std::uint64_t id) {
       fail(e);
     }
   }
+  check_invariants();
 }
 
 Counts FileLog::counts() const {

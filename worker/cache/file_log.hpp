@@ -97,6 +97,8 @@ class FileLog final : public Cache {
                      std::uint64_t lost_bytes);
 
   // file_log.cpp
+  // assert()s the invariants above that hold between calls and need no I/O.
+  void check_invariants() const;
   void roll_segment();
   void write_batch(const std::vector<unsigned char>& bytes, std::uint64_t records,
                    std::uint64_t last_end_bytes);

@@ -14,6 +14,7 @@
 //   bad bytes at the end of the last segment   a torn tail: truncated, not counted
 //   bad bytes followed by a valid record       damage: counted, logged, skipped
 #include <algorithm>
+#include <cassert>
 #include <cerrno>
 #include <cstdio>
 #include <fcntl.h>
@@ -42,6 +43,7 @@ FileLog::FileLog(const fs::path& dir, const Config& config)
   load_segments();
   recover_last_segment();
   cursor_written_ = std::chrono::steady_clock::now();
+  check_invariants();
 }
 
 void FileLog::load_cursor() {
@@ -124,6 +126,11 @@ void FileLog::load_segments() {
     segments_.erase(segments_.begin());
   }
   if (dir_changed && config_.sync) io::sync_dir(dir_);
+  // 1: one segment per first id, in order (segment_index() and open_reader() search them).
+  assert(std::adjacent_find(segments_.begin(), segments_.end(),
+                            [](const Segment& a, const Segment& b) {
+                              return a.first_id >= b.first_id;
+                            }) == segments_.end());
 }
 
 void FileLog::recover_last_segment() {

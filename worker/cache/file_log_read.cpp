@@ -3,6 +3,7 @@
 // repositions: a scan from the start of the segment holding after_id + 1 (at most
 // kSegmentTargetBytes).
 #include <algorithm>
+#include <cassert>
 #include <fcntl.h>
 
 #include "worker/cache/file_log.hpp"
@@ -79,6 +80,7 @@ void FileLog::read(std::uint64_t after_id, std::size_t max_messages,
       continue;
     }
     const RecordHeader& h = s.rec.header;
+    assert(h.id >= reader_->next_id);  // 1: ids only grow; a gap is what damage took
     if (damage) {
       report_damage(seg, *damage, s.offset, reader_->next_id, h.id,
                     h.end_bytes - h.topic_bytes - h.payload_bytes - reader_->prev_end_bytes);
@@ -103,6 +105,7 @@ void FileLog::read(std::uint64_t after_id, std::size_t max_messages,
       read_ahead_.emplace_back(h.id, h.end_bytes);
     }
   }
+  check_invariants();
 }
 
 }  // namespace robustmq::cache::file_log

@@ -1,6 +1,7 @@
 #include "worker/cache/file_log_scan.hpp"
 
 #include <algorithm>
+#include <cassert>
 #include <cstring>
 
 #include "worker/cache/posix_io.hpp"
@@ -62,6 +63,9 @@ Step Scanner::next(std::uint64_t limit, std::uint64_t last_id) {
     s.next = pos_ + d.header.total_bytes;
     s.rec = d;
     pos_ = s.next;
+    // A record lies before the limit, 8-aligned, and its id is larger than every id before it.
+    assert(s.offset < s.next && s.next <= limit && d.header.total_bytes % kAlign == 0);
+    assert(d.header.id > last_id);
     return s;
   }
   // Damage or a torn tail: probe forward for the next valid record.
@@ -72,6 +76,7 @@ Step Scanner::next(std::uint64_t limit, std::uint64_t last_id) {
   }
   s.next = probe + kRecordHeaderBytes > limit ? limit : probe;
   pos_ = s.next;
+  assert(s.offset < s.next && s.next <= limit);  // every step moves forward, within the limit
   return s;
 }
 
