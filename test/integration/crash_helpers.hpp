@@ -4,7 +4,6 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -65,12 +64,6 @@ inline pid_t spawn_producer(const testkit::Mosquitto& broker, const std::filesys
 
 inline void kill9(pid_t pid) {
   if (pid > 0) ::kill(pid, SIGKILL);
-}
-
-inline void reap(pid_t pid) {
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
 }
 
 inline bool process_alive(pid_t pid) { return pid > 0 && ::kill(pid, 0) == 0; }

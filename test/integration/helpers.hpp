@@ -1,12 +1,19 @@
-// Shared pieces of the integration tests: a private broker, a subscriber, and a client whose
-// cache lives in a fresh directory.
+// Shared pieces of the integration tests: a private broker, a subscriber, a client whose cache
+// lives in a fresh directory, and the waits for a condition (tests never sleep for one).
 #pragma once
 
+#include <sys/types.h>
+#include <sys/wait.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <exception>
 #include <filesystem>
+#include <optional>
 #include <string>
+#include <system_error>
 #include <thread>
 
 #include <robustmq/client.hpp>
@@ -66,21 +73,82 @@ inline std::error_code publish_range(RobustClient& c, const std::string& topic,
   return {};
 }
 
+// Evaluates `pred` every `poll` until it holds; false if it still does not after `timeout`.
+template <typename Pred>
+bool wait_until(Pred&& pred, std::chrono::milliseconds timeout,
+                std::chrono::steady_clock::duration poll = std::chrono::milliseconds(10)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(poll);
+  }
+  return true;
+}
+
+inline bool wait_connected(const RobustClient& c, std::chrono::milliseconds timeout) {
+  return wait_until([&] { return c.stats().state == ConnectionState::connected; }, timeout);
+}
+
+// Waits until the broker acknowledged at least n messages.
+inline bool wait_acknowledged(const RobustClient& c, std::uint64_t n,
+                              std::chrono::milliseconds timeout) {
+  return wait_until([&] { return c.stats().acknowledged >= n; }, timeout);
+}
+
+// connect_async(), repeated while the cache path is busy (EBUSY): the worker of a killed
+// producer holds it until it has sent or cached what that producer left. Any other error, or
+// EBUSY after `timeout`, is thrown.
+inline void connect_when_free(RobustClient& c, const std::string& host, int port,
+                              std::chrono::milliseconds timeout) {
+  std::exception_ptr busy;
+  const bool connected = wait_until(
+      [&] {
+        try {
+          c.connect_async(host, port);
+          return true;
+        } catch (const std::system_error& e) {
+          if (e.code().value() != EBUSY) throw;
+          busy = std::current_exception();
+          return false;
+        }
+      },
+      timeout, 50ms);
+  if (!connected) std::rethrow_exception(busy);
+}
+
+// waitpid() for a child, retried on EINTR; returns its wait status.
+inline int reap(pid_t pid) {
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return status;
+}
+
+// The wait status of the child `pid` once it has exited, reaped; nothing if it still runs after
+// `timeout`.
+inline std::optional<int> wait_child_exit(pid_t pid, std::chrono::milliseconds timeout) {
+  int status = 0;
+  pid_t waited = 0;
+  wait_until([&] { return (waited = ::waitpid(pid, &status, WNOHANG)) != 0; }, timeout, 50ms);
+  if (waited != pid) return std::nullopt;
+  return status;
+}
+
 // Waits until the subscriber has seen every sequence number 0..count-1 in order (duplicates of
 // re-sent messages allowed). Returns "" on success, else the last problem check_in_order found.
 inline std::string wait_in_order(const testkit::Subscriber& sub, std::uint64_t count,
                                  std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::string problem;
-  do {
-    if (sub.count() >= count) {
-      problem = testkit::check_in_order(testkit::sequences(sub.messages()), count);
-      if (problem.empty()) return problem;
-    } else {
-      problem = "received " + std::to_string(sub.count()) + " of " + std::to_string(count);
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  } while (std::chrono::steady_clock::now() < deadline);
+  wait_until(
+      [&] {
+        if (sub.count() < count) {
+          problem = "received " + std::to_string(sub.count()) + " of " + std::to_string(count);
+          return false;
+        }
+        problem = testkit::check_in_order(testkit::sequences(sub.messages()), count);
+        return problem.empty();
+      },
+      timeout, 50ms);
   return problem;
 }
 

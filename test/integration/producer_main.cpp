@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -23,6 +22,8 @@
 
 #include <robustmq/client.hpp>
 #include <testkit/sequence.hpp>
+
+#include "helpers.hpp"
 
 int main(int argc, char** argv) {
   if (argc < 8) {
@@ -51,17 +52,12 @@ int main(int argc, char** argv) {
   robustmq::RobustClient client(o);
   // The previous producer's worker may still be draining the ring it left: it holds the cache
   // lock until it is done.
-  for (int attempt = 0;; ++attempt) {
-    try {
-      client.connect_async(argv[1], std::atoi(argv[2]));
-      break;
-    } catch (const std::system_error& e) {
-      if (e.code().value() != EBUSY || attempt > 600) {
-        std::fprintf(stderr, "producer: %s\n", e.what());
-        return 4;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
+  try {
+    robustmq::test::connect_when_free(client, argv[1], std::atoi(argv[2]),
+                                      std::chrono::seconds(30));
+  } catch (const std::system_error& e) {
+    std::fprintf(stderr, "producer: %s\n", e.what());
+    return 4;
   }
   rec[1].store(static_cast<std::uint64_t>(client.stats().worker_pid));
   rec[2].store(1);

@@ -10,7 +10,6 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <fstream>
-#include <functional>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -25,15 +24,6 @@ using namespace robustmq::test;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  while (!pred()) {
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
-}
 
 bool contains(const std::string& s, std::string_view part) {
   return s.find(part) != std::string::npos;
@@ -230,11 +220,11 @@ TEST_CASE("a 10 s black hole is detected within the keepalive and every message 
   o.cache_timeout = 60s;  // so that only the keepalive can notice the dead link
   RobustClient client(o);
   client.connect_async("127.0.0.1", proxy.port());
-  REQUIRE(wait_until([&] { return client.stats().state == ConnectionState::connected; }, 10s));
+  REQUIRE(wait_connected(client, 10s));
 
   std::error_code error;
   std::thread producer = stream(client, "it/conn/hole/seq", 0, 3000, 250, error);  // 12 s
-  std::this_thread::sleep_for(1s);
+  std::this_thread::sleep_for(1s);  // a second of the stream over the healthy link
   proxy.blackhole(true);
   const auto hole = Clock::now();
   CHECK(wait_until([&] { return client.stats().state != ConnectionState::connected; }, 10s));
@@ -276,7 +266,7 @@ TEST_CASE("connections reset every 500 ms during a stream lose nothing and keep 
     o.clean_session = clean;
     RobustClient client(o);
     client.connect_async("127.0.0.1", proxy.port());
-    REQUIRE(wait_until([&] { return client.stats().state == ConnectionState::connected; }, 10s));
+    REQUIRE(wait_connected(client, 10s));
     std::error_code error;
     std::thread producer = stream(client, topic + "/seq", 0, 4000, 1000, error, run.qos);  // 4 s
     for (int i = 0; i < 8; ++i) {
@@ -316,14 +306,14 @@ TEST_CASE("a broker refusing connections for 5 s costs nothing but disk and retr
   testkit::TempDir dir;
   RobustClient client(client_options(dir / "cache", "conn-refuse"));
   client.connect_async("127.0.0.1", proxy.port());
-  REQUIRE(wait_until([&] { return client.stats().state == ConnectionState::connected; }, 10s));
+  REQUIRE(wait_connected(client, 10s));
   std::error_code error;
   std::thread producer = stream(client, "it/conn/refuse/seq", 0, 3500, 500, error);  // 7 s
-  std::this_thread::sleep_for(1s);
+  std::this_thread::sleep_for(1s);  // a second of the stream over the healthy link
   proxy.refuse_new(true);
   proxy.reset_all();
   const auto attempts_before = client.stats().connect_attempts;
-  std::this_thread::sleep_for(5s);
+  std::this_thread::sleep_for(5s);  // the 5 s of refusals
   const Stats during = client.stats();
   CHECK(during.state != ConnectionState::connected);
   CHECK_MESSAGE(during.cached > 0, describe(during));
@@ -356,10 +346,10 @@ TEST_CASE("on a link with 50 ms round trip a window of 32 is much faster than 1,
     o.cache_timeout = 60s;
     RobustClient client(o);
     client.connect_async("127.0.0.1", proxy.port());
-    REQUIRE(wait_until([&] { return client.stats().state == ConnectionState::connected; }, 10s));
+    REQUIRE(wait_connected(client, 10s));
     const auto start = Clock::now();
     REQUIRE_FALSE(publish_range(client, topic + "/seq", 0, counts[run]));
-    REQUIRE(wait_until([&] { return client.stats().acknowledged >= counts[run]; }, 30s));
+    REQUIRE(wait_acknowledged(client, counts[run], 30s));
     const std::chrono::duration<double> took = Clock::now() - start;
     rate[run] = static_cast<double>(counts[run]) / took.count();
     const auto problem = wait_in_order(sub, counts[run], 10s);
@@ -519,7 +509,7 @@ TEST_CASE("MQTT 5: a message the broker refuses (reason code >= 0x80) is reporte
   // connection after such a PUBACK; the worker reconnects and goes on with the next message).
   const auto sent = client.stats().sent;
   CHECK(sent <= 4);  // three, and at most the one in flight when the connection closed again
-  std::this_thread::sleep_for(500ms);
+  std::this_thread::sleep_for(500ms);  // time for a re-send, which must not come
   CHECK(client.stats().sent == sent);
   const auto got = testkit::sequences(sub.messages());
   CHECK(got == std::vector<std::uint64_t>{0, 1});
@@ -571,10 +561,10 @@ TEST_CASE("MQTT 5 carries message expiry, content type and user properties; the 
   REQUIRE_FALSE(b.publish("it/conn/v5x/forever", "stays", 1));
   REQUIRE(wait_until([&] { return a.stats().acknowledged == 1; }, 10s));
   REQUIRE(wait_until([&] { return b.stats().acknowledged == 1; }, 10s));
-  std::this_thread::sleep_for(2500ms);
+  std::this_thread::sleep_for(2500ms);  // the short-lived message's 1 s expiry passes
   away.connect("it/conn/v5x/#", false);
   CHECK(away.wait_for(1, 5s));
-  std::this_thread::sleep_for(500ms);
+  std::this_thread::sleep_for(500ms);  // time for the expired message, which must not come
   const auto queued = away.messages();
   REQUIRE(queued.size() == 1);
   CHECK(queued[0].payload == "stays");

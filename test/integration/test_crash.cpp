@@ -32,10 +32,7 @@ void run_lifetimes(const char* cache_type, int lifetimes, bool kill_worker, unsi
                                           cache_type);
     // Wait until it is connected (it may wait for the previous worker to drain), then let it
     // publish for a random while, and kill it wherever it is.
-    const auto deadline = std::chrono::steady_clock::now() + 30s;
-    while (!rec.connected() && process_alive(producer) &&
-           std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(2ms);
+    wait_until([&] { return rec.connected() || !process_alive(producer); }, 30s, 2ms);
     REQUIRE(rec.connected());
     std::this_thread::sleep_for(std::chrono::milliseconds(20 + rng() % 250));
     const pid_t worker = rec.worker_pid();
@@ -49,23 +46,15 @@ void run_lifetimes(const char* cache_type, int lifetimes, bool kill_worker, unsi
   RobustClient client(client_options(cache, id, std::string(cache_type) == "file"
                                                     ? CacheType::file
                                                     : CacheType::sqlite));
-  for (int attempt = 0;; ++attempt) {
-    try {
-      client.connect_async(broker.host(), broker.port());
-      break;
-    } catch (const std::system_error& e) {
-      REQUIRE_MESSAGE((e.code().value() == EBUSY && attempt < 600), e.what());
-      std::this_thread::sleep_for(50ms);
-    }
-  }
+  REQUIRE_NOTHROW(connect_when_free(client, broker.host(), broker.port(), 30s));
   const std::uint64_t want = total(confirmed);
-  std::string problem = "not checked";
-  const auto deadline = std::chrono::steady_clock::now() + 120s;
-  while (std::chrono::steady_clock::now() < deadline) {
-    problem = check_lifetimes(sub.messages(), prefix, confirmed);
-    if (problem.empty()) break;
-    std::this_thread::sleep_for(100ms);
-  }
+  std::string problem;
+  wait_until(
+      [&] {
+        problem = check_lifetimes(sub.messages(), prefix, confirmed);
+        return problem.empty();
+      },
+      120s, 100ms);
   const Stats s = client.stats();
   CHECK_MESSAGE(problem.empty(), problem, " (", want, " confirmed in ", lifetimes,
                 " lifetimes; cache backlog ", s.cache_backlog, ", ring backlog ", s.ring_backlog,
@@ -107,7 +96,7 @@ TEST_CASE("a worker killed 50 times during a stream is restarted and every messa
       producer_error = client.publish("wk/seq", testkit::sequence_payload(i, 32), 1);
       if (producer_error) return;
       published.store(i + 1);
-      if (i % 10 == 9) std::this_thread::sleep_for(1ms);
+      if (i % 10 == 9) std::this_thread::sleep_for(1ms);  // at most ~10,000 messages/s
     }
   });
   std::mt19937 rng(5);
@@ -115,15 +104,12 @@ TEST_CASE("a worker killed 50 times during a stream is restarted and every messa
   int kills = 0;
   const auto started = std::chrono::steady_clock::now();
   for (; kills < want_kills && std::chrono::steady_clock::now() - started < 60s; ++kills) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(40 + rng() % 120));
+    std::this_thread::sleep_for(std::chrono::milliseconds(40 + rng() % 120));  // a random moment
     const int pid = client.stats().worker_pid;
     CHECK(pid > 0);
     kill9(pid);
     // The client notices within a second and starts a successor.
-    const auto deadline = std::chrono::steady_clock::now() + 1s;
-    while (client.stats().worker_pid == pid && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(1ms);
-    if (client.stats().worker_pid == pid) {
+    if (!wait_until([&] { return client.stats().worker_pid != pid; }, 1s, 1ms)) {
       FAIL_CHECK("no new worker within 1 s of the kill");
       break;
     }
@@ -132,7 +118,7 @@ TEST_CASE("a worker killed 50 times during a stream is restarted and every messa
     // Scenario 4: the broker goes away during the kills, too.
     broker.stop();
     kill9(client.stats().worker_pid);
-    std::this_thread::sleep_for(300ms);
+    std::this_thread::sleep_for(300ms);  // the broker stays away for 300 ms
     broker.start();
   }
   done.store(true);

@@ -102,9 +102,7 @@ TEST_CASE("after flush() returned, a power cut (both processes and the shared me
     const pid_t producer = spawn_producer(broker, cache, id, "dc/power/seq", rec, m.type, 3000);
     ::unsetenv("ROBUSTMQ_TEST_FLUSH");
     ::unsetenv("ROBUSTMQ_TEST_DURABILITY");
-    const auto deadline = std::chrono::steady_clock::now() + 60s;
-    while (!rec.flushed() && process_alive(producer) && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(5ms);
+    wait_until([&] { return rec.flushed() || !process_alive(producer); }, 60s, 5ms);
     REQUIRE(rec.flushed());
     // The power cut: both processes die at once and RAM (the shared segment) is lost.
     kill9(rec.worker_pid());
@@ -116,15 +114,7 @@ TEST_CASE("after flush() returned, a power cut (both processes and the shared me
     REQUIRE(sub.wait_subscribed());
     RobustClient client(client_options(cache, id, std::string(m.type) == "file" ? CacheType::file
                                                                                  : CacheType::sqlite));
-    for (int attempt = 0;; ++attempt) {
-      try {
-        client.connect_async(broker.host(), broker.port());
-        break;
-      } catch (const std::system_error& e) {
-        REQUIRE_MESSAGE((e.code().value() == EBUSY && attempt < 200), e.what());
-        std::this_thread::sleep_for(50ms);
-      }
-    }
+    REQUIRE_NOTHROW(connect_when_free(client, broker.host(), broker.port(), 10s));
     const auto problem = wait_in_order(sub, 3000, 60s);
     CHECK_MESSAGE(problem.empty(), problem);
     client.stop();
@@ -159,7 +149,7 @@ TEST_CASE("max_cache_bytes with drop_oldest keeps the newest messages and counts
     client.connect_async(broker.host(), broker.port());
     const std::uint64_t kept = 1000 - dropped;
     REQUIRE(sub.wait_for(kept, 30s));
-    std::this_thread::sleep_for(200ms);
+    std::this_thread::sleep_for(200ms);  // time for a dropped message, which must not come
     const auto seqs = testkit::sequences(sub.messages());
     CHECK(unique_count(seqs) == kept);
     CHECK(increasing(seqs));
@@ -211,11 +201,11 @@ TEST_CASE("messages older than message_ttl are dropped before sending and counte
   client.connect_async(broker.host(), broker.port());
   REQUIRE_FALSE(publish_range(client, "dc/ttl/seq", 0, 100));
   REQUIRE_FALSE(client.flush(10s));
-  std::this_thread::sleep_for(1500ms);
+  std::this_thread::sleep_for(1500ms);  // the first 100 outlive their 1 s TTL
   REQUIRE_FALSE(publish_range(client, "dc/ttl/seq", 100, 110));
   broker.start();
   REQUIRE(sub.wait_for(10, 30s));
-  std::this_thread::sleep_for(300ms);
+  std::this_thread::sleep_for(300ms);  // time for an expired message, which must not come
   const auto seqs = testkit::sequences(sub.messages());
   CHECK(unique_count(seqs) == 10);
   CHECK(*std::min_element(seqs.begin(), seqs.end()) == 100);
@@ -280,11 +270,9 @@ TEST_CASE("a full disk is reported, publish() goes on while the ring has room, n
     broker.start();
     // Everything accepted arrives in order, except what drop_oldest dropped (counted).
     const std::uint64_t dropped = s.dropped_overflow;
-    const auto deadline = std::chrono::steady_clock::now() + 60s;
-    while (std::chrono::steady_clock::now() < deadline &&
-           unique_count(testkit::sequences(sub.messages())) + dropped < accepted)
-      std::this_thread::sleep_for(100ms);
-    std::this_thread::sleep_for(200ms);
+    auto arrived = [&] { return unique_count(testkit::sequences(sub.messages())); };
+    wait_until([&] { return arrived() + dropped >= accepted; }, 60s, 100ms);
+    std::this_thread::sleep_for(200ms);  // time for a message too many, which must not come
     const auto seqs = testkit::sequences(sub.messages());
     CHECK(unique_count(seqs) + dropped == accepted);
     CHECK(increasing(seqs));

@@ -44,10 +44,10 @@ TEST_CASE("a broker stopped for 3 s mid-stream loses nothing and keeps the order
       if (i % 100 == 0) std::this_thread::sleep_for(50ms);  // a steady stream of ~3 s
     }
   });
-  std::this_thread::sleep_for(1s);
+  std::this_thread::sleep_for(1s);  // the first third of the stream goes out with the broker up
   const auto subscribes = sub.subscribe_count();
   broker.stop();
-  std::this_thread::sleep_for(3s);
+  std::this_thread::sleep_for(3s);  // the outage
   broker.start();
   producer.join();
   REQUIRE_FALSE(producer_error);

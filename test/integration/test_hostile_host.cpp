@@ -15,6 +15,7 @@
 #include <atomic>
 #include <climits>
 #include <filesystem>
+#include <optional>
 #include <set>
 #include <thread>
 #include <utility>
@@ -68,13 +69,10 @@ pid_t kill_worker_and_wait_replacement(const std::filesystem::path& cache, int s
   const pid_t old = worker_of(cache);
   REQUIRE(old > 0);
   ::kill(old, sig);
-  for (int i = 0; i < 200; ++i) {
-    const pid_t now = worker_of(cache);
-    if (now > 0 && now != old) return now;
-    std::this_thread::sleep_for(50ms);
-  }
-  FAIL("the killed worker was not replaced");
-  return -1;
+  pid_t now = -1;
+  if (!wait_until([&] { return (now = worker_of(cache)) > 0 && now != old; }, 10s, 50ms))
+    FAIL("the killed worker was not replaced");
+  return now;
 }
 
 std::atomic<int> reaped{0};
@@ -121,8 +119,7 @@ TEST_CASE("a SIGCHLD handler reaping every child does not stop a killed worker b
     const int before = reaped.load();
     const pid_t own = ::fork();
     if (own == 0) ::_exit(0);
-    for (int i = 0; i < 100 && reaped.load() == before; ++i) std::this_thread::sleep_for(20ms);
-    CHECK(reaped.load() > before);
+    CHECK(wait_until([&] { return reaped.load() > before; }, 2s, 20ms));
     client.stop();
   }
 }
@@ -255,14 +252,11 @@ TEST_CASE("a fork() child of the host cannot publish into or stop the parent's c
     client.stop();  // must leave the parent's worker alone; so must exit()
     std::exit(bad);
   }
-  int status = 0;
-  pid_t waited = 0;
-  for (int i = 0; i < 600 && (waited = ::waitpid(child, &status, WNOHANG)) == 0; ++i)
-    std::this_thread::sleep_for(50ms);
-  if (waited == 0) ::kill(child, SIGKILL);  // hung in exit(): a failure, not a hang of the suite
-  REQUIRE_MESSAGE(waited == child, "the fork() child did not exit within 30 s");
-  CHECK(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 0);
+  const std::optional<int> status = wait_child_exit(child, 30s);
+  if (!status) ::kill(child, SIGKILL);  // hung in exit(): a failure, not a hang of the suite
+  REQUIRE_MESSAGE(status.has_value(), "the fork() child did not exit within 30 s");
+  CHECK(WIFEXITED(*status));
+  CHECK(WEXITSTATUS(*status) == 0);
   CHECK_FALSE(gone(worker));
   CHECK(worker_of(dir / "cache") == worker);
   REQUIRE_FALSE(publish_range(client, "hh/fork/seq", 100, 200));
@@ -305,11 +299,7 @@ TEST_CASE("when the host dies while its fork() child lives, the worker notices a
   ::kill(host, SIGKILL);
   ::waitpid(host, nullptr, 0);
   // The kid still lives; the worker must still see the host's death (EOF on its lifeline).
-  bool worker_exited = false;
-  for (int i = 0; i < 300 && !worker_exited; ++i) {
-    worker_exited = gone(worker);
-    std::this_thread::sleep_for(50ms);
-  }
+  const bool worker_exited = wait_until([&] { return gone(worker); }, 15s, 50ms);
   CHECK_FALSE(gone(kid));
   CHECK(worker_exited);
   ::kill(kid, SIGKILL);

@@ -94,10 +94,7 @@ std::size_t count_files(const fs::path& cache, std::string_view suffix) {
 
 // Waits until <cache>/large/ holds no .msg file (deleted right after the tail moved).
 bool wait_no_files(const fs::path& cache) {
-  const auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (count_files(cache, ".msg") > 0 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(20ms);
-  return count_files(cache, ".msg") == 0;
+  return wait_until([&] { return count_files(cache, ".msg") == 0; }, 30s, 20ms);
 }
 
 // RssAnon of a process in bytes (0 if it is gone).
@@ -157,7 +154,7 @@ TEST_CASE("50 MB and 200 MB payloads arrive intact and in order between small me
     while (sampling.load()) {
       const auto r = rss_anon(worker);
       if (r > peak.load()) peak.store(r);
-      std::this_thread::sleep_for(2ms);
+      std::this_thread::sleep_for(2ms);  // the sampling interval
     }
   });
   const auto t0 = std::chrono::steady_clock::now();
@@ -166,15 +163,14 @@ TEST_CASE("50 MB and 200 MB payloads arrive intact and in order between small me
   REQUIRE_FALSE(client.publish("it/large/a", big200, 1));
   REQUIRE_FALSE(client.publish("it/large/a", "small-2", 1));
   // Not flush(): it would spool what is in flight after a second and send it again.
-  const auto deadline = std::chrono::steady_clock::now() + 90s;
-  while (client.stats().acknowledged < 5 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(10ms);
+  wait_acknowledged(client, 5, 90s);
   sampling.store(false);
   sampler.join();
   const auto t_acked = std::chrono::steady_clock::now();
   REQUIRE(client.stats().acknowledged >= 5);
-  std::this_thread::sleep_for(200ms);  // Paho frees its copy after the acknowledgement callback
-  const std::uint64_t after = rss_anon(worker);
+  // Paho frees its copy after the acknowledgement callback: wait for the memory to come back.
+  std::uint64_t after = 0;
+  wait_until([&] { return (after = rss_anon(worker)) <= base + 16 * kMiB; }, 5s, 20ms);
 
   REQUIRE(sub.wait_for(5, 90s));
   const auto t_received = std::chrono::steady_clock::now();
@@ -279,10 +275,8 @@ TEST_CASE("a producer killed while writing a 200 MB payload leaves nothing that 
   ::unsetenv("ROBUSTMQ_TEST_DURABILITY");
 
   // Kill it as soon as the large payload's temporary file exists.
-  const auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (count_files(cache, ".tmp") == 0 && std::chrono::steady_clock::now() < deadline &&
-         process_alive(producer))
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  wait_until([&] { return count_files(cache, ".tmp") > 0 || !process_alive(producer); }, 60s,
+             std::chrono::microseconds(200));
   kill9(producer);
   reap(producer);
   REQUIRE(rec.large_started());
@@ -299,16 +293,8 @@ TEST_CASE("a producer killed while writing a 200 MB payload leaves nothing that 
   // The next client on the same cache path deletes the half-written file and sends nothing
   // more.
   RobustClient next(large_options(cache, "large-kill", CacheType::file));
-  for (int attempt = 0;; ++attempt) {  // the orphaned worker may still hold the cache lock
-    try {
-      next.connect_async(broker.host(), broker.port());
-      break;
-    } catch (const std::system_error& e) {
-      REQUIRE(e.code().value() == EBUSY);
-      REQUIRE(attempt < 600);
-      std::this_thread::sleep_for(50ms);
-    }
-  }
+  // The orphaned worker may still hold the cache lock.
+  REQUIRE_NOTHROW(connect_when_free(next, broker.host(), broker.port(), 30s));
   CHECK(count_files(cache, ".tmp") == 0);
   REQUIRE_FALSE(next.flush(30s));
   std::this_thread::sleep_for(1s);  // room for anything that should not come
@@ -330,18 +316,14 @@ TEST_CASE("a worker killed while sending a 50 MB payload is replaced and the pay
   REQUIRE_FALSE(client.publish("it/large/d", "small-0", 1));
   REQUIRE(sub.wait_for(1, 30s));
   // Acknowledged, not merely cached (as flush() allows): the window is free for the big one.
-  const auto acked_by = std::chrono::steady_clock::now() + 30s;
-  while (client.stats().acknowledged < 1 && std::chrono::steady_clock::now() < acked_by)
-    std::this_thread::sleep_for(1ms);
+  wait_acknowledged(client, 1, 30s);
   REQUIRE(client.stats().acknowledged == 1);
 
   // A frozen broker takes part of the packet and acknowledges nothing: the worker is
   // certainly in the middle of sending when it is killed.
   broker.signal(SIGSTOP);
   REQUIRE_FALSE(client.publish("it/large/d", big200, 1));
-  const auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (client.stats().sent < 2 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(1ms);
+  wait_until([&] { return client.stats().sent >= 2; }, 30s, 1ms);
   REQUIRE(client.stats().sent >= 2);
   REQUIRE(client.stats().acknowledged == 1);
   const pid_t first_worker = client.stats().worker_pid;
@@ -433,9 +415,7 @@ TEST_CASE("a large-message file that nothing refers to is deleted once its produ
   client.connect_async(broker.host(), broker.port());
   REQUIRE_FALSE(client.publish("it/large/o", "small-1", 1));
   REQUIRE(sub.wait_for(2, 30s));
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (fs::exists(cache / "large" / orphan) && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(20ms);
+  wait_until([&] { return !fs::exists(cache / "large" / orphan); }, 10s, 20ms);
   std::string listing;  // for the failure message
   for (const auto& e : fs::directory_iterator(cache / "large"))
     listing += e.path().filename().string() + " ";

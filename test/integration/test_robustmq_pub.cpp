@@ -55,10 +55,9 @@ Run start(std::vector<std::string> args) {
   return r;
 }
 
+// The exit code of the child `pid`, as a shell reports it (128 + the signal that killed it).
 int wait_exit(pid_t pid) {
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
+  const int status = reap(pid);
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 

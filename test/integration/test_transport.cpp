@@ -73,9 +73,13 @@ TEST_CASE("an idle worker does not wake up and reacts to publish() at once") {
   REQUIRE_FALSE(client.publish("idle/seq", testkit::sequence_payload(0), 1));
   REQUIRE(sub.wait_for(1, 10s));
   const int pid = client.stats().worker_pid;
-  std::this_thread::sleep_for(200ms);
+  // Idle from here: the message is acknowledged and nothing is left to send.
+  REQUIRE(wait_until([&] {
+    const Stats s = client.stats();
+    return s.acknowledged == 1 && s.ring_backlog == 0 && s.cache_backlog == 0;
+  }, 10s));
   const long before = main_thread_switches(pid);
-  std::this_thread::sleep_for(2s);
+  std::this_thread::sleep_for(2s);  // two idle seconds
   const long after = main_thread_switches(pid);
   CHECK(after - before <= 1);  // the worker's loop slept through (Paho's threads are not counted)
   const auto t0 = std::chrono::steady_clock::now();
