@@ -23,7 +23,7 @@ namespace tk = robustmq::testkit;
 
 namespace {
 
-// Runs mosquitto_pub -l: one QoS-1 message per line of stdin_path. Returns its exit status.
+// Runs mosquitto_pub -l: one QoS-1 message per line of the file `lines`. Returns its exit status.
 int mosquitto_pub_lines(int port, const std::string& topic, const std::filesystem::path& lines) {
   const std::string port_s = std::to_string(port);
   std::vector<std::string> args = {"mosquitto_pub", "-h", "127.0.0.1", "-p", port_s, "-t", topic,

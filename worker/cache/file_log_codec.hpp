@@ -1,5 +1,5 @@
 // Encoding and decoding of the file log's structures (file_log_format.hpp). Pure functions on
-// byte buffers, so that tests and the fuzzer (test/cache/fuzz_file_log.cpp) can drive the
+// byte buffers, so that tests and the fuzzer (test/fuzz/fuzz_file_log.cpp) can drive the
 // decoder with arbitrary bytes.
 #pragma once
 

@@ -1,7 +1,7 @@
 // Thin POSIX file helpers for the caches: every failure becomes a CacheError that names the
 // file and the cause, so an operator reading the worker's log knows which disk to look at.
 //
-// Files are created mode 0600 and fchmod'ed to 0600 whatever the umask (DESIGN.md, contract 8).
+// Files are created mode 0600 and fchmod'ed to 0600 whatever the umask (README.md, Security).
 #pragma once
 
 #include <cstddef>
