@@ -201,9 +201,9 @@ class RobustClient::Impl {
   shm::Segment& seg() const { return segment_->segment(); }
   void* seg_base() const { return &segment_->segment(); }
   std::size_t segment_bytes() const { return shm::kRingOffset + segment_->ring_bytes(); }
+  // Wakes a sleeping worker, P1-P2 of the wake-up handshake (proto/segment_layout.hpp).
   void wake_worker() noexcept;
-  // Waits until pred() holds or the deadline passes; the worker bumps client_word whenever the
-  // tail moves or its state changes.
+  // Waits until pred() holds or the deadline passes, C1-C6 of the same handshake.
   template <typename Pred>
   bool wait_for_worker(Pred pred, std::chrono::steady_clock::time_point deadline);
   void monitor_loop();
