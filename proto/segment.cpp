@@ -84,9 +84,9 @@ std::string header_problem(const shm::SegmentHeader& h, std::size_t file_bytes,
                            std::size_t& ring_bytes_out) {
   if (h.magic.load(std::memory_order_acquire) != shm::kMagic)
     return "wrong magic (not a RobustMQ segment, or its creator died while creating it)";
-  if (h.layout_version != shm::kLayoutVersion)
-    return fmt::format("layout version {} (this library speaks {})", h.layout_version,
-                       shm::kLayoutVersion);
+  if (h.layout_version < shm::kOldestLayoutVersion || h.layout_version > shm::kLayoutVersion)
+    return fmt::format("layout version {} (this library reads versions {} to {})",
+                       h.layout_version, shm::kOldestLayoutVersion, shm::kLayoutVersion);
   if (h.ring_offset != shm::kRingOffset || !is_pow2(h.ring_bytes) ||
       h.ring_bytes < shm::kMinRingBytes || h.ring_bytes > shm::kMaxRingBytes ||
       total_bytes(h.ring_bytes) != file_bytes)
@@ -224,8 +224,13 @@ MappedSegment MappedSegment::create_or_adopt(const std::string& name, std::size_
       std::size_t existing_ring = 0;
       const std::string problem = check_existing(obj, existing_ring);
       if (problem.empty()) {
+        MappedSegment seg(std::make_unique<Mapping>(map_segment(obj, total_bytes(existing_ring))));
+        // An older version this library reads is a subset of the current one (see
+        // kLayoutVersion): from now on the segment may hold what only the current one allows.
+        auto& version = seg.segment().header.layout_version;
+        if (version != shm::kLayoutVersion) version = shm::kLayoutVersion;
         origin = Origin::adopted;
-        return MappedSegment(std::make_unique<Mapping>(map_segment(obj, total_bytes(existing_ring))));
+        return seg;
       }
       // Never map a segment we cannot trust; keep it for inspection instead of deleting it.
       note = move_aside(obj, problem);

@@ -32,7 +32,8 @@ class MappedSegment {
   // existing one left by dead owners; the caller holds the cache directory lock, so no live
   // client uses it. A segment with a wrong magic, layout version or size is renamed aside
   // (<file>.bad-<ns>, next to it) and a fresh one is created; one owned by another user is
-  // refused (std::system_error, EACCES).
+  // refused (std::system_error, EACCES). An adopted segment of an older layout version that
+  // this library still reads (shm::kOldestLayoutVersion) is marked with the current one.
   static MappedSegment create_or_adopt(const std::string& name, std::size_t ring_bytes,
                                        Origin& origin, std::string& note);
   // Worker side: maps an existing, valid segment or throws std::system_error.

@@ -1,4 +1,4 @@
-// The shared-memory segment between one RobustClient and its worker. Layout version 1.
+// The shared-memory segment between one RobustClient and its worker. Layout version 2.
 //
 // Only offsets live in shared memory, never pointers. Every field is either written by exactly
 // one side (noted below) or is an atomic counter; there is no inter-process lock, so a process
@@ -25,10 +25,26 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "robustmq/client.hpp"
+
 namespace robustmq::shm {
 
 inline constexpr std::uint64_t kMagic = 0x31'51'4d'54'53'42'52'00ULL;  // "\0RBSTMQ1"
-inline constexpr std::uint32_t kLayoutVersion = 1;
+
+// SegmentHeader::layout_version. A change of anything either side reads or writes here, of
+// the record format (record_format.hpp) or of a number stored here (the static_asserts at the
+// end) takes a new version; a reader refuses versions outside
+// [kOldestLayoutVersion, kLayoutVersion].
+//   1  The first layout; ring records with flags bits 3-7 zero (record format 1). Releases
+//      that added large messages went on writing version 1 while their records could carry
+//      flags bit 3 (a reference to a large message's file, record format 2), which a reader
+//      without large messages drops as damaged.
+//   2  The bytes of the last version-1 release; records may carry flags bit 3. A reader that
+//      knows nothing of large messages refuses the segment instead of dropping them. Version-1
+//      segments are still read (their records are a subset) and are marked 2 when a client
+//      adopts them.
+inline constexpr std::uint32_t kLayoutVersion = 2;
+inline constexpr std::uint32_t kOldestLayoutVersion = 1;
 inline constexpr std::size_t kRingOffset = 4096;
 inline constexpr std::size_t kMinRingBytes = 64u << 10;
 inline constexpr std::size_t kMaxRingBytes = 1u << 30;
@@ -121,7 +137,7 @@ struct StatusText {
 
 // Counters only grow; the client reads them without coordination.
 struct StatusBlock {
-  std::atomic<std::uint32_t> state;  // robustmq::ConnectionState
+  std::atomic<std::uint32_t> state;  // robustmq::ConnectionState, as the numbers asserted below
   std::atomic<std::uint64_t> sent;
   std::atomic<std::uint64_t> acknowledged;
   std::atomic<std::uint64_t> cached;
@@ -159,5 +175,14 @@ static_assert(offsetof(Segment, status) == 320);
 static_assert(sizeof(Segment) <= kRingOffset);
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
+
+// Enumerations stored here, by number: the worker writes StatusBlock::state as a uint32 and the
+// client casts it back to the public enum. Renumbering them takes a new layout version.
+// (Records carry no enumeration: their flags are the bits of record_format.hpp.)
+static_assert(static_cast<std::uint32_t>(ConnectionState::idle) == 0);
+static_assert(static_cast<std::uint32_t>(ConnectionState::connecting) == 1);
+static_assert(static_cast<std::uint32_t>(ConnectionState::connected) == 2);
+static_assert(static_cast<std::uint32_t>(ConnectionState::disconnected) == 3);
+static_assert(static_cast<std::uint32_t>(ConnectionState::stopped) == 4);
 
 }  // namespace robustmq::shm

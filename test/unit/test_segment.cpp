@@ -253,6 +253,12 @@ TEST_CASE("an unusable segment is moved aside and a fresh one is created") {
        [](MappedSegment& s, const fs::path&) { s.segment().header.magic.store(0); }},
       {"a wrong layout version",
        [](MappedSegment& s, const fs::path&) { s.segment().header.layout_version = 99; }},
+      {"layout version 0",
+       [](MappedSegment& s, const fs::path&) { s.segment().header.layout_version = 0; }},
+      {"a layout version newer than this library's",
+       [](MappedSegment& s, const fs::path&) {
+         s.segment().header.layout_version = shm::kLayoutVersion + 1;
+       }},
       {"a ring size that is not a power of two",
        [](MappedSegment& s, const fs::path&) { s.segment().header.ring_bytes = 100'000; }},
       {"a ring size that disagrees with the file's size",
@@ -373,6 +379,35 @@ TEST_CASE("segment_file names the file behind the object Boost opens by that nam
   struct stat by_name {};
   REQUIRE(::stat(file.c_str(), &by_name) == 0);
   CHECK(identity(by_boost) == identity(by_name));
+}
+
+TEST_CASE("a version-1 segment is adopted with its records and marked with the current version") {
+  static_assert(shm::kOldestLayoutVersion == 1 && shm::kLayoutVersion == 2);
+  ScratchName scratch("v1");
+  std::uint64_t head = 0;
+  {
+    Origin origin;
+    std::string note;
+    auto seg = create(scratch.name(), 64 << 10, origin, note);
+    RingProducer producer(seg.segment().producer, seg.segment().consumer, seg.ring(), seg.ring_bytes());
+    REQUIRE(producer.try_push(message(1, "plant/1", "left by a version-1 client")));
+    head = producer.head();
+    seg.segment().header.layout_version = 1;
+  }
+  // The worker reads it as it is.
+  CHECK(MappedSegment::open_existing(scratch.name()).segment().header.layout_version == 1);
+  Origin origin = Origin::created;
+  std::string note;
+  auto seg = create(scratch.name(), 64 << 10, origin, note);
+  CHECK(origin == Origin::adopted);
+  CHECK(note.empty());
+  CHECK(seg.segment().header.layout_version == shm::kLayoutVersion);
+  CHECK(seg.segment().producer.head.load() == head);
+  RingConsumer consumer(seg.segment().producer, seg.segment().consumer, seg.ring(), seg.ring_bytes());
+  RingConsumer::Item item;
+  REQUIRE(consumer.read_at(consumer.tail(), item) == RingConsumer::Status::item);
+  CHECK(item.message.payload == "left by a version-1 client");
+  CHECK(scratch.moved_aside().empty());
 }
 
 TEST_CASE("a segment replacing one moved aside is 0600 under umask 0 too") {
