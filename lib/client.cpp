@@ -6,7 +6,6 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -199,11 +198,9 @@ class RobustClient::Impl {
 
  private:
   shm::Segment& seg() const { return segment_->segment(); }
-  void* seg_base() const { return &segment_->segment(); }
-  std::size_t segment_bytes() const { return shm::kRingOffset + segment_->ring_bytes(); }
+  // Wakes a sleeping worker, P1-P2 of the wake-up handshake (proto/segment_layout.hpp).
   void wake_worker() noexcept;
-  // Waits until pred() holds or the deadline passes; the worker bumps client_word whenever the
-  // tail moves or its state changes.
+  // Waits until pred() holds or the deadline passes, C1-C6 of the same handshake.
   template <typename Pred>
   bool wait_for_worker(Pred pred, std::chrono::steady_clock::time_point deadline);
   void monitor_loop();
@@ -348,8 +345,8 @@ void RobustClient::Impl::connect_async(const std::string& host, int port) {
     throw;
   }
   owner_pid_ = ::getpid();
-  // A fork() child of the host gets no mapping of the segment: it cannot scribble on the ring.
-  ::madvise(seg_base(), segment_bytes(), MADV_DONTFORK);
+  // A fork() child of the host gets no mapping of the segment (MappedSegment maps it
+  // MADV_DONTFORK), no lifeline and no lock.
   {
     static std::once_flag once;
     std::call_once(once, [] {

@@ -1,4 +1,4 @@
-// The shared-memory segment between one RobustClient and its worker. Layout version 1.
+// The shared-memory segment between one RobustClient and its worker. Layout version 2.
 //
 // Only offsets live in shared memory, never pointers. Every field is either written by exactly
 // one side (noted below) or is an atomic counter; there is no inter-process lock, so a process
@@ -8,7 +8,7 @@
 //   0       64    SegmentHeader creator (once, before the magic is stored with release order)
 //   64      64    ProducerLine  client: head (release), next_seq
 //   128     64    ConsumerLine  worker: tail (release) after ack or cache commit
-//   192     64    WakeLine      both: futex words and "I am sleeping" flags
+//   192     64    WakeLine      both: the wake-up handshake (described at WakeLine)
 //   256     64    ControlLine   client: stop, flush target; worker: pid
 //   320     ...   StatusBlock   worker: counters and last error (seqlock)
 //   4096    N     ring bytes    client writes [head, ...), worker reads [tail, head)
@@ -25,10 +25,26 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "robustmq/client.hpp"
+
 namespace robustmq::shm {
 
 inline constexpr std::uint64_t kMagic = 0x31'51'4d'54'53'42'52'00ULL;  // "\0RBSTMQ1"
-inline constexpr std::uint32_t kLayoutVersion = 1;
+
+// SegmentHeader::layout_version. A change of anything either side reads or writes here, of
+// the record format (record_format.hpp) or of a number stored here (the static_asserts at the
+// end) takes a new version; a reader refuses versions outside
+// [kOldestLayoutVersion, kLayoutVersion].
+//   1  The first layout; ring records with flags bits 3-7 zero (record format 1). Releases
+//      that added large messages went on writing version 1 while their records could carry
+//      flags bit 3 (a reference to a large message's file, record format 2), which a reader
+//      without large messages drops as damaged.
+//   2  The bytes of the last version-1 release; records may carry flags bit 3. A reader that
+//      knows nothing of large messages refuses the segment instead of dropping them. Version-1
+//      segments are still read (their records are a subset) and are marked 2 when a client
+//      adopts them.
+inline constexpr std::uint32_t kLayoutVersion = 2;
+inline constexpr std::uint32_t kOldestLayoutVersion = 1;
 inline constexpr std::size_t kRingOffset = 4096;
 inline constexpr std::size_t kMinRingBytes = 64u << 10;
 inline constexpr std::size_t kMaxRingBytes = 1u << 30;
@@ -52,10 +68,56 @@ struct alignas(64) ConsumerLine {
   std::atomic<std::uint64_t> tail;  // start of the first record not yet acked or cached
 };
 
+// The wake-up handshake. Whichever side may block announces it in this line, then re-checks
+// for work; whichever side makes work for the other publishes it, then looks for an
+// announcement. Each does "store; seq_cst fence; load", in opposite orders (Dekker's pattern),
+// so at least one of the two sees the other's store: either the side about to block finds the
+// work, or the side that made it finds the announcement and wakes it. No wake-up is lost, and
+// nobody makes a system call for a peer that is not about to block.
+//
+// Client -> worker: new records in the ring (and a new flush target).
+//   worker, Loop::wait_for_work(), only when it could send or spool new records right now:
+//     W1  worker_sleeping = 1 (seq_cst store)
+//     W2  seq_cst fence
+//     W3  re-read head (acquire); records to take: worker_sleeping = 0, do not block
+//     W4  poll() the lifeline socket (and the Paho event fd) until the next deadline
+//     W5  worker_sleeping = 0; read and discard the wake-up bytes
+//   client, RobustClient::Impl::wake_worker(), after publish() stored head (release) and in
+//   every round of wait_for_worker() (C5 below):
+//     P1  seq_cst fence
+//     P2  worker_sleeping != 0 (relaxed load) and exchange(worker_sleeping, 0) != 0: send one
+//         byte on the lifeline socket (MSG_DONTWAIT)
+//   If P2 misses W1, W2 precedes P1 and W3 sees the new head. If P2 sees it, the byte waits in
+//   the socket until read, so it ends W4 even if sent before W4 began. The exchange lets one
+//   byte through per announcement, however many client threads see it; a 0 stored after W1
+//   (by another thread's exchange, or by W3 or W5) means the announcement was answered. A
+//   worker that can do nothing with new records now (connected with a full window, say) does
+//   not announce: publish() then makes no system call, and the worker's next event (an
+//   acknowledgement, a connection, a deadline) brings it back to W3. A 1 left by a dead
+//   worker costs its successor one spurious wake-up.
+//
+// Worker -> client: the tail moved (room in the ring, flush progress) or the state changed.
+//   client, RobustClient::Impl::wait_for_worker(), each round:
+//     C1  client_waiters += 1 (seq_cst)
+//     C2  w = client_word (seq_cst)
+//     C3  seq_cst fence
+//     C4  re-check its condition (tail, acquire); it holds or the deadline passed:
+//         client_waiters -= 1, done
+//     C5  wake_worker() (P1, P2): a worker asleep with records to take gets to them
+//     C6  futex_wait(client_word, w), at most 200 ms; client_waiters -= 1; next round
+//   worker, Loop::notify_client(), after advance_tail() stored tail (release) and after every
+//   change of StatusBlock::state:
+//     N1  seq_cst fence
+//     N2  client_waiters != 0 (relaxed load): client_word += 1 (seq_cst), futex_wake_all()
+//   If N2 misses C1, N1 precedes C3 and C4 sees the new tail. If N2 sees it, the bump either
+//   comes after C2, and futex_wait() (which blocks only while client_word == w) returns at
+//   once or is woken, or C2 read it, and what C2 read was stored after the tail, so C4 sees
+//   the new tail. The 200 ms bound only limits what a worker killed between its tail store
+//   and N2 costs.
 struct alignas(64) WakeLine {
-  std::atomic<std::uint32_t> worker_sleeping;  // worker is (about to be) blocked; wake it
-  std::atomic<std::uint32_t> client_word;      // futex: bumped by the worker when tail moves
-  std::atomic<std::uint32_t> client_waiters;   // number of client threads blocked on client_word
+  std::atomic<std::uint32_t> worker_sleeping;  // 1: the worker is about to block (W1)
+  std::atomic<std::uint32_t> client_word;      // futex word: the worker bumps it (N2)
+  std::atomic<std::uint32_t> client_waiters;   // client threads between C1 and C6's end
 };
 
 struct alignas(64) ControlLine {
@@ -75,7 +137,7 @@ struct StatusText {
 
 // Counters only grow; the client reads them without coordination.
 struct StatusBlock {
-  std::atomic<std::uint32_t> state;  // robustmq::ConnectionState
+  std::atomic<std::uint32_t> state;  // robustmq::ConnectionState, as the numbers asserted below
   std::atomic<std::uint64_t> sent;
   std::atomic<std::uint64_t> acknowledged;
   std::atomic<std::uint64_t> cached;
@@ -113,5 +175,14 @@ static_assert(offsetof(Segment, status) == 320);
 static_assert(sizeof(Segment) <= kRingOffset);
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
+
+// Enumerations stored here, by number: the worker writes StatusBlock::state as a uint32 and the
+// client casts it back to the public enum. Renumbering them takes a new layout version.
+// (Records carry no enumeration: their flags are the bits of record_format.hpp.)
+static_assert(static_cast<std::uint32_t>(ConnectionState::idle) == 0);
+static_assert(static_cast<std::uint32_t>(ConnectionState::connecting) == 1);
+static_assert(static_cast<std::uint32_t>(ConnectionState::connected) == 2);
+static_assert(static_cast<std::uint32_t>(ConnectionState::disconnected) == 3);
+static_assert(static_cast<std::uint32_t>(ConnectionState::stopped) == 4);
 
 }  // namespace robustmq::shm

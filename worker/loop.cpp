@@ -657,8 +657,7 @@ void Loop::wait_for_work() {
   if (cache_retry_at_) consider(*cache_retry_at_);
   if (settle_deadline_) consider(*settle_deadline_);
 
-  // New ring records matter only if we could send or spool them now; otherwise the next event
-  // (an acknowledgement, a timeout) brings us back, and publish() need not make a syscall.
+  // The worker's side of the wake-up handshake, W1-W5 (proto/segment_layout.hpp, at WakeLine).
   const bool can_send = link_ == Link::connected && window_open() && !settling();
   const bool can_spool = !cache_retry_at_ && (link_ != Link::connected || journal_);
   auto& sleeping = seg_.wake.worker_sleeping;
@@ -833,6 +832,7 @@ void Loop::advance_tail(std::uint64_t to, std::uint64_t messages) {
   notify_client();
 }
 
+// Wakes waiting client threads, N1-N2 of the wake-up handshake (proto/segment_layout.hpp).
 void Loop::notify_client() {
   std::atomic_thread_fence(std::memory_order_seq_cst);
   auto& w = seg_.wake;

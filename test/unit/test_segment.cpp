@@ -1,12 +1,17 @@
 // Rules of the shared-memory segment (proto/segment.hpp, layout in proto/segment_layout.hpp), with
-// real POSIX shared memory in /dev/shm. Every name carries this process's pid, and every
-// segment a test creates (including ones moved aside) is removed when the test ends.
+// real POSIX shared memory, in the directory Boost.Interprocess's objects live in. Every name
+// carries this process's pid, and every segment a test creates (including ones moved aside) is
+// removed when the test ends.
 #include <doctest/doctest.h>
 
 #include <fcntl.h>
+#include <grp.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <boost/interprocess/shared_memory_object.hpp>
 #include <cerrno>
 #include <cstdint>
 #include <filesystem>
@@ -21,10 +26,26 @@
 using namespace robustmq;
 using Origin = MappedSegment::Origin;
 namespace fs = std::filesystem;
+namespace bip = boost::interprocess;
 
 namespace {
 
-const fs::path kShmDir = "/dev/shm";
+// The directory of Boost's shared memory objects: that of the file behind one made for the
+// purpose (segment_file() is checked against Boost's own descriptor below).
+const fs::path& shm_dir() {
+  static const fs::path dir = [] {
+    const std::string probe = "robustmq-unit-" + std::to_string(::getpid()) + "-probe";
+    bip::shared_memory_object::remove(probe.c_str());
+    { const bip::shared_memory_object obj(bip::create_only, probe.c_str(), bip::read_write); }
+    const fs::path file = segment_file(probe);
+    bip::shared_memory_object::remove(probe.c_str());
+    return file.parent_path();
+  }();
+  return dir;
+}
+
+// The identity of a file: device and inode.
+std::pair<dev_t, ino_t> identity(const struct stat& st) { return {st.st_dev, st.st_ino}; }
 
 // A segment name unique to this process and test, removed (with anything moved aside from it)
 // on scope exit.
@@ -39,13 +60,13 @@ class ScratchName {
   ScratchName& operator=(const ScratchName&) = delete;
 
   const std::string& name() const { return name_; }
-  fs::path path() const { return kShmDir / name_; }
+  fs::path path() const { return shm_dir() / name_; }
 
-  // Files in /dev/shm that were moved aside from this name.
+  // Files of the shared memory directory that were moved aside from this name.
   std::vector<fs::path> moved_aside() const {
     std::vector<fs::path> out;
     std::error_code ec;
-    for (const auto& e : fs::directory_iterator(kShmDir, ec)) {
+    for (const auto& e : fs::directory_iterator(shm_dir(), ec)) {
       const std::string file = e.path().filename().string();
       if (file.size() > name_.size() && file.compare(0, name_.size(), name_) == 0) out.push_back(e.path());
     }
@@ -232,6 +253,12 @@ TEST_CASE("an unusable segment is moved aside and a fresh one is created") {
        [](MappedSegment& s, const fs::path&) { s.segment().header.magic.store(0); }},
       {"a wrong layout version",
        [](MappedSegment& s, const fs::path&) { s.segment().header.layout_version = 99; }},
+      {"layout version 0",
+       [](MappedSegment& s, const fs::path&) { s.segment().header.layout_version = 0; }},
+      {"a layout version newer than this library's",
+       [](MappedSegment& s, const fs::path&) {
+         s.segment().header.layout_version = shm::kLayoutVersion + 1;
+       }},
       {"a ring size that is not a power of two",
        [](MappedSegment& s, const fs::path&) { s.segment().header.ring_bytes = 100'000; }},
       {"a ring size that disagrees with the file's size",
@@ -246,6 +273,7 @@ TEST_CASE("an unusable segment is moved aside and a fresh one is created") {
     const std::string rule = row.rule;
     INFO(rule);
     ScratchName scratch("aside");
+    struct stat before {};
     {
       Origin origin;
       std::string note;
@@ -254,6 +282,7 @@ TEST_CASE("an unusable segment is moved aside and a fresh one is created") {
       seg.segment().producer.head.store(4096);
       seg.segment().consumer.tail.store(4096);
       row.damage(seg, scratch.path());
+      REQUIRE(::stat(scratch.path().c_str(), &before) == 0);
     }
     Origin origin = Origin::adopted;
     std::string note;
@@ -263,12 +292,20 @@ TEST_CASE("an unusable segment is moved aside and a fresh one is created") {
     CHECK(seg.segment().header.magic.load() == shm::kMagic);
     CHECK(seg.segment().producer.head.load() == 0);
     CHECK(seg.ring_bytes() == 64u << 10);
-    // Moved aside, never deleted: the evidence stays in /dev/shm, and the note says where.
+    // Moved aside, never deleted: the very file stays, next to the fresh segment in the
+    // directory of Boost's objects, and the note says where.
     const auto aside = scratch.moved_aside();
     REQUIRE(aside.size() == 1);
-    CHECK(note.find(aside.front().string()) != std::string::npos);
+    CHECK(aside.front().parent_path() == shm_dir());
+    CHECK(aside.front().filename().string().rfind(scratch.name() + ".bad-", 0) == 0);
+    CHECK(note.find("moved it to " + aside.front().string()) != std::string::npos);
+    struct stat moved {};
+    REQUIRE(::stat(aside.front().c_str(), &moved) == 0);
+    CHECK(identity(moved) == identity(before));
+    CHECK((moved.st_mode & 07777) == 0600);
     struct stat st {};
-    CHECK(::stat(scratch.path().c_str(), &st) == 0);
+    REQUIRE(::stat(scratch.path().c_str(), &st) == 0);
+    CHECK(identity(st) != identity(before));
   }
 }
 
@@ -325,4 +362,162 @@ TEST_CASE("a moved segment keeps its mapping and the moved-from one is unmapped"
   CHECK(c.segment().producer.head.load() == 8);
   c = std::move(b);
   CHECK(&c.segment() == where);
+}
+
+TEST_CASE("segment_file names the file behind the object Boost opens by that name") {
+  REQUIRE_FALSE(shm_dir().empty());
+  ScratchName scratch("file");
+  CHECK(segment_file(scratch.name()).empty());  // no such object
+  Origin origin;
+  std::string note;
+  auto seg = create(scratch.name(), 64 << 10, origin, note);
+  const fs::path file = segment_file(scratch.name());
+  CHECK(file == shm_dir() / scratch.name());
+  const bip::shared_memory_object obj(bip::open_only, scratch.name().c_str(), bip::read_only);
+  struct stat by_boost {};
+  REQUIRE(::fstat(obj.get_mapping_handle().handle, &by_boost) == 0);
+  struct stat by_name {};
+  REQUIRE(::stat(file.c_str(), &by_name) == 0);
+  CHECK(identity(by_boost) == identity(by_name));
+}
+
+TEST_CASE("a version-1 segment is adopted with its records and marked with the current version") {
+  static_assert(shm::kOldestLayoutVersion == 1 && shm::kLayoutVersion == 2);
+  ScratchName scratch("v1");
+  std::uint64_t head = 0;
+  {
+    Origin origin;
+    std::string note;
+    auto seg = create(scratch.name(), 64 << 10, origin, note);
+    RingProducer producer(seg.segment().producer, seg.segment().consumer, seg.ring(), seg.ring_bytes());
+    REQUIRE(producer.try_push(message(1, "plant/1", "left by a version-1 client")));
+    head = producer.head();
+    seg.segment().header.layout_version = 1;
+  }
+  // The worker reads it as it is.
+  CHECK(MappedSegment::open_existing(scratch.name()).segment().header.layout_version == 1);
+  Origin origin = Origin::created;
+  std::string note;
+  auto seg = create(scratch.name(), 64 << 10, origin, note);
+  CHECK(origin == Origin::adopted);
+  CHECK(note.empty());
+  CHECK(seg.segment().header.layout_version == shm::kLayoutVersion);
+  CHECK(seg.segment().producer.head.load() == head);
+  RingConsumer consumer(seg.segment().producer, seg.segment().consumer, seg.ring(), seg.ring_bytes());
+  RingConsumer::Item item;
+  REQUIRE(consumer.read_at(consumer.tail(), item) == RingConsumer::Status::item);
+  CHECK(item.message.payload == "left by a version-1 client");
+  CHECK(scratch.moved_aside().empty());
+}
+
+TEST_CASE("a segment replacing one moved aside is 0600 under umask 0 too") {
+  ScratchName scratch("umask-aside");
+  // Junk another program of ours left under the name, readable by everybody.
+  {
+    bip::shared_memory_object obj(bip::create_only, scratch.name().c_str(), bip::read_write,
+                                  bip::permissions(0644));
+    obj.truncate(shm::kRingOffset + (64 << 10));
+  }
+  const mode_t old_mask = ::umask(0);
+  Origin origin = Origin::adopted;
+  std::string note;
+  auto seg = create(scratch.name(), 64 << 10, origin, note);
+  ::umask(old_mask);
+  CHECK(origin == Origin::created);
+  CHECK(note.find("wrong magic") != std::string::npos);
+  REQUIRE(scratch.moved_aside().size() == 1);
+  struct stat st {};
+  REQUIRE(::stat(scratch.path().c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0600);
+}
+
+namespace {
+
+// Runs fn in a fork() child; returns its exit status (fn's result), or -1 if it did not exit.
+template <typename Fn>
+int in_child(Fn fn) {
+  const pid_t pid = ::fork();
+  if (pid == 0) ::_exit(fn());
+  int status = 0;
+  if (pid < 0 || ::waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) return -1;
+  return WEXITSTATUS(status);
+}
+
+// Whether [p, p + bytes) is mapped in this process (msync fails with ENOMEM where it is not).
+bool mapped(void* p, std::size_t bytes) { return ::msync(p, bytes, MS_ASYNC) == 0; }
+
+}  // namespace
+
+TEST_CASE("a fork() child gets no mapping of a segment, and forget() leaves the range alone") {
+  ScratchName scratch("fork");
+  Origin origin;
+  std::string note;
+  auto created = create(scratch.name(), 64 << 10, origin, note);
+  auto opened = MappedSegment::open_existing(scratch.name());
+  const std::size_t bytes = shm::kRingOffset + created.ring_bytes();
+  REQUIRE(mapped(&created.segment(), bytes));
+  REQUIRE(mapped(&opened.segment(), bytes));
+  CHECK(in_child([&] { return mapped(&created.segment(), bytes) ? 1 : 0; }) == 0);
+  CHECK(in_child([&] { return mapped(&opened.segment(), bytes) ? 1 : 0; }) == 0);
+  // In the child something else comes to live where the segment was; forget() and the
+  // destructor must not unmap it.
+  CHECK(in_child([&] {
+          void* where = &created.segment();
+          void* p = ::mmap(where, bytes, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+          if (p != where) return 2;
+          created.forget();
+          { MappedSegment gone = std::move(created); }
+          return mapped(where, bytes) ? 0 : 1;
+        }) == 0);
+  CHECK(created.segment().producer.head.load() == 0);  // the parent's mapping is untouched
+}
+
+TEST_CASE("a segment of another user is refused, neither used nor moved aside") {
+  if (::geteuid() != 0) {
+    MESSAGE("skipped: making a segment another user's needs root");
+    return;
+  }
+  constexpr uid_t kNobody = 65534;
+  ScratchName scratch("foreign");
+  {
+    Origin origin;
+    std::string note;
+    (void)create(scratch.name(), 64 << 10, origin, note);
+  }
+  // Another user cannot open ours: its mode keeps it out before any check of ours.
+  CHECK(in_child([&] {
+          if (::setgroups(0, nullptr) != 0 || ::setgid(kNobody) != 0 || ::setuid(kNobody) != 0)
+            return 2;
+          try {
+            Origin origin;
+            std::string note;
+            (void)create(scratch.name(), 64 << 10, origin, note);
+            return 3;
+          } catch (const std::system_error& e) {
+            return e.code() == std::errc::permission_denied ? 0 : 4;
+          }
+        }) == 0);
+  // One that belongs to another user (here: open to us, as root) is refused by its owner.
+  REQUIRE(::chown(scratch.path().c_str(), kNobody, kNobody) == 0);
+  for (const bool worker : {false, true}) {
+    CAPTURE(worker);
+    try {
+      Origin origin;
+      std::string note;
+      if (worker) (void)MappedSegment::open_existing(scratch.name());
+      else (void)create(scratch.name(), 64 << 10, origin, note);
+      FAIL("a segment of uid 65534 was used");
+    } catch (const std::system_error& e) {
+      CHECK(e.code() == std::errc::permission_denied);
+      CHECK_MESSAGE(std::string(e.what()).find("owned by uid 65534") != std::string::npos,
+                    e.what());
+      CHECK_MESSAGE(std::string(e.what()).find(scratch.path().string()) != std::string::npos,
+                    e.what());
+    }
+  }
+  CHECK(scratch.moved_aside().empty());
+  struct stat st {};
+  REQUIRE(::stat(scratch.path().c_str(), &st) == 0);
+  CHECK(st.st_uid == kNobody);
 }
