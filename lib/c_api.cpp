@@ -9,6 +9,7 @@
 #include <string>
 #include <system_error>
 
+#include "proto/worker_config_fields.hpp"
 #include "robustmq/client.hpp"
 #include "robustmq_config.h"
 
@@ -36,8 +37,19 @@ ROBUSTMQ_SAME(ROBUSTMQ_ERR_PAYLOAD_OVER_CACHE_LIMIT, payload_over_cache_limit);
 ROBUSTMQ_SAME(ROBUSTMQ_ERR_LARGE_FILE_FAILED, large_file_failed);
 #undef ROBUSTMQ_SAME
 static_assert(static_cast<int>(errc::large_file_failed) < ROBUSTMQ_ERR_INVALID_ARGUMENT);
-static_assert(static_cast<int>(robustmq::LogLevel::debug) == ROBUSTMQ_LOG_DEBUG &&
-              static_cast<int>(robustmq::LogLevel::error) == ROBUSTMQ_LOG_ERROR);
+// The setters take these C constants as the numeric values of the C++ enumerations.
+#define ROBUSTMQ_SAME(c, e) static_assert((c) == static_cast<int>(robustmq::e), #c " != " #e)
+ROBUSTMQ_SAME(ROBUSTMQ_CACHE_SQLITE, CacheType::sqlite);
+ROBUSTMQ_SAME(ROBUSTMQ_CACHE_FILE, CacheType::file);
+ROBUSTMQ_SAME(ROBUSTMQ_DURABILITY_ON_TROUBLE, Durability::on_trouble);
+ROBUSTMQ_SAME(ROBUSTMQ_DURABILITY_JOURNAL, Durability::journal);
+ROBUSTMQ_SAME(ROBUSTMQ_OVERFLOW_DROP_OLDEST, OverflowPolicy::drop_oldest);
+ROBUSTMQ_SAME(ROBUSTMQ_OVERFLOW_REJECT_NEW, OverflowPolicy::reject_new);
+ROBUSTMQ_SAME(ROBUSTMQ_LOG_DEBUG, LogLevel::debug);
+ROBUSTMQ_SAME(ROBUSTMQ_LOG_INFO, LogLevel::info);
+ROBUSTMQ_SAME(ROBUSTMQ_LOG_WARNING, LogLevel::warning);
+ROBUSTMQ_SAME(ROBUSTMQ_LOG_ERROR, LogLevel::error);
+#undef ROBUSTMQ_SAME
 
 struct robustmq_options {
   robustmq::Options o;
@@ -109,7 +121,8 @@ const char* robustmq_strerror(int code) {
   }
   switch (code) {
     case ROBUSTMQ_ERR_INVALID_ARGUMENT:
-      return "invalid argument: a NULL pointer or an enum value out of range was passed";
+      return "invalid argument: a NULL pointer, an enum value out of range or a number outside "
+             "the option's range was passed";
     case ROBUSTMQ_ERR_NO_MEMORY: return "out of memory";
     case ROBUSTMQ_ERR_SYSTEM:
       return "the operation failed: robustmq_last_error() on the client says why and what to do";
@@ -135,10 +148,8 @@ int robustmq_options_set_client_id(robustmq_options* o, const char* client_id) {
 
 int robustmq_options_set_cache_type(robustmq_options* o, int cache_type) {
   return set(o, [&](robustmq::Options& x) {
-    if (!in_range(cache_type, ROBUSTMQ_CACHE_SQLITE, ROBUSTMQ_CACHE_FILE))
-      return ROBUSTMQ_ERR_INVALID_ARGUMENT;
-    x.cache_type = cache_type == ROBUSTMQ_CACHE_FILE ? robustmq::CacheType::file
-                                                     : robustmq::CacheType::sqlite;
+    if (!robustmq::limits_of("cache_type").admits(cache_type)) return ROBUSTMQ_ERR_INVALID_ARGUMENT;
+    x.cache_type = static_cast<robustmq::CacheType>(cache_type);
     return ROBUSTMQ_OK;
   });
 }
@@ -153,17 +164,15 @@ int robustmq_options_set_cache_path(robustmq_options* o, const char* dir) {
 
 int robustmq_options_set_durability(robustmq_options* o, int durability) {
   return set(o, [&](robustmq::Options& x) {
-    if (!in_range(durability, ROBUSTMQ_DURABILITY_ON_TROUBLE, ROBUSTMQ_DURABILITY_JOURNAL))
-      return ROBUSTMQ_ERR_INVALID_ARGUMENT;
-    x.durability = durability == ROBUSTMQ_DURABILITY_JOURNAL ? robustmq::Durability::journal
-                                                             : robustmq::Durability::on_trouble;
+    if (!robustmq::limits_of("durability").admits(durability)) return ROBUSTMQ_ERR_INVALID_ARGUMENT;
+    x.durability = static_cast<robustmq::Durability>(durability);
     return ROBUSTMQ_OK;
   });
 }
 
 int robustmq_options_set_cache_timeout_ms(robustmq_options* o, int64_t ms) {
   return set(o, [&](robustmq::Options& x) {
-    if (ms < 1) return ROBUSTMQ_ERR_INVALID_ARGUMENT;
+    if (!robustmq::limits_of("cache_timeout_ms").admits(ms)) return ROBUSTMQ_ERR_INVALID_ARGUMENT;
     x.cache_timeout = std::chrono::milliseconds(ms);
     return ROBUSTMQ_OK;
   });
@@ -192,17 +201,15 @@ int robustmq_options_set_max_cache_bytes(robustmq_options* o, uint64_t bytes) {
 
 int robustmq_options_set_overflow(robustmq_options* o, int overflow) {
   return set(o, [&](robustmq::Options& x) {
-    if (!in_range(overflow, ROBUSTMQ_OVERFLOW_DROP_OLDEST, ROBUSTMQ_OVERFLOW_REJECT_NEW))
-      return ROBUSTMQ_ERR_INVALID_ARGUMENT;
-    x.overflow = overflow == ROBUSTMQ_OVERFLOW_REJECT_NEW ? robustmq::OverflowPolicy::reject_new
-                                                          : robustmq::OverflowPolicy::drop_oldest;
+    if (!robustmq::limits_of("overflow").admits(overflow)) return ROBUSTMQ_ERR_INVALID_ARGUMENT;
+    x.overflow = static_cast<robustmq::OverflowPolicy>(overflow);
     return ROBUSTMQ_OK;
   });
 }
 
 int robustmq_options_set_message_ttl_s(robustmq_options* o, int64_t seconds) {
   return set(o, [&](robustmq::Options& x) {
-    if (seconds < 0) return ROBUSTMQ_ERR_INVALID_ARGUMENT;
+    if (!robustmq::limits_of("message_ttl_s").admits(seconds)) return ROBUSTMQ_ERR_INVALID_ARGUMENT;
     x.message_ttl = std::chrono::seconds(seconds);
     return ROBUSTMQ_OK;
   });
@@ -232,6 +239,7 @@ int robustmq_options_set_publish_wait_ms(robustmq_options* o, int64_t ms) {
 
 int robustmq_options_set_max_inflight(robustmq_options* o, size_t n) {
   return set(o, [&](robustmq::Options& x) {
+    if (!robustmq::limits_of("max_inflight").admits(n)) return ROBUSTMQ_ERR_INVALID_ARGUMENT;
     x.max_inflight = n;
     return ROBUSTMQ_OK;
   });
@@ -251,7 +259,7 @@ int robustmq_options_set_mqtt_version(robustmq_options* o, int version) {
 
 int robustmq_options_set_keepalive_s(robustmq_options* o, int64_t seconds) {
   return set(o, [&](robustmq::Options& x) {
-    if (seconds < 0) return ROBUSTMQ_ERR_INVALID_ARGUMENT;
+    if (!robustmq::limits_of("keepalive_s").admits(seconds)) return ROBUSTMQ_ERR_INVALID_ARGUMENT;
     x.keepalive = std::chrono::seconds(seconds);
     return ROBUSTMQ_OK;
   });
@@ -259,7 +267,8 @@ int robustmq_options_set_keepalive_s(robustmq_options* o, int64_t seconds) {
 
 int robustmq_options_set_connect_timeout_s(robustmq_options* o, int64_t seconds) {
   return set(o, [&](robustmq::Options& x) {
-    if (seconds < 1) return ROBUSTMQ_ERR_INVALID_ARGUMENT;
+    if (!robustmq::limits_of("connect_timeout_s").admits(seconds))
+      return ROBUSTMQ_ERR_INVALID_ARGUMENT;
     x.connect_timeout = std::chrono::seconds(seconds);
     return ROBUSTMQ_OK;
   });
@@ -267,7 +276,9 @@ int robustmq_options_set_connect_timeout_s(robustmq_options* o, int64_t seconds)
 
 int robustmq_options_set_reconnect_ms(robustmq_options* o, int64_t min_ms, int64_t max_ms) {
   return set(o, [&](robustmq::Options& x) {
-    if (min_ms < 1 || max_ms < min_ms) return ROBUSTMQ_ERR_INVALID_ARGUMENT;
+    if (!robustmq::limits_of("reconnect_min_ms").admits(min_ms) ||
+        !robustmq::limits_of("reconnect_max_ms").admits(max_ms) || max_ms < min_ms)
+      return ROBUSTMQ_ERR_INVALID_ARGUMENT;
     x.reconnect_min = std::chrono::milliseconds(min_ms);
     x.reconnect_max = std::chrono::milliseconds(max_ms);
     return ROBUSTMQ_OK;
@@ -314,7 +325,8 @@ int robustmq_options_set_tls_files(robustmq_options* o, const char* ca_file, con
 int robustmq_options_set_will(robustmq_options* o, const char* topic, const void* payload,
                               size_t len, int qos, int retain) {
   return set(o, [&](robustmq::Options& x) {
-    if (payload == nullptr && len != 0) return ROBUSTMQ_ERR_INVALID_ARGUMENT;
+    if ((payload == nullptr && len != 0) || !robustmq::limits_of("will_qos").admits(qos))
+      return ROBUSTMQ_ERR_INVALID_ARGUMENT;
     x.will.topic = str(topic);
     x.will.payload = len == 0 ? std::string() : std::string(static_cast<const char*>(payload), len);
     x.will.qos = qos;
@@ -325,8 +337,7 @@ int robustmq_options_set_will(robustmq_options* o, const char* topic, const void
 
 int robustmq_options_set_log_level(robustmq_options* o, int level) {
   return set(o, [&](robustmq::Options& x) {
-    if (!in_range(level, ROBUSTMQ_LOG_DEBUG, ROBUSTMQ_LOG_ERROR))
-      return ROBUSTMQ_ERR_INVALID_ARGUMENT;
+    if (!robustmq::limits_of("log_level").admits(level)) return ROBUSTMQ_ERR_INVALID_ARGUMENT;
     x.log_level = static_cast<robustmq::LogLevel>(level);
     return ROBUSTMQ_OK;
   });

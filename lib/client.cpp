@@ -116,28 +116,20 @@ void require_readable(const std::filesystem::path& p, const char* option) {
     fail(errno, fmt::format("Options::{} {} cannot be read", option, p.string()));
 }
 
-// Checks option combinations the worker would only trip over later; the message names the
-// option.
+// Checks what the ranges of the worker's configuration (range_error()) do not: contents and
+// combinations of options the worker would only trip over later. The message names the option.
 void validate_options(const Options& o) {
-  if (o.client_id.empty() || o.client_id.size() > 65535 ||
-      validate_topic(o.client_id) == errc::topic_invalid_utf8 ||
+  if (validate_topic(o.client_id) == errc::topic_invalid_utf8 ||
       o.client_id.find('\0') != std::string::npos)
-    fail(EINVAL, "Options::client_id must be 1..65535 bytes of UTF-8 without NUL");
-  if (o.max_inflight < 1 || o.max_inflight > 65535)
-    fail(EINVAL, fmt::format("Options::max_inflight {} is outside 1..65535", o.max_inflight));
+    fail(EINVAL, "Options::client_id must be UTF-8 without NUL");
   if (o.ring_bytes > shm::kMaxRingBytes)
     fail(EINVAL, fmt::format("Options::ring_bytes {} is above the limit of {}", o.ring_bytes,
                              shm::kMaxRingBytes));
-  if (o.keepalive.count() < 0 || o.keepalive.count() > 65535)
-    fail(EINVAL, fmt::format("Options::keepalive {} s is outside 0..65535", o.keepalive.count()));
-  if (o.reconnect_min.count() < 1 || o.reconnect_max < o.reconnect_min)
-    fail(EINVAL, "Options::reconnect_min must be >= 1 ms and <= Options::reconnect_max");
-  if (o.cache_timeout.count() < 1) fail(EINVAL, "Options::cache_timeout must be at least 1 ms");
-  if (o.message_ttl.count() < 0) fail(EINVAL, "Options::message_ttl must not be negative");
-  if (o.will.qos < 0 || o.will.qos > 2)
-    fail(EINVAL, fmt::format("Options::will.qos {} is outside 0..2", o.will.qos));
   if (!o.will.topic.empty() && validate_topic(o.will.topic))
     fail(EINVAL, fmt::format("Options::will.topic: {}", validate_topic(o.will.topic).message()));
+  for (const auto& [name, value] : o.user_properties)
+    if (name.find('\0') != std::string::npos || value.find('\0') != std::string::npos)
+      fail(EINVAL, "Options::user_properties: a name or value contains NUL");
   if (o.mqtt_version != MqttVersion::v5 && (!o.content_type.empty() || !o.user_properties.empty()))
     fail(EINVAL, "Options::content_type and Options::user_properties need "
                  "Options::mqtt_version = MqttVersion::v5");
@@ -245,9 +237,10 @@ void RobustClient::Impl::connect_async(const std::string& host, int port) {
   if (connected_.load() || stopped_.load())
     fail(EALREADY, "connect_async() was already called on this client");
   validate_options(options);
-  if (host.empty()) fail(EINVAL, "connect_async(): mqtt_host is empty");
-  if (port < 1 || port > 65535)
-    fail(EINVAL, fmt::format("connect_async(): mqtt_port {} is outside 1..65535", port));
+  WorkerConfig config = worker_config(options);
+  config.host = host;
+  config.port = port;
+  if (auto error = range_error(config, FieldNames::options)) fail(EINVAL, *error);
   options.host = host;
   options.port = port;
   worker_path_ = find_worker(options.worker_path);
@@ -285,51 +278,9 @@ void RobustClient::Impl::connect_async(const std::string& host, int port) {
       for (const auto& [k, v] : options.user_properties) mqtt_properties_bytes_ += 5 + k.size() + v.size();
     }
 
-    WorkerConfig c;
-    c.segment_name = segment_name_;
-    c.client_id = options.client_id;
-    c.host = host;
-    c.port = port;
-    c.cache_dir = cache_dir_.string();
-    c.cache_type = options.cache_type == CacheType::sqlite ? "sqlite" : "file";
-    c.durability = options.durability == Durability::journal ? "journal" : "on_trouble";
-    c.cache_timeout_ms = options.cache_timeout.count();
-    c.queue_cache_threshold = static_cast<std::int64_t>(options.queue_cache_threshold);
-    c.keepalive_s = options.keepalive.count();
-    c.connect_timeout_s = options.connect_timeout.count();
-    c.reconnect_min_ms = options.reconnect_min.count();
-    c.reconnect_max_ms = options.reconnect_max.count();
-    c.max_inflight = static_cast<std::int64_t>(options.max_inflight);
-    c.username = options.username;
-    c.password = options.password;
-    c.cache_sync = options.cache_sync ? 1 : 0;
-    c.max_cache_bytes = static_cast<std::int64_t>(options.max_cache_bytes);
-    c.overflow = options.overflow == OverflowPolicy::reject_new ? "reject_new" : "drop_oldest";
-    c.message_ttl_s = options.message_ttl.count();
-    c.mqtt_version = options.mqtt_version == MqttVersion::v5 ? 5 : 4;
-    c.clean_session = options.clean_session ? 1 : 0;
-    c.tls = options.tls.enabled ? 1 : 0;
-    c.tls_ca_file = options.tls.ca_file.string();
-    c.tls_ca_path = options.tls.ca_path.string();
-    c.tls_cert_file = options.tls.cert_file.string();
-    c.tls_key_file = options.tls.key_file.string();
-    c.tls_key_password = options.tls.key_password;
-    c.tls_verify = options.tls.verify ? 1 : 0;
-    c.will_topic = options.will.topic;
-    c.will_payload = options.will.payload;
-    c.will_qos = options.will.qos;
-    c.will_retain = options.will.retain ? 1 : 0;
-    c.content_type = options.content_type;
-    for (const auto& [k, v] : options.user_properties) {
-      c.user_properties += k;
-      c.user_properties += '\0';
-      c.user_properties += v;
-      c.user_properties += '\0';
-    }
-    static constexpr const char* kLevels[] = {"debug", "info", "warning", "error"};
-    c.log_level = kLevels[static_cast<int>(options.log_level)];
-    c.log_syslog = options.log_to_syslog ? 1 : 0;
-    config_blob_ = encode(c);
+    config.segment_name = segment_name_;
+    config.cache_dir = cache_dir_.string();
+    config_blob_ = encode(config);
 
     monitor_wake_ = ::eventfd(0, EFD_CLOEXEC);
     if (monitor_wake_ < 0) fail(errno, "eventfd");

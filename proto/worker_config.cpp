@@ -1,15 +1,22 @@
 #include "proto/worker_config.hpp"
 
+#include <algorithm>
+#include <charconv>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <string>
 
 #include <fmt/format.h>
 
+#include "proto/worker_config_fields.hpp"
+
 namespace robustmq {
 
 namespace {
+
+using Properties = std::vector<std::pair<std::string, std::string>>;
 
 void put_u16(std::string& out, std::uint16_t v) { out.append(reinterpret_cast<const char*>(&v), 2); }
 void put_u32(std::string& out, std::uint32_t v) { out.append(reinterpret_cast<const char*>(&v), 4); }
@@ -21,75 +28,180 @@ void put(std::string& out, std::string_view key, std::string_view value) {
   out.append(value);
 }
 
-// One table drives both directions, so a field cannot be encoded and forgotten on decode.
-template <typename F>
-void for_each_field(WorkerConfig& c, F&& f) {
-  f("segment", c.segment_name);
-  f("client_id", c.client_id);
-  f("host", c.host);
-  f("port", c.port);
-  f("cache_dir", c.cache_dir);
-  f("cache_type", c.cache_type);
-  f("durability", c.durability);
-  f("cache_timeout_ms", c.cache_timeout_ms);
-  f("queue_cache_threshold", c.queue_cache_threshold);
-  f("keepalive_s", c.keepalive_s);
-  f("connect_timeout_s", c.connect_timeout_s);
-  f("reconnect_min_ms", c.reconnect_min_ms);
-  f("reconnect_max_ms", c.reconnect_max_ms);
-  f("max_inflight", c.max_inflight);
-  f("username", c.username);
-  f("password", c.password);
-  f("cache_sync", c.cache_sync);
-  f("max_cache_bytes", c.max_cache_bytes);
-  f("overflow", c.overflow);
-  f("message_ttl_s", c.message_ttl_s);
-  f("mqtt_version", c.mqtt_version);
-  f("clean_session", c.clean_session);
-  f("tls", c.tls);
-  f("tls_ca_file", c.tls_ca_file);
-  f("tls_ca_path", c.tls_ca_path);
-  f("tls_cert_file", c.tls_cert_file);
-  f("tls_key_file", c.tls_key_file);
-  f("tls_key_password", c.tls_key_password);
-  f("tls_verify", c.tls_verify);
-  f("will_topic", c.will_topic);
-  f("will_payload", c.will_payload);
-  f("will_qos", c.will_qos);
-  f("will_retain", c.will_retain);
-  f("content_type", c.content_type);
-  f("user_properties", c.user_properties);
-  f("log_level", c.log_level);
-  f("log_syslog", c.log_syslog);
+template <typename T>
+struct Number {  // how a number is written: itself
+  using type = T;
+  static constexpr T count(T v) { return v; }
+};
+template <typename Rep, typename Period>
+struct Number<std::chrono::duration<Rep, Period>> {  // a duration: its count
+  using type = Rep;
+  static constexpr Rep count(std::chrono::duration<Rep, Period> v) { return v.count(); }
+};
+
+template <typename T>
+constexpr std::string_view unit_of() {
+  if constexpr (std::is_same_v<T, std::chrono::milliseconds>) return " ms";
+  else if constexpr (std::is_same_v<T, std::chrono::seconds>) return " s";
+  else return "";
 }
 
-bool parse_int(std::string_view s, std::int64_t& out) {
-  if (s.empty() || s.size() > 19) return false;
-  std::int64_t v = 0;
-  bool neg = false;
-  std::size_t i = 0;
-  if (s[0] == '-') { neg = true; i = 1; if (s.size() == 1) return false; }
-  for (; i < s.size(); ++i) {
-    if (s[i] < '0' || s[i] > '9') return false;
-    const int d = s[i] - '0';
-    if (v > (INT64_MAX - d) / 10) return false;
-    v = v * 10 + d;
+template <typename T>
+std::string joined_names() {
+  std::string out;
+  for (const std::string_view name : names_of(std::type_identity<T>{})) {
+    if (!out.empty()) out += ", ";
+    out += name;
   }
-  out = neg ? -v : v;
+  return out;
+}
+
+// A value from a blob, quoted in an error: short printable text as it is, else its size. Only
+// values of numbers, flags and enumerations are ever shown, never text (a password).
+std::string shown(std::string_view text) {
+  const bool plain = text.size() <= 24 && std::all_of(text.begin(), text.end(), [](char ch) {
+                       return ch >= 0x20 && ch < 0x7f && ch != '\'';
+                     });
+  return plain ? fmt::format("'{}'", text) : fmt::format("({} bytes)", text.size());
+}
+
+std::string properties_text(const Properties& properties) {
+  std::string out;
+  for (const auto& [name, value] : properties) {
+    out += name;
+    out += '\0';
+    out += value;
+    out += '\0';
+  }
+  return out;
+}
+
+bool parse_properties(std::string_view packed, Properties& out) {
+  Properties list;
+  while (!packed.empty()) {
+    const auto name_end = packed.find('\0');
+    if (name_end == std::string_view::npos) return false;
+    const auto value_end = packed.find('\0', name_end + 1);
+    if (value_end == std::string_view::npos) return false;
+    list.emplace_back(packed.substr(0, name_end),
+                      packed.substr(name_end + 1, value_end - name_end - 1));
+    packed.remove_prefix(value_end + 1);
+  }
+  out = std::move(list);
   return true;
+}
+
+template <typename T>
+std::string to_text(const T& v) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    return v;
+  } else if constexpr (std::is_same_v<T, Properties>) {
+    return properties_text(v);
+  } else if constexpr (Named<T>) {
+    const auto names = names_of(std::type_identity<T>{});
+    const auto i = static_cast<std::size_t>(v);
+    return i < names.size() ? std::string(names[i]) : std::to_string(i);  // the decoder refuses it
+  } else {
+    return std::to_string(Number<T>::count(v));
+  }
+}
+
+// Reads `text` into `out`. An error names the field and the values it takes; a number that
+// fits its type but not its limits is left to range_error().
+template <typename T>
+std::optional<std::string> from_text(std::string_view text, T& out, std::string_view name,
+                                     Limits limits) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    out.assign(text);
+  } else if constexpr (std::is_same_v<T, Properties>) {
+    if (!parse_properties(text, out))
+      return fmt::format("{} is not a list of NUL-terminated names and values", name);
+  } else if constexpr (Named<T>) {
+    const auto names = names_of(std::type_identity<T>{});
+    const auto found = std::find(names.begin(), names.end(), text);
+    if (found == names.end())
+      return fmt::format("{} {} is not one of {}", name, shown(text), joined_names<T>());
+    out = static_cast<T>(found - names.begin());
+  } else {
+    using N = typename Number<T>::type;
+    N n{};
+    const char* end = text.data() + text.size();
+    const auto [stop, ec] = std::from_chars(text.data(), end, n);
+    if (ec != std::errc() || stop != end)
+      return fmt::format("{} {} is not a number in {}..{}{}", name, shown(text), limits.min,
+                         std::min<std::uint64_t>(limits.max, std::numeric_limits<N>::max()),
+                         unit_of<T>());
+    out = T(n);
+  }
+  return std::nullopt;
+}
+
+template <typename T>
+std::optional<std::string> value_error(const T& v, std::string_view name, Limits limits) {
+  if constexpr (std::is_same_v<T, Properties>) {
+    return std::nullopt;
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    if (limits.admits(v.size())) return std::nullopt;
+    if (v.empty()) return fmt::format("{} is empty", name);
+    return fmt::format("{} is {} bytes long, outside {}..{} bytes", name, v.size(), limits.min,
+                       limits.max);
+  } else if constexpr (Named<T>) {
+    const auto n = static_cast<std::int64_t>(v);
+    if (limits.admits(n)) return std::nullopt;
+    return fmt::format("{} {} is not one of {}", name, n, joined_names<T>());
+  } else {
+    const auto n = Number<T>::count(v);
+    if (limits.admits(n)) return std::nullopt;
+    constexpr auto unit = unit_of<T>();
+    if (limits.max == kUnbounded)
+      return fmt::format("{} {}{} is below the minimum of {}{}", name, n, unit, limits.min, unit);
+    return fmt::format("{} {}{} is outside {}..{}{}", name, n, unit, limits.min, limits.max, unit);
+  }
+}
+
+template <typename F>
+std::string_view field_name(const F& field, FieldNames names) {
+  return names == FieldNames::options ? field.option : field.key;
+}
+
+std::string_view name_of_key(std::string_view key, FieldNames names) {
+  std::string_view name;
+  for_each_field([&](const auto& field) {
+    if (field.key == key) name = field_name(field, names);
+  });
+  return name;
 }
 
 }  // namespace
 
-std::string encode(const WorkerConfig& config) {
-  WorkerConfig c = config;
-  std::string body;
-  for_each_field(c, [&](std::string_view key, auto& value) {
-    if constexpr (std::is_same_v<std::decay_t<decltype(value)>, std::string>)
-      put(body, key, value);
-    else
-      put(body, key, std::to_string(value));
+WorkerConfig worker_config(const Options& options) {
+  WorkerConfig c;
+  for_each_field([&](const auto& field) {
+    if constexpr (!std::is_same_v<std::decay_t<decltype(field.from)>, Computed>)
+      c.*field.member = std::invoke(field.from, options);
   });
+  return c;
+}
+
+std::optional<std::string> range_error(const WorkerConfig& c, FieldNames names) {
+  std::optional<std::string> error;
+  for_each_field([&](const auto& field) {
+    if (error) return;
+    if constexpr (std::is_same_v<std::decay_t<decltype(field.from)>, Computed>) {
+      if (names == FieldNames::options) return;
+    }
+    error = value_error(c.*field.member, field_name(field, names), field.limits);
+  });
+  if (!error && c.reconnect_max < c.reconnect_min)
+    error = fmt::format("{} {} ms is below {} {} ms", name_of_key("reconnect_max_ms", names),
+                        c.reconnect_max.count(), name_of_key("reconnect_min_ms", names),
+                        c.reconnect_min.count());
+  return error;
+}
+
+std::string encode(const WorkerConfig& c) {
+  std::string body;
+  for_each_field([&](const auto& field) { put(body, field.key, to_text(c.*field.member)); });
   std::string out;
   put_u32(out, kConfigMagic);
   put_u32(out, static_cast<std::uint32_t>(8 + body.size()));
@@ -129,59 +241,17 @@ std::optional<WorkerConfig> decode_worker_config(std::string_view blob, std::str
     if (blob.size() - at < vlen) { error = "configuration value truncated"; return std::nullopt; }
     std::string_view value = blob.substr(at, vlen);
     at += vlen;
-    bool bad = false;
-    for_each_field(c, [&](std::string_view name, auto& field) {
-      if (name != key) return;
-      if constexpr (std::is_same_v<std::decay_t<decltype(field)>, std::string>) {
-        field.assign(value);
-      } else {
-        std::int64_t v;
-        using Field = std::decay_t<decltype(field)>;
-        if (!parse_int(value, v) || v < 0 ||
-            static_cast<std::uint64_t>(v) >
-                static_cast<std::uint64_t>(std::numeric_limits<Field>::max()))
-          bad = true;
-        else
-          field = static_cast<Field>(v);
-      }
+    std::optional<std::string> bad;
+    for_each_field([&](const auto& field) {
+      if (field.key == key) bad = from_text(value, c.*field.member, field.key, field.limits);
     });
     if (bad) {
-      error = fmt::format("configuration value for '{}' is not a non-negative number", key);
+      error = "configuration: " + *bad;
       return std::nullopt;
     }
   }
-  if (c.port < 1 || c.port > 65535) { error = fmt::format("port {} is out of range", c.port); return std::nullopt; }
-  if (c.segment_name.empty() || c.client_id.empty() || c.cache_dir.empty()) {
-    error = "configuration lacks segment, client_id or cache_dir";
-    return std::nullopt;
-  }
-  if (c.cache_type != "sqlite" && c.cache_type != "file") {
-    error = fmt::format("unknown cache_type '{}'", c.cache_type);
-    return std::nullopt;
-  }
-  if (c.durability != "on_trouble" && c.durability != "journal") {
-    error = fmt::format("unknown durability '{}'", c.durability);
-    return std::nullopt;
-  }
-  if (c.max_inflight < 1 || c.max_inflight > 65535) {
-    error = fmt::format("max_inflight {} is outside 1..65535", c.max_inflight);
-    return std::nullopt;
-  }
-  if (c.overflow != "drop_oldest" && c.overflow != "reject_new") {
-    error = fmt::format("unknown overflow policy '{}'", c.overflow);
-    return std::nullopt;
-  }
-  if (c.mqtt_version != 4 && c.mqtt_version != 5) {
-    error = fmt::format("mqtt_version {} is neither 4 (3.1.1) nor 5", c.mqtt_version);
-    return std::nullopt;
-  }
-  if (c.will_qos > 2) {
-    error = fmt::format("will_qos {} is outside 0..2", c.will_qos);
-    return std::nullopt;
-  }
-  if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warning" &&
-      c.log_level != "error") {
-    error = fmt::format("unknown log_level '{}'", c.log_level);
+  if (auto bad = range_error(c, FieldNames::keys)) {
+    error = "configuration: " + *bad;
     return std::nullopt;
   }
   return c;

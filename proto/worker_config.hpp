@@ -4,15 +4,30 @@
 //
 // Encoding, version 1: "RMQC" u32 total_bytes, then entries of
 //   u16 key_bytes, key, u32 value_bytes, value
+// Values are text: numbers in decimal (durations in the unit their key ends in: _ms, _s),
+// flags "0" or "1", enumerations by their names below, user properties as
+// name NUL value NUL name NUL value NUL ... (every name and value NUL-terminated).
 // Unknown keys are ignored (forward compatibility); a malformed blob is refused.
+// proto/worker_config_fields.hpp lists the keys, with the range of each value.
 #pragma once
 
+#include <array>
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "robustmq/client.hpp"  // Options; Durability, MqttVersion and LogLevel are shared
 
 namespace robustmq {
+
+enum class CacheBackend : std::uint8_t { sqlite, file };
+enum class Overflow : std::uint8_t { drop_oldest, reject_new };
 
 struct WorkerConfig {
   std::string segment_name;
@@ -20,48 +35,96 @@ struct WorkerConfig {
   std::string host;
   int port = 1883;
   std::string cache_dir;
-  std::string cache_type;   // "sqlite" | "file"
-  std::string durability;   // "on_trouble" | "journal"
-  std::int64_t cache_timeout_ms = 10'000;
-  std::int64_t queue_cache_threshold = 100;
-  std::int64_t keepalive_s = 30;
-  std::int64_t connect_timeout_s = 10;
-  std::int64_t reconnect_min_ms = 250;
-  std::int64_t reconnect_max_ms = 30'000;
-  std::int64_t max_inflight = 1;
+  CacheBackend cache_type = CacheBackend::sqlite;
+  Durability durability = Durability::on_trouble;
+  std::chrono::milliseconds cache_timeout{10'000};
+  std::size_t queue_cache_threshold = 100;
+  std::chrono::seconds keepalive{30};
+  std::chrono::seconds connect_timeout{10};
+  std::chrono::milliseconds reconnect_min{250};
+  std::chrono::milliseconds reconnect_max{30'000};
+  std::size_t max_inflight = 1;
   std::string username;
   std::string password;
   // disk cache
-  std::int64_t cache_sync = 1;
-  std::int64_t max_cache_bytes = 0;
-  std::string overflow = "drop_oldest";  // | "reject_new"
-  std::int64_t message_ttl_s = 0;
+  bool cache_sync = true;
+  std::uint64_t max_cache_bytes = 0;
+  Overflow overflow = Overflow::drop_oldest;
+  std::chrono::seconds message_ttl{0};
   // connection
-  std::int64_t mqtt_version = 4;  // 4: MQTT 3.1.1, 5: MQTT 5
-  std::int64_t clean_session = 1;
-  std::int64_t tls = 0;
+  MqttVersion mqtt_version = MqttVersion::v3_1_1;
+  bool clean_session = true;
+  bool tls = false;
   std::string tls_ca_file;
   std::string tls_ca_path;
   std::string tls_cert_file;
   std::string tls_key_file;
   std::string tls_key_password;
-  std::int64_t tls_verify = 1;
+  bool tls_verify = true;
   std::string will_topic;
   std::string will_payload;
-  std::int64_t will_qos = 1;
-  std::int64_t will_retain = 0;
+  int will_qos = 1;
+  bool will_retain = false;
   std::string content_type;
-  std::string user_properties;  // key NUL value NUL key NUL value NUL ...
+  std::vector<std::pair<std::string, std::string>> user_properties;  // MQTT 5, every message
   // logging
-  std::string log_level = "info";
-  std::int64_t log_syslog = 0;
+  LogLevel log_level = LogLevel::info;
+  bool log_syslog = false;
+
+  bool operator==(const WorkerConfig&) const = default;
 };
+
+// How enumerations and flags are written in the encoding: names_of(...)[numeric value]. The
+// static_asserts pin the numeric values this indexing relies on.
+constexpr std::array<std::string_view, 2> names_of(std::type_identity<CacheBackend>) {
+  return {"sqlite", "file"};
+}
+static_assert(static_cast<int>(CacheBackend::sqlite) == 0 &&
+              static_cast<int>(CacheBackend::file) == 1);
+constexpr std::array<std::string_view, 2> names_of(std::type_identity<Durability>) {
+  return {"on_trouble", "journal"};
+}
+static_assert(static_cast<int>(Durability::on_trouble) == 0 &&
+              static_cast<int>(Durability::journal) == 1);
+constexpr std::array<std::string_view, 2> names_of(std::type_identity<Overflow>) {
+  return {"drop_oldest", "reject_new"};
+}
+static_assert(static_cast<int>(Overflow::drop_oldest) == 0 &&
+              static_cast<int>(Overflow::reject_new) == 1);
+// The MQTT protocol levels: 4 is MQTT 3.1.1.
+constexpr std::array<std::string_view, 2> names_of(std::type_identity<MqttVersion>) {
+  return {"4", "5"};
+}
+static_assert(static_cast<int>(MqttVersion::v3_1_1) == 0 && static_cast<int>(MqttVersion::v5) == 1);
+constexpr std::array<std::string_view, 4> names_of(std::type_identity<LogLevel>) {
+  return {"debug", "info", "warning", "error"};
+}
+static_assert(static_cast<int>(LogLevel::debug) == 0 && static_cast<int>(LogLevel::info) == 1 &&
+              static_cast<int>(LogLevel::warning) == 2 && static_cast<int>(LogLevel::error) == 3);
+constexpr std::array<std::string_view, 2> names_of(std::type_identity<bool>) { return {"0", "1"}; }
+
+// A type written by name in the encoding.
+template <typename T>
+concept Named = requires { names_of(std::type_identity<T>{}); };
 
 inline constexpr std::uint32_t kConfigMagic = 0x43514d52;  // "RMQC"
 inline constexpr std::size_t kMaxConfigBytes = 1u << 20;
 
 std::string encode(const WorkerConfig& c);
-// Returns nullopt and sets `error` when the blob is malformed or a value is out of range.
+// Returns nullopt and sets `error` when the blob is malformed or a value is out of range
+// (range_error(), with the fields named by their keys).
 std::optional<WorkerConfig> decode_worker_config(std::string_view blob, std::string& error);
+
+// How an error message names a field: by its name for the application ("Options::max_inflight",
+// "connect_async(): mqtt_port"), or by its key in the encoding ("max_inflight").
+enum class FieldNames : std::uint8_t { options, keys };
+
+// The configuration Options ask for; segment_name and cache_dir are left for connect_async().
+WorkerConfig worker_config(const Options& options);
+
+// The first value outside its range, as "Options::max_inflight 70000 is outside 1..65535"; or
+// nullopt when every value is within its range. With FieldNames::options the fields that
+// connect_async() fills in itself (segment_name, cache_dir) are not checked.
+std::optional<std::string> range_error(const WorkerConfig& c, FieldNames names);
 
 }  // namespace robustmq

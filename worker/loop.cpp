@@ -91,11 +91,11 @@ Loop::Loop(WorkerConfig config, MappedSegment segment, std::unique_ptr<cache::Ca
       cache_(std::move(cache)),
       lifeline_(lifeline),
       window_(static_cast<std::size_t>(config_.max_inflight)),
-      journal_(config_.durability == "journal"),
-      backoff_(config_.reconnect_min_ms),
-      ttl_ns_(config_.message_ttl_s * 1'000'000'000),
+      journal_(config_.durability == Durability::journal),
+      backoff_(config_.reconnect_min),
+      ttl_ns_(config_.message_ttl.count() * 1'000'000'000),
       max_cache_bytes_(static_cast<std::uint64_t>(config_.max_cache_bytes)),
-      reject_new_(config_.overflow == "reject_new"),
+      reject_new_(config_.overflow == Overflow::reject_new),
       large_(config_.cache_dir) {
   mqtt_ = std::make_unique<Mqtt>(mqtt_settings(config_, window_), events_);
   read_pos_ = ring_.tail();
@@ -170,7 +170,7 @@ void Loop::handle_events() {
         if (link_ != Link::connecting) break;
         link_ = Link::connected;
         qos2_cut_ = false;
-        backoff_ = std::chrono::milliseconds(config_.reconnect_min_ms);
+        backoff_ = config_.reconnect_min;
         set_state(state_code(ConnectionState::connected));
         log(Level::info, "connected to {}:{}", config_.host, config_.port);
         break;
@@ -290,7 +290,7 @@ void Loop::schedule_reconnect() {
   const auto b = backoff_.count();
   const auto delay = std::chrono::milliseconds(b / 2 + static_cast<long>(rng() % (b / 2 + 1)));
   reconnect_at_ = Clock::now() + delay;
-  backoff_ = std::min(backoff_ * 2, std::chrono::milliseconds(config_.reconnect_max_ms));
+  backoff_ = std::min(backoff_ * 2, config_.reconnect_max);
 }
 
 void Loop::start_connect() {
@@ -329,7 +329,7 @@ bool Loop::spool_wanted(std::string& why) {
   if (cache_retry_at_ && now < *cache_retry_at_) return false;
   const bool connected = link_ == Link::connected;
   if (stop || flush) {
-    if (!settle_deadline_) settle_deadline_ = now + std::min(kSettleGrace, std::chrono::milliseconds(config_.cache_timeout_ms));
+    if (!settle_deadline_) settle_deadline_ = now + std::min(kSettleGrace, config_.cache_timeout);
     if (!connected || inflight_.empty() || now >= *settle_deadline_) {
       why = stop ? "stop" : "flush";
       return true;
@@ -635,9 +635,9 @@ void Loop::check_timeouts() {
   if (link_ == Link::backoff && now >= reconnect_at_) start_connect();
   if (link_ == Link::connected && !inflight_.empty() && !inflight_.front().acked &&
       now - inflight_.front().sent_at >
-          std::chrono::milliseconds(config_.cache_timeout_ms) + inflight_.front().ack_grace) {
+          config_.cache_timeout + inflight_.front().ack_grace) {
     spool_ring("acknowledgement timeout");
-    on_link_down(fmt::format("no acknowledgement within {} ms", config_.cache_timeout_ms), true);
+    on_link_down(fmt::format("no acknowledgement within {} ms", config_.cache_timeout.count()), true);
     mqtt_->disconnect(std::chrono::milliseconds(0));
   }
 }
@@ -650,7 +650,7 @@ void Loop::wait_for_work() {
   auto consider = [&](Clock::time_point t) { if (!wake_at || t < *wake_at) wake_at = t; };
   if (link_ == Link::backoff) consider(reconnect_at_);
   if (link_ == Link::connected && !inflight_.empty())
-    consider(inflight_.front().sent_at + std::chrono::milliseconds(config_.cache_timeout_ms) +
+    consider(inflight_.front().sent_at + config_.cache_timeout +
              inflight_.front().ack_grace +
              std::chrono::milliseconds(1));
   if (drain_deadline_) consider(*drain_deadline_);
@@ -688,7 +688,7 @@ void Loop::wait_for_work() {
     }
     if (n == 0) {
       producer_alive_ = false;
-      drain_deadline_ = Clock::now() + std::chrono::milliseconds(config_.cache_timeout_ms);
+      drain_deadline_ = Clock::now() + config_.cache_timeout;
       log(Level::info, "the application exited; draining {} bytes left in the ring",
           ring_.head() - ring_.tail());
     }
@@ -723,7 +723,7 @@ void Loop::count_expired(std::uint64_t n) {
   const auto now = Clock::now();
   if (expired_unlogged_ > 0 && now - expired_logged_at_ >= std::chrono::seconds(5)) {
     log(Level::warning, "dropped {} messages older than message_ttl ({} s)", expired_unlogged_,
-        config_.message_ttl_s);
+        config_.message_ttl.count());
     set_error(fmt::format("dropped {} messages older than message_ttl", expired_unlogged_));
     expired_unlogged_ = 0;
     expired_logged_at_ = now;

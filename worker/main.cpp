@@ -64,6 +64,16 @@ int parse_fd(std::string_view arg, std::string_view name) {
   return static_cast<int>(fd);
 }
 
+// Options::log_level, carried by the numeric values the two enumerations share.
+Level level_of(robustmq::LogLevel level) {
+  using robustmq::LogLevel;
+  static_assert(static_cast<int>(Level::debug) == static_cast<int>(LogLevel::debug) &&
+                static_cast<int>(Level::info) == static_cast<int>(LogLevel::info) &&
+                static_cast<int>(Level::warning) == static_cast<int>(LogLevel::warning) &&
+                static_cast<int>(Level::error) == static_cast<int>(LogLevel::error));
+  return static_cast<Level>(level);
+}
+
 void on_term(int) {
   const int saved = errno;
   robustmq::worker::g_terminate.store(true);
@@ -123,19 +133,19 @@ int main(int argc, char** argv) {
     return 2;
   }
   // Options::log_level, unless ROBUSTMQ_LOG_LEVEL overrides it for a debugging session.
-  robustmq::worker::g_log_level = robustmq::worker::parse_level(config->log_level, Level::info);
+  robustmq::worker::g_log_level = level_of(config->log_level);
   // NOLINTNEXTLINE(concurrency-mt-unsafe): no other thread exists yet (Paho starts later)
   if (const char* lvl = std::getenv("ROBUSTMQ_LOG_LEVEL"))
     robustmq::worker::g_log_level = robustmq::worker::parse_level(lvl, robustmq::worker::g_log_level);
-  if (config->log_syslog != 0) {
+  if (config->log_syslog) {
     ::openlog("robustmq-worker", LOG_PID, LOG_DAEMON);
     robustmq::worker::g_log_syslog = true;
   }
   try {
     auto segment = robustmq::MappedSegment::open_existing(config->segment_name);
     robustmq::cache::Config cc;
-    cc.sync = config->cache_sync != 0;
-    auto cache = robustmq::cache::open(config->cache_type == "file"
+    cc.sync = config->cache_sync;
+    auto cache = robustmq::cache::open(config->cache_type == robustmq::CacheBackend::file
                                            ? robustmq::cache::Backend::file
                                            : robustmq::cache::Backend::sqlite,
                                        config->cache_dir, cc);

@@ -66,9 +66,6 @@ struct MqttSettings {
 // Every connection option of the worker's configuration; max_inflight is the loop's window.
 MqttSettings mqtt_settings(const WorkerConfig& c, std::size_t max_inflight);
 
-// "k\0v\0k\0v\0" (WorkerConfig::user_properties) as pairs; a trailing odd field is ignored.
-std::vector<std::pair<std::string, std::string>> split_user_properties(std::string_view packed);
-
 // The MQTT 5 message expiry interval for a message published at enqueue_ns (CLOCK_REALTIME)
 // with a time to live of ttl_s: the whole seconds it has left, rounded up, at least 1 (the
 // loop drops messages that are already expired before they get here).

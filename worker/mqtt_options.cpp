@@ -22,7 +22,6 @@
 // lost when it starts clean.
 #include "worker/mqtt_options.hpp"
 
-#include <algorithm>
 #include <cstring>
 
 namespace robustmq::worker {
@@ -39,45 +38,28 @@ MqttSettings mqtt_settings(const WorkerConfig& c, std::size_t max_inflight) {
   s.host = c.host;
   s.port = c.port;
   s.client_id = c.client_id;
-  s.keepalive = std::chrono::seconds(c.keepalive_s);
-  s.connect_timeout = std::chrono::seconds(std::max<std::int64_t>(1, c.connect_timeout_s));
+  s.keepalive = c.keepalive;
+  s.connect_timeout = c.connect_timeout;
   s.username = c.username;
   s.password = c.password;
   s.max_inflight = static_cast<int>(max_inflight);
-  s.mqtt_version = static_cast<int>(c.mqtt_version);
-  s.clean_session = c.clean_session != 0;
-  s.tls.enabled = c.tls != 0;
+  s.mqtt_version = c.mqtt_version == MqttVersion::v5 ? 5 : 4;
+  s.clean_session = c.clean_session;
+  s.tls.enabled = c.tls;
   s.tls.ca_file = c.tls_ca_file;
   s.tls.ca_path = c.tls_ca_path;
   s.tls.cert_file = c.tls_cert_file;
   s.tls.key_file = c.tls_key_file;
   s.tls.key_password = c.tls_key_password;
-  s.tls.verify = c.tls_verify != 0;
+  s.tls.verify = c.tls_verify;
   s.will.topic = c.will_topic;
   s.will.payload = c.will_payload;
-  s.will.qos = static_cast<int>(c.will_qos);
-  s.will.retain = c.will_retain != 0;
-  s.message_ttl_s = c.message_ttl_s;
+  s.will.qos = c.will_qos;
+  s.will.retain = c.will_retain;
+  s.message_ttl_s = c.message_ttl.count();
   s.content_type = c.content_type;
-  s.user_properties = split_user_properties(c.user_properties);
+  s.user_properties = c.user_properties;
   return s;
-}
-
-std::vector<std::pair<std::string, std::string>> split_user_properties(std::string_view packed) {
-  std::vector<std::pair<std::string, std::string>> out;
-  std::vector<std::string_view> fields;
-  while (!packed.empty()) {
-    const auto nul = packed.find('\0');
-    if (nul == std::string_view::npos) {
-      fields.push_back(packed);
-      break;
-    }
-    fields.push_back(packed.substr(0, nul));
-    packed.remove_prefix(nul + 1);
-  }
-  for (std::size_t i = 0; i + 1 < fields.size(); i += 2)
-    out.emplace_back(std::string(fields[i]), std::string(fields[i + 1]));
-  return out;
 }
 
 std::uint32_t remaining_expiry_s(std::int64_t enqueue_ns, std::int64_t ttl_s, std::int64_t now_ns) {

@@ -30,8 +30,9 @@ namespace robustmq {
 // The Python library's "sq3" and "pickle".
 enum class CacheType { sqlite, file };
 
-// When the worker writes messages to the disk cache.
-enum class Durability {
+// When the worker writes messages to the disk cache. (std::uint8_t: the worker's configuration
+// holds this very type.)
+enum class Durability : std::uint8_t {
   on_trouble,  // only when the broker is slow or away, a backlog fills half the ring, on flush()
                // and stop()
   journal,     // every message is committed to the cache before it is sent (group commit)

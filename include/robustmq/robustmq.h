@@ -100,9 +100,13 @@ ROBUSTMQ_EXPORT robustmq_options* robustmq_options_new(void);
 ROBUSTMQ_EXPORT void robustmq_options_free(robustmq_options* options);
 
 /* Setters. Each returns ROBUSTMQ_OK, ROBUSTMQ_ERR_INVALID_ARGUMENT (options or a string is
- * NULL, an enum value is unknown, a number is negative where that makes no sense) or
- * ROBUSTMQ_ERR_NO_MEMORY. Strings are copied. Ranges (e.g. max_inflight 1..65535) are checked
- * by robustmq_connect_async(), which names the option in robustmq_last_error(). */
+ * NULL, an enum value is unknown, a number is outside the option's range) or
+ * ROBUSTMQ_ERR_NO_MEMORY. Strings are copied. The ranges: cache_timeout_ms >= 1,
+ * message_ttl_s >= 0, max_inflight 1..65535, keepalive_s 0..65535, connect_timeout_s >= 1,
+ * reconnect 1 <= min_ms <= max_ms, will qos 0..2; publish_wait_ms and stop_timeout_ms >= 0.
+ * What depends on other options or on the system (a will topic, TLS files, content type and
+ * user properties without MQTT 5) is checked by robustmq_connect_async(), which names the
+ * option in robustmq_last_error(). */
 ROBUSTMQ_EXPORT int robustmq_options_set_client_id(robustmq_options* o, const char* client_id);
 ROBUSTMQ_EXPORT int robustmq_options_set_cache_type(robustmq_options* o, int cache_type);
 ROBUSTMQ_EXPORT int robustmq_options_set_cache_path(robustmq_options* o, const char* dir);

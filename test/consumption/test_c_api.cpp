@@ -100,6 +100,16 @@ TEST_CASE("setters refuse NULL pointers and unknown enum values") {
   CHECK(robustmq_options_set_log_level(o.get(), 4) == ROBUSTMQ_ERR_INVALID_ARGUMENT);
   CHECK(robustmq_options_set_reconnect_ms(o.get(), 500, 50) == ROBUSTMQ_ERR_INVALID_ARGUMENT);
   CHECK(robustmq_options_set_cache_timeout_ms(o.get(), 0) == ROBUSTMQ_ERR_INVALID_ARGUMENT);
+  // Numbers outside the ranges connect_async() would refuse.
+  CHECK(robustmq_options_set_max_inflight(o.get(), 0) == ROBUSTMQ_ERR_INVALID_ARGUMENT);
+  CHECK(robustmq_options_set_max_inflight(o.get(), 65536) == ROBUSTMQ_ERR_INVALID_ARGUMENT);
+  CHECK(robustmq_options_set_keepalive_s(o.get(), 65536) == ROBUSTMQ_ERR_INVALID_ARGUMENT);
+  CHECK(robustmq_options_set_keepalive_s(o.get(), -1) == ROBUSTMQ_ERR_INVALID_ARGUMENT);
+  CHECK(robustmq_options_set_connect_timeout_s(o.get(), 0) == ROBUSTMQ_ERR_INVALID_ARGUMENT);
+  CHECK(robustmq_options_set_message_ttl_s(o.get(), -1) == ROBUSTMQ_ERR_INVALID_ARGUMENT);
+  CHECK(robustmq_options_set_reconnect_ms(o.get(), 0, 50) == ROBUSTMQ_ERR_INVALID_ARGUMENT);
+  CHECK(robustmq_options_set_will(o.get(), "t", "x", 1, 3, 0) == ROBUSTMQ_ERR_INVALID_ARGUMENT);
+  CHECK(robustmq_options_set_will(o.get(), "t", "x", 1, -1, 0) == ROBUSTMQ_ERR_INVALID_ARGUMENT);
   CHECK(robustmq_options_set_will(o.get(), "t", nullptr, 3, 1, 0) == ROBUSTMQ_ERR_INVALID_ARGUMENT);
   CHECK(robustmq_options_set_stop_timeout_ms(o.get(), -1) == ROBUSTMQ_ERR_INVALID_ARGUMENT);
   CHECK(robustmq_options_add_user_property(o.get(), nullptr, "v") == ROBUSTMQ_ERR_INVALID_ARGUMENT);
@@ -114,6 +124,10 @@ TEST_CASE("setters refuse NULL pointers and unknown enum values") {
   CHECK(robustmq_options_set_tls_files(o.get(), nullptr, nullptr, nullptr, nullptr, nullptr) ==
         ROBUSTMQ_OK);
   CHECK(robustmq_options_set_log_level(o.get(), ROBUSTMQ_LOG_WARNING) == ROBUSTMQ_OK);
+  CHECK(robustmq_options_set_max_inflight(o.get(), 65535) == ROBUSTMQ_OK);
+  CHECK(robustmq_options_set_keepalive_s(o.get(), 65535) == ROBUSTMQ_OK);
+  CHECK(robustmq_options_set_reconnect_ms(o.get(), 1, 1) == ROBUSTMQ_OK);
+  CHECK(robustmq_options_set_will(o.get(), "t", "x", 1, 2, 1) == ROBUSTMQ_OK);
   CHECK(robustmq_client_new(nullptr) == nullptr);
   robustmq_options_free(nullptr);
   robustmq_client_free(nullptr);
@@ -154,11 +168,20 @@ TEST_CASE("a connect_async() failure is ROBUSTMQ_ERR_SYSTEM with the message and
     CHECK(std::strlen(small) == sizeof small - 1);
   }
   SUBCASE("invalid option, named") {
+    // The setters refuse numbers out of range; a will topic is checked by connect_async().
     auto o = options_for(dir / "cache", "c-badopt");
-    REQUIRE(robustmq_options_set_max_inflight(o.get(), 70000) == ROBUSTMQ_OK);
+    REQUIRE(robustmq_options_set_will(o.get(), "c/will/+", "x", 1, 1, 0) == ROBUSTMQ_OK);
     ClientPtr c(robustmq_client_new(o.get()));
     CHECK(robustmq_connect_async(c.get(), "127.0.0.1", 1883) == ROBUSTMQ_ERR_SYSTEM);
-    CHECK(last_error(c.get()).find("max_inflight") != std::string::npos);
+    CHECK(last_error(c.get()).find("will.topic") != std::string::npos);
+    CHECK(robustmq_last_errno(c.get()) == EINVAL);
+  }
+  SUBCASE("port out of range, named with the range") {
+    auto o = options_for(dir / "cache", "c-badport");
+    ClientPtr c(robustmq_client_new(o.get()));
+    CHECK(robustmq_connect_async(c.get(), "127.0.0.1", 70000) == ROBUSTMQ_ERR_SYSTEM);
+    CHECK(last_error(c.get()).find("connect_async(): mqtt_port 70000 is outside 1..65535") !=
+          std::string::npos);
     CHECK(robustmq_last_errno(c.get()) == EINVAL);
   }
   SUBCASE("cache path in use: EBUSY and the owner's pid") {

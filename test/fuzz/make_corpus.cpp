@@ -74,23 +74,21 @@ void config_seeds(const fs::path& dir) {
   c.client_id = "sensor-1";
   c.host = "broker.example";
   c.cache_dir = "/var/cache/robustmq";
-  c.cache_type = "sqlite";
-  c.durability = "on_trouble";
   std::string blob = encode(c);
   write(dir, "minimal", blob.data(), blob.size());
 
-  c.cache_type = "file";
-  c.durability = "journal";
+  c.cache_type = CacheBackend::file;
+  c.durability = Durability::journal;
   c.username = "user";
   c.password = "secret";
-  c.mqtt_version = 5;
-  c.tls = 1;
+  c.mqtt_version = MqttVersion::v5;
+  c.tls = true;
   c.tls_ca_file = "/etc/ssl/ca.pem";
   c.will_topic = "sensors/gone";
   c.will_payload = "bye";
-  c.user_properties = std::string("k\0v\0", 4);
+  c.user_properties = {{"k", "v"}};
   c.max_inflight = 10;
-  c.log_level = "debug";
+  c.log_level = LogLevel::debug;
   blob = encode(c);
   write(dir, "full", blob.data(), blob.size());
 

@@ -106,4 +106,19 @@ TEST_CASE("invalid options are refused by connect_async() naming the option") {
   RobustClient c(e);
   CHECK_THROWS_WITH_AS(c.connect_async("127.0.0.1", 1883), doctest::Contains("client_id"),
                        std::system_error);
+  // The value and the accepted range too.
+  Options k = client_options(dir / "cache", "opts");
+  k.keepalive = std::chrono::seconds(70000);
+  RobustClient d(k);
+  CHECK_THROWS_WITH_AS(d.connect_async("127.0.0.1", 1883),
+                       doctest::Contains("Options::keepalive 70000 s is outside 0..65535 s"),
+                       std::system_error);
+  // A NUL would split a user property in two on its way to the worker.
+  Options u = client_options(dir / "cache", "opts");
+  u.mqtt_version = MqttVersion::v5;
+  u.user_properties = {{"site", std::string("no\0rth", 6)}};
+  RobustClient f(u);
+  CHECK_THROWS_WITH_AS(f.connect_async("127.0.0.1", 1883),
+                       doctest::Contains("Options::user_properties: a name or value contains NUL"),
+                       std::system_error);
 }

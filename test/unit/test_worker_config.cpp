@@ -3,22 +3,26 @@
 // never read out of bounds (run under ASan: blobs are copied to exact-size heap buffers).
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <limits>
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "printers.hpp"
 #include "proto/worker_config.hpp"
+#include "proto/worker_config_fields.hpp"
 
 using namespace robustmq;
 using namespace std::string_literals;
 
 namespace {
 
+// Every field away from its default (checked below), so a round trip covers each one.
 WorkerConfig full_config() {
   WorkerConfig c;
   c.segment_name = "robustmq-0123456789abcdef";
@@ -26,37 +30,48 @@ WorkerConfig full_config() {
   c.host = "broker.example.net";
   c.port = 8883;
   c.cache_dir = "/var/lib/robust mq/cache";
-  c.cache_type = "file";
-  c.durability = "journal";
-  c.cache_timeout_ms = std::numeric_limits<std::int64_t>::max();
-  c.queue_cache_threshold = 12345;
-  c.keepalive_s = 0;
-  c.connect_timeout_s = 42;
-  c.reconnect_min_ms = 1;
-  c.reconnect_max_ms = 600'000;
+  c.cache_type = CacheBackend::file;
+  c.durability = Durability::journal;
+  c.cache_timeout = std::chrono::milliseconds::max();
+  c.queue_cache_threshold = std::numeric_limits<std::size_t>::max();
+  c.keepalive = std::chrono::seconds(0);
+  c.connect_timeout = std::chrono::seconds(42);
+  c.reconnect_min = std::chrono::milliseconds(1);
+  c.reconnect_max = std::chrono::milliseconds(600'000);
   c.max_inflight = 65535;
   c.username = "user=name; with spaces";
   c.password = "pa\0ss\nword\r\n\"quoted\"\xC3\xA9\0"s;
+  c.cache_sync = false;
+  c.max_cache_bytes = std::numeric_limits<std::uint64_t>::max();
+  c.overflow = Overflow::reject_new;
+  c.message_ttl = std::chrono::seconds(86'400);
+  c.mqtt_version = MqttVersion::v5;
+  c.clean_session = false;
+  c.tls = true;
+  c.tls_ca_file = "/etc/ssl/ca.pem";
+  c.tls_ca_path = "/etc/ssl/certs";
+  c.tls_cert_file = "/etc/robustmq/client.pem";
+  c.tls_key_file = "/etc/robustmq/client.key";
+  c.tls_key_password = "key\0pass"s;
+  c.tls_verify = false;
+  c.will_topic = "sensors/edge-7/gone";
+  c.will_payload = "\0bye\xFF"s;
+  c.will_qos = 2;
+  c.will_retain = true;
+  c.content_type = "application/json";
+  c.user_properties = {{"site", "north"}, {"", ""}, {"k", "v=\xE2\x82\xAC"}};
+  c.log_level = LogLevel::error;
+  c.log_syslog = true;
   return c;
 }
 
+// Field by field (naming the key of any that differs), then as a whole: the whole comparison
+// also covers a field the table might lack.
 void check_same(const WorkerConfig& a, const WorkerConfig& b) {
-  CHECK(a.segment_name == b.segment_name);
-  CHECK(a.client_id == b.client_id);
-  CHECK(a.host == b.host);
-  CHECK(a.port == b.port);
-  CHECK(a.cache_dir == b.cache_dir);
-  CHECK(a.cache_type == b.cache_type);
-  CHECK(a.durability == b.durability);
-  CHECK(a.cache_timeout_ms == b.cache_timeout_ms);
-  CHECK(a.queue_cache_threshold == b.queue_cache_threshold);
-  CHECK(a.keepalive_s == b.keepalive_s);
-  CHECK(a.connect_timeout_s == b.connect_timeout_s);
-  CHECK(a.reconnect_min_ms == b.reconnect_min_ms);
-  CHECK(a.reconnect_max_ms == b.reconnect_max_ms);
-  CHECK(a.max_inflight == b.max_inflight);
-  CHECK(a.username == b.username);
-  CHECK(a.password == b.password);
+  for_each_field([&](const auto& field) {
+    CHECK_MESSAGE(a.*field.member == b.*field.member, std::string(field.key));
+  });
+  CHECK(a == b);
 }
 
 // Decodes from a heap buffer of exactly blob.size() bytes, so ASan sees any read past its end.
@@ -150,13 +165,24 @@ TEST_CASE("a configuration survives encode and decode with every field") {
   CHECK(got->password.size() == sent.password.size());
 }
 
+TEST_CASE("the test configuration sets every field away from its default") {
+  // Else the round trip above could not notice a field that encode() or decode drops.
+  const WorkerConfig full = full_config();
+  const WorkerConfig defaults;
+  std::size_t fields = 0;
+  for_each_field([&](const auto& field) {
+    CHECK_MESSAGE(!(full.*field.member == defaults.*field.member), std::string(field.key));
+    ++fields;
+  });
+  CHECK(fields == entries(encode(full)).size());
+}
+
 TEST_CASE("the defaults survive encode and decode") {
   WorkerConfig sent;  // only what decode insists on is set
   sent.segment_name = "robustmq-fedcba9876543210";
   sent.client_id = "c";
+  sent.host = "localhost";
   sent.cache_dir = "/tmp";
-  sent.cache_type = "sqlite";
-  sent.durability = "on_trouble";
   std::string error;
   const auto got = decode_exact(encode(sent), error);
   REQUIRE_MESSAGE(got.has_value(), error);
@@ -258,14 +284,13 @@ TEST_CASE("a malformed blob is refused with an error") {
   add("an empty number", with_value(c, "port", ""));
   add("a number with a sign", with_value(c, "port", "+8883"));
   add("a number with a space", with_value(c, "port", " 8883"));
-  add("a negative number", with_value(c, "keepalive_s", "-1"));
-  add("port 0", with_value(c, "port", "0"));
-  add("port 65536", with_value(c, "port", "65536"));
+  add("a negative number where no sign is allowed", with_value(c, "max_inflight", "-1"));
   add("a number of 20 digits", with_value(c, "cache_timeout_ms", "18446744073709552616"));
-  add("max_inflight 0", with_value(c, "max_inflight", "0"));
-  add("max_inflight 65536", with_value(c, "max_inflight", "65536"));
-  add("an unknown cache_type", with_value(c, "cache_type", "pickle"));
-  add("an unknown durability", with_value(c, "durability", "sometimes"));
+  add("a flag that is not 0 or 1", with_value(c, "tls", "yes"));
+  add("user properties with a value not NUL-terminated",
+      with_value(c, "user_properties", std::string("k\0v", 3)));
+  add("user properties with a name and no value",
+      with_value(c, "user_properties", std::string("k\0", 2)));
   add("no segment name", without(c, "segment"));
   add("no client id", without(c, "client_id"));
   add("no cache dir", without(c, "cache_dir"));
@@ -347,4 +372,214 @@ TEST_CASE("random damage to a blob never crashes the decoder") {
     else CHECK_FALSE(error.empty());
   }
   MESSAGE(accepted, " of 20000 damaged blobs still decoded");
+}
+
+// --- ranges: proto/worker_config_fields.hpp defines them once; the decoder, connect_async()
+// (range_error() with FieldNames::options) and the C setters (limits_of()) apply them.
+
+TEST_CASE("every value outside its range is refused, naming the key, the value and the range") {
+  const WorkerConfig c = full_config();
+  struct Row {
+    std::string blob;
+    std::string says;  // part of the error
+  };
+  const Row rows[] = {
+      {with_value(c, "port", "0"), "port 0 is outside 1..65535"},
+      {with_value(c, "port", "65536"), "port 65536 is outside 1..65535"},
+      {with_value(c, "port", "88a3"), "port '88a3' is not a number in 1..65535"},
+      {with_value(c, "max_inflight", "0"), "max_inflight 0 is outside 1..65535"},
+      {with_value(c, "max_inflight", "65536"), "max_inflight 65536 is outside 1..65535"},
+      {with_value(c, "keepalive_s", "65536"), "keepalive_s 65536 s is outside 0..65535 s"},
+      {with_value(c, "keepalive_s", "-1"), "keepalive_s -1 s is outside 0..65535 s"},
+      {with_value(c, "cache_timeout_ms", "0"),
+       "cache_timeout_ms 0 ms is below the minimum of 1 ms"},
+      {with_value(c, "connect_timeout_s", "0"),
+       "connect_timeout_s 0 s is below the minimum of 1 s"},
+      {with_value(c, "reconnect_min_ms", "0"),
+       "reconnect_min_ms 0 ms is below the minimum of 1 ms"},
+      {with_value(c, "reconnect_max_ms", "0"),
+       "reconnect_max_ms 0 ms is below the minimum of 1 ms"},
+      {with_value(c, "message_ttl_s", "-1"), "message_ttl_s -1 s is below the minimum of 0 s"},
+      {with_value(c, "will_qos", "3"), "will_qos 3 is outside 0..2"},
+      {with_value(c, "will_qos", "-1"), "will_qos -1 is outside 0..2"},
+      {with_value(c, "client_id", std::string(65536, 'c')),
+       "client_id is 65536 bytes long, outside 1..65535 bytes"},
+      {with_value(c, "client_id", ""), "client_id is empty"},
+      {with_value(c, "host", ""), "host is empty"},
+      {without(c, "segment"), "segment is empty"},
+      {without(c, "cache_dir"), "cache_dir is empty"},
+      {with_value(c, "cache_type", "pickle"), "cache_type 'pickle' is not one of sqlite, file"},
+      {with_value(c, "durability", "sometimes"),
+       "durability 'sometimes' is not one of on_trouble, journal"},
+      {with_value(c, "overflow", "drop_newest"),
+       "overflow 'drop_newest' is not one of drop_oldest, reject_new"},
+      {with_value(c, "mqtt_version", "3"), "mqtt_version '3' is not one of 4, 5"},
+      {with_value(c, "log_level", "verbose"),
+       "log_level 'verbose' is not one of debug, info, warning, error"},
+      {with_value(c, "clean_session", "2"), "clean_session '2' is not one of 0, 1"},
+      {with_value(c, "tls", std::string(100, '1')), "tls (100 bytes) is not one of 0, 1"},
+      {with_value(c, "reconnect_min_ms", "600001"),
+       "reconnect_max_ms 600000 ms is below reconnect_min_ms 600001 ms"},
+  };
+  for (const Row& row : rows) {
+    INFO(row.says);
+    std::string error;
+    CHECK_FALSE(decode_exact(row.blob, error).has_value());
+    CHECK(error == "configuration: " + row.says);
+  }
+}
+
+TEST_CASE("each bound of each number is enforced by the decoder and the bound itself accepted") {
+  WorkerConfig c = full_config();
+  c.reconnect_min = std::chrono::milliseconds(1);  // any reconnect_max is then in order
+  std::size_t bounds = 0;
+  for_each_field([&](const auto& field) {
+    using T = std::remove_cvref_t<decltype(c.*field.member)>;
+    if constexpr (std::is_integral_v<T> || std::is_same_v<T, std::chrono::milliseconds> ||
+                  std::is_same_v<T, std::chrono::seconds>) {
+      if constexpr (!std::is_same_v<T, bool>) {
+        const std::string key(field.key);
+        const Limits limits = field.limits;
+        const auto check_key = [&](std::string value, bool accepted) {
+          INFO(key, " = ", value);
+          std::string error;
+          const auto got = decode_exact(with_value(c, key, value), error);
+          CHECK(got.has_value() == accepted);
+          if (accepted) return;
+          CHECK(error.find(key + " ") != std::string::npos);
+          CHECK(error.find(value) != std::string::npos);
+        };
+        check_key(std::to_string(limits.min), true);
+        REQUIRE(limits.min > std::numeric_limits<std::int64_t>::min());
+        check_key(std::to_string(limits.min - 1), false);
+        if (limits.max != kUnbounded) {
+          check_key(std::to_string(limits.max), true);
+          check_key(std::to_string(limits.max + 1), false);
+        }
+        ++bounds;
+      }
+    }
+  });
+  CHECK(bounds == 11);
+}
+
+TEST_CASE("each enumeration and flag is written by its names and accepts no other") {
+  const WorkerConfig c = full_config();
+  for_each_field([&](const auto& field) {
+    using T = std::remove_cvref_t<decltype(c.*field.member)>;
+    if constexpr (Named<T>) {
+      const std::string key(field.key);
+      const auto names = names_of(std::type_identity<T>{});
+      CHECK(field.limits.min == 0);
+      CHECK(field.limits.max == names.size() - 1);
+      for (std::size_t i = 0; i < names.size(); ++i) {
+        const std::string name(names[i]);
+        INFO(key, " = ", name);
+        std::string error;
+        const auto got = decode_exact(with_value(c, key, name), error);
+        REQUIRE_MESSAGE(got.has_value(), error);
+        CHECK(static_cast<std::size_t>((*got).*field.member) == i);
+        WorkerConfig one = c;
+        one.*field.member = static_cast<T>(i);
+        CHECK(with_value(one, key, name) == encode(one));  // encoded by that name
+      }
+      std::string error;
+      CHECK_FALSE(decode_exact(with_value(c, key, std::string(names[0]) + " "), error));
+      CHECK(error.find(key) != std::string::npos);
+    }
+  });
+}
+
+TEST_CASE("worker_config() carries every option to its field") {
+  WorkerConfig want = full_config();  // every field away from its default
+  want.segment_name.clear();          // connect_async() fills in these two
+  want.cache_dir.clear();
+  Options o;
+  o.client_id = want.client_id;
+  o.host = want.host;
+  o.port = want.port;
+  o.cache_type = CacheType::file;
+  o.durability = want.durability;
+  o.cache_timeout = want.cache_timeout;
+  o.queue_cache_threshold = want.queue_cache_threshold;
+  o.keepalive = want.keepalive;
+  o.connect_timeout = want.connect_timeout;
+  o.reconnect_min = want.reconnect_min;
+  o.reconnect_max = want.reconnect_max;
+  o.max_inflight = want.max_inflight;
+  o.username = want.username;
+  o.password = want.password;
+  o.cache_sync = want.cache_sync;
+  o.max_cache_bytes = want.max_cache_bytes;
+  o.overflow = OverflowPolicy::reject_new;
+  o.message_ttl = want.message_ttl;
+  o.mqtt_version = want.mqtt_version;
+  o.clean_session = want.clean_session;
+  o.tls = {want.tls,          want.tls_ca_file,      want.tls_ca_path, want.tls_cert_file,
+           want.tls_key_file, want.tls_key_password, want.tls_verify};
+  o.will = {want.will_topic, want.will_payload, want.will_qos, want.will_retain};
+  o.content_type = want.content_type;
+  o.user_properties = want.user_properties;
+  o.log_level = want.log_level;
+  o.log_to_syslog = want.log_syslog;
+  const WorkerConfig got = worker_config(o);
+  check_same(got, want);
+  CHECK_FALSE(range_error(got, FieldNames::options).has_value());
+}
+
+TEST_CASE("connect_async()'s range errors name the option, the value and the range") {
+  struct Row {
+    void (*change)(Options&);
+    std::string says;
+  };
+  const Row rows[] = {
+      {[](Options& o) { o.max_inflight = 70000; },
+       "Options::max_inflight 70000 is outside 1..65535"},
+      {[](Options& o) { o.max_inflight = 0; }, "Options::max_inflight 0 is outside 1..65535"},
+      {[](Options& o) { o.keepalive = std::chrono::seconds(70000); },
+       "Options::keepalive 70000 s is outside 0..65535 s"},
+      {[](Options& o) { o.cache_timeout = {}; },
+       "Options::cache_timeout 0 ms is below the minimum of 1 ms"},
+      {[](Options& o) { o.connect_timeout = {}; },
+       "Options::connect_timeout 0 s is below the minimum of 1 s"},
+      {[](Options& o) { o.message_ttl = std::chrono::seconds(-1); },
+       "Options::message_ttl -1 s is below the minimum of 0 s"},
+      {[](Options& o) { o.reconnect_min = {}; },
+       "Options::reconnect_min 0 ms is below the minimum of 1 ms"},
+      {[](Options& o) {
+         o.reconnect_min = std::chrono::milliseconds(500);
+         o.reconnect_max = std::chrono::milliseconds(50);
+       },
+       "Options::reconnect_max 50 ms is below Options::reconnect_min 500 ms"},
+      {[](Options& o) { o.will.qos = 3; }, "Options::will.qos 3 is outside 0..2"},
+      {[](Options& o) { o.client_id.clear(); }, "Options::client_id is empty"},
+      {[](Options& o) { o.client_id.assign(65536, 'c'); },
+       "Options::client_id is 65536 bytes long, outside 1..65535 bytes"},
+      {[](Options& o) { o.host.clear(); }, "connect_async(): mqtt_host is empty"},
+      {[](Options& o) { o.port = 0; }, "connect_async(): mqtt_port 0 is outside 1..65535"},
+      {[](Options& o) { o.log_level = static_cast<LogLevel>(9); },
+       "Options::log_level 9 is not one of debug, info, warning, error"},
+      {[](Options& o) { o.cache_type = static_cast<CacheType>(2); },
+       "Options::cache_type 2 is not one of sqlite, file"},
+  };
+  for (const Row& row : rows) {
+    Options o;
+    o.client_id = "c";
+    row.change(o);
+    CHECK(range_error(worker_config(o), FieldNames::options) == row.says);
+  }
+}
+
+TEST_CASE("the ranges of the C setters are the table's") {
+  static_assert(limits_of("max_inflight").min == 1 && limits_of("max_inflight").max == 65535);
+  static_assert(limits_of("keepalive_s").min == 0 && limits_of("keepalive_s").max == 65535);
+  static_assert(limits_of("cache_timeout_ms").min == 1 &&
+                limits_of("cache_timeout_ms").max == kUnbounded);
+  static_assert(limits_of("will_qos").admits(2) && !limits_of("will_qos").admits(3) &&
+                !limits_of("will_qos").admits(-1));
+  static_assert(limits_of("log_level").max == 3 && limits_of("cache_type").max == 1);
+  CHECK(limits_of("max_inflight").admits(std::size_t{65535}));
+  CHECK_FALSE(limits_of("max_inflight").admits(std::size_t{65536}));
+  CHECK_FALSE(limits_of("max_inflight").admits(std::numeric_limits<std::size_t>::max()));
+  CHECK_FALSE(limits_of("message_ttl_s").admits(std::numeric_limits<std::int64_t>::min()));
 }

@@ -1,0 +1,144 @@
+// The fields of WorkerConfig, each once: its key in the encoding, its name for the application,
+// where Options holds it, and the values it may take. Everything that handles the worker's
+// configuration reads this table: worker_config() (Options -> WorkerConfig), encode() and
+// decode_worker_config(), range_error() (which connect_async() and the decoder call) and the C
+// API's setters (limits_of()).
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <stdexcept>
+#include <string_view>
+#include <utility>
+
+#include "proto/worker_config.hpp"
+
+namespace robustmq {
+
+inline constexpr std::uint64_t kUnbounded = std::numeric_limits<std::uint64_t>::max();
+
+// The values a field may take: numbers and durations (their count()) min..max; text its length
+// in bytes; enumerations and flags their numeric value (set by their names).
+struct Limits {
+  std::int64_t min = 0;
+  std::uint64_t max = kUnbounded;
+
+  template <typename V>
+  constexpr bool admits(V v) const noexcept {
+    return std::cmp_greater_equal(v, min) && std::cmp_less_equal(v, max);
+  }
+};
+
+// What connect_async() fills in itself: the segment's name, the canonical cache directory.
+struct Computed {};
+
+template <typename T>
+constexpr Limits natural_limits() {
+  if constexpr (Named<T>)
+    return {0, names_of(std::type_identity<T>{}).size() - 1};
+  else if constexpr (std::is_integral_v<T> && std::is_signed_v<T>)
+    return {std::numeric_limits<T>::min(), std::numeric_limits<T>::max()};
+  else
+    return {};
+}
+
+template <typename T, typename From>
+struct Field {
+  std::string_view key;     // in the encoding
+  std::string_view option;  // in connect_async()'s error messages
+  T WorkerConfig::*member;
+  From from;                // reads the value from Options (a member pointer or a function)
+  Limits limits = natural_limits<T>();
+};
+// Clang before 17 deduces no template arguments of an aggregate by itself.
+template <typename T, typename From>
+Field(std::string_view, std::string_view, T WorkerConfig::*, From) -> Field<T, From>;
+template <typename T, typename From>
+Field(std::string_view, std::string_view, T WorkerConfig::*, From, Limits) -> Field<T, From>;
+
+// CacheType and OverflowPolicy become CacheBackend and Overflow by their numeric values.
+static_assert(static_cast<int>(CacheType::sqlite) == static_cast<int>(CacheBackend::sqlite) &&
+              static_cast<int>(CacheType::file) == static_cast<int>(CacheBackend::file));
+static_assert(static_cast<int>(OverflowPolicy::drop_oldest) ==
+                  static_cast<int>(Overflow::drop_oldest) &&
+              static_cast<int>(OverflowPolicy::reject_new) == static_cast<int>(Overflow::reject_new));
+
+// Calls visit(field) for each field, in the order of the encoding.
+template <typename Visit>
+constexpr void for_each_field(Visit&& visit) {
+  using W = WorkerConfig;
+  using O = Options;
+  visit(Field{"segment", "the segment name", &W::segment_name, Computed{}, {1}});
+  visit(Field{"client_id", "Options::client_id", &W::client_id, &O::client_id, {1, 65535}});
+  visit(Field{"host", "connect_async(): mqtt_host", &W::host, &O::host, {1}});
+  visit(Field{"port", "connect_async(): mqtt_port", &W::port, &O::port, {1, 65535}});
+  visit(Field{"cache_dir", "Options::cache_path", &W::cache_dir, Computed{}, {1}});
+  visit(Field{"cache_type", "Options::cache_type", &W::cache_type,
+              [](const O& o) { return static_cast<CacheBackend>(o.cache_type); }});
+  visit(Field{"durability", "Options::durability", &W::durability, &O::durability});
+  visit(Field{"cache_timeout_ms", "Options::cache_timeout", &W::cache_timeout, &O::cache_timeout,
+              {1}});
+  visit(Field{"queue_cache_threshold", "Options::queue_cache_threshold",
+              &W::queue_cache_threshold, &O::queue_cache_threshold});
+  visit(Field{"keepalive_s", "Options::keepalive", &W::keepalive, &O::keepalive, {0, 65535}});
+  visit(Field{"connect_timeout_s", "Options::connect_timeout", &W::connect_timeout,
+              &O::connect_timeout, {1}});
+  visit(Field{"reconnect_min_ms", "Options::reconnect_min", &W::reconnect_min, &O::reconnect_min,
+              {1}});
+  // At least reconnect_min, too (range_error()).
+  visit(Field{"reconnect_max_ms", "Options::reconnect_max", &W::reconnect_max, &O::reconnect_max,
+              {1}});
+  visit(Field{"max_inflight", "Options::max_inflight", &W::max_inflight, &O::max_inflight,
+              {1, 65535}});
+  visit(Field{"username", "Options::username", &W::username, &O::username});
+  visit(Field{"password", "Options::password", &W::password, &O::password});
+  visit(Field{"cache_sync", "Options::cache_sync", &W::cache_sync, &O::cache_sync});
+  visit(Field{"max_cache_bytes", "Options::max_cache_bytes", &W::max_cache_bytes,
+              &O::max_cache_bytes});
+  visit(Field{"overflow", "Options::overflow", &W::overflow,
+              [](const O& o) { return static_cast<Overflow>(o.overflow); }});
+  visit(Field{"message_ttl_s", "Options::message_ttl", &W::message_ttl, &O::message_ttl, {0}});
+  visit(Field{"mqtt_version", "Options::mqtt_version", &W::mqtt_version, &O::mqtt_version});
+  visit(Field{"clean_session", "Options::clean_session", &W::clean_session, &O::clean_session});
+  visit(Field{"tls", "Options::tls.enabled", &W::tls, [](const O& o) { return o.tls.enabled; }});
+  visit(Field{"tls_ca_file", "Options::tls.ca_file", &W::tls_ca_file,
+              [](const O& o) { return o.tls.ca_file.string(); }});
+  visit(Field{"tls_ca_path", "Options::tls.ca_path", &W::tls_ca_path,
+              [](const O& o) { return o.tls.ca_path.string(); }});
+  visit(Field{"tls_cert_file", "Options::tls.cert_file", &W::tls_cert_file,
+              [](const O& o) { return o.tls.cert_file.string(); }});
+  visit(Field{"tls_key_file", "Options::tls.key_file", &W::tls_key_file,
+              [](const O& o) { return o.tls.key_file.string(); }});
+  visit(Field{"tls_key_password", "Options::tls.key_password", &W::tls_key_password,
+              [](const O& o) { return o.tls.key_password; }});
+  visit(Field{"tls_verify", "Options::tls.verify", &W::tls_verify,
+              [](const O& o) { return o.tls.verify; }});
+  visit(Field{"will_topic", "Options::will.topic", &W::will_topic,
+              [](const O& o) { return o.will.topic; }});
+  visit(Field{"will_payload", "Options::will.payload", &W::will_payload,
+              [](const O& o) { return o.will.payload; }});
+  visit(Field{"will_qos", "Options::will.qos", &W::will_qos, [](const O& o) { return o.will.qos; },
+              {0, 2}});
+  visit(Field{"will_retain", "Options::will.retain", &W::will_retain,
+              [](const O& o) { return o.will.retain; }});
+  visit(Field{"content_type", "Options::content_type", &W::content_type, &O::content_type});
+  visit(Field{"user_properties", "Options::user_properties", &W::user_properties,
+              &O::user_properties});
+  visit(Field{"log_level", "Options::log_level", &W::log_level, &O::log_level});
+  visit(Field{"log_syslog", "Options::log_to_syslog", &W::log_syslog, &O::log_to_syslog});
+}
+
+// The limits of the field with this key, at compile time (an unknown key does not compile).
+consteval Limits limits_of(std::string_view key) {
+  Limits found;
+  bool known = false;
+  for_each_field([&](const auto& field) {
+    if (field.key != key) return;
+    found = field.limits;
+    known = true;
+  });
+  if (!known) throw std::invalid_argument("no field has this key");
+  return found;
+}
+
+}  // namespace robustmq
