@@ -41,7 +41,7 @@ std::optional<LargeFiles::Mapped> LargeFiles::map(std::string_view reference,
     ::close(fd);
     why = fmt::format("large-message file {} holds {} bytes, its reference says {}: deleted",
                       path.string(), st.st_size, ref->size);
-    ::unlink(path.c_str());
+    release(reference);
     return std::nullopt;
   }
   void* p = ::mmap(nullptr, ref->size, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -56,27 +56,17 @@ std::optional<LargeFiles::Mapped> LargeFiles::map(std::string_view reference,
   return Mapped(p, ref->size);
 }
 
-void LargeFiles::sent(std::uint64_t send_id, std::string_view reference) {
-  if (auto ref = large::decode(reference)) sends_[send_id] = std::move(*ref);
+void LargeFiles::release(std::string_view reference) const {
+  const auto ref = large::decode(reference);
+  if (!ref) return;
+  if (auto ec = large::remove_file(cache_dir_, *ref))
+    log(Level::warning, "cannot delete large-message file {}: {}", ref->name, ec.message());
 }
 
-void LargeFiles::retired(std::uint64_t send_id) {
-  if (sends_.empty()) return;
-  auto it = sends_.find(send_id);
-  if (it != sends_.end()) retired_.push_back(std::move(it->second));
-  sends_.erase(sends_.begin(), sends_.upper_bound(send_id));
-}
-
-void LargeFiles::delete_retired() {
-  for (const auto& r : retired_) {
-    if (auto ec = large::remove_file(cache_dir_, r))
-      log(Level::warning, "cannot delete sent large-message file {}: {}", r.name, ec.message());
-  }
-  retired_.clear();
-}
-
-void LargeFiles::release(std::string_view reference) {
-  if (auto ref = large::decode(reference)) (void)large::remove_file(cache_dir_, *ref);
+bool LargeFiles::exists(std::string_view reference) const {
+  const auto ref = large::decode(reference);
+  struct stat st {};
+  return ref && ::stat((large::dir_of(cache_dir_) / ref->name).c_str(), &st) == 0;
 }
 
 void LargeFiles::sync(std::span<const record::MessageView> batch) const {

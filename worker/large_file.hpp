@@ -1,12 +1,12 @@
 // The worker's side of large messages (proto/large_message.hpp has the format and the rules):
-// maps a reference's file for sending, remembers which send deletes which file, and deletes a
-// file only once the broker acknowledged its message or the message was dropped.
+// maps a reference's file for sending and deletes it when asked (release()), which the loop
+// does only once the broker acknowledged its message or the message was dropped. The window's
+// entry of a large message carries its reference (window.hpp), so no other record is kept.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
-#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -50,19 +50,12 @@ class LargeFiles {
   // truncated file is deleted: it can never be sent).
   std::optional<Mapped> map(std::string_view reference, std::string& why) const;
 
-  // `send_id` carries the file of `reference`: delete it once that send is retired.
-  void sent(std::uint64_t send_id, std::string_view reference);
-  // The send `send_id` was acknowledged and retired in order. Its file is deleted by
-  // delete_retired(), after the caller has moved the ring tail or the cache past it; every
-  // older send still remembered was abandoned (spooled to the cache, which owns its file now).
-  void retired(std::uint64_t send_id);
-  void delete_retired();
-  // Every send in flight was abandoned (the link went down): their records stay and own their
-  // files.
-  void forget_sends() { sends_.clear(); }
-
-  // Deletes the file of a message that will never be sent (expired, dropped for room).
-  void release(std::string_view reference);
+  // Deletes the file of `reference`: the one place files of messages go, once the message
+  // retired acknowledged (Loop::retire(), after the tail or the cache moved past it) or was
+  // dropped (Drops::drop()). A file already gone is no error.
+  void release(std::string_view reference) const;
+  // The file of `reference` is on disk (for the loop's invariant 6).
+  bool exists(std::string_view reference) const;
   // fdatasyncs the files referenced by large messages of `batch` and fsyncs large/ (their
   // names), before the cache commits the references. Throws std::runtime_error naming the file.
   void sync(std::span<const record::MessageView> batch) const;
@@ -87,8 +80,6 @@ class LargeFiles {
 
  private:
   std::filesystem::path cache_dir_;
-  std::map<std::uint64_t, large::Reference> sends_;
-  std::vector<large::Reference> retired_;
 };
 
 }  // namespace robustmq::worker

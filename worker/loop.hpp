@@ -1,141 +1,129 @@
-// The worker's loop; the design block is at the top of loop.cpp.
+// The worker's loop; the design block (invariants, states, where a message goes) is at the top
+// of loop.cpp. Its parts: Window (window.hpp, the messages in flight), Spooler (spooler.hpp,
+// the disk cache), Drops (drops.hpp, every way a message leaves unsent), and a Transport
+// (transport.hpp: Paho in the worker, a scripted fake in the unit tests).
 #pragma once
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "worker/cache/cache.hpp"
-#include "worker/events.hpp"
-#include "worker/large_file.hpp"
-#include "worker/mqtt.hpp"
 #include "proto/ring.hpp"
 #include "proto/segment.hpp"
 #include "proto/worker_config.hpp"
+#include "worker/cache/cache.hpp"
+#include "worker/clock.hpp"
+#include "worker/drops.hpp"
+#include "worker/events.hpp"
+#include "worker/large_file.hpp"
+#include "worker/report.hpp"
+#include "worker/spooler.hpp"
+#include "worker/transport.hpp"
+#include "worker/window.hpp"
 
 namespace robustmq::worker {
 
 class Loop {
  public:
+  enum class Link : std::uint8_t { connecting, connected, backoff };
+
+  // The transport pushes its results into `events`; both outlive the loop.
   Loop(WorkerConfig config, MappedSegment segment, std::unique_ptr<cache::Cache> cache,
-       int lifeline);
+       int lifeline, EventQueue& events, Transport& transport,
+       const TimeSource& time = steady_time());
+
   // Runs until stop() was requested or the application died and the ring is empty. Returns the
   // process exit code.
   int run();
 
- private:
-  using Clock = std::chrono::steady_clock;
-  enum class Link { connecting, connected, backoff };
+  // The parts of run(), for the unit tests of the loop's rules:
+  // Starts the first connection attempt.
+  void start();
+  // One pass: events, deadlines, the cache's retry, spooling, sending. False when the loop is
+  // done (stop requested and the ring empty, or the application gone and everything drained).
+  bool step();
+  // Sleeps until there is work or the next deadline, at most `at_most` if given. Notices the
+  // application's exit (EOF on the lifeline).
+  void wait_for_work(std::optional<std::chrono::milliseconds> at_most = std::nullopt);
+  // After the last step: disconnects, commits the cache, cleans up.
+  void finish();
 
-  struct Inflight {
-    enum class Source : std::uint8_t { ring, cache } source;
-    bool acked = false;
-    std::uint8_t records = 1;    // ring: messages the tail passes (0 for a skipped damaged range)
-    std::uint64_t send_id = 0;   // increasing along inflight_
-    std::uint64_t ring_end = 0;  // ring: the tail once this message is acknowledged
-    std::uint64_t cache_id = 0;  // cache: the id to remove once acknowledged
-    Clock::time_point sent_at;
-    std::int64_t enqueue_ns = 0;
-    std::uint8_t qos = 0;        // sent messages: QoS 1/2 count against window_, QoS 0 not
-    std::size_t bytes = 0;       // sent messages: payload bytes
-    // Added to cache_timeout for this message's acknowledgement: a large payload needs time on
-    // the wire (LargeFiles::ack_grace()).
-    std::chrono::milliseconds ack_grace{0};
+  // The numbered invariants of loop.cpp, each checked; logs the first broken one. Runs after
+  // every pass in builds with assertions (assert(invariants_hold())).
+  bool invariants_hold();
+
+  Link link() const noexcept { return link_; }
+  const Window& window() const noexcept { return window_; }
+  CacheHealth cache_health() const noexcept { return spooler_.health(); }
+  bool producer_alive() const noexcept { return producer_alive_; }
+
+ private:
+  // A message the send path considers: the cache's oldest unsent one or the ring's next record.
+  struct Candidate {
+    Inflight::Source source = Inflight::Source::ring;
+    bool damaged = false;  // ring: the record failed validation; [read_pos_, head) is skipped
+    record::MessageView message;
+    std::uint64_t cache_id = 0;  // cache
+    std::uint64_t ring_end = 0;  // ring: the tail once it retired
+    std::string what() const;    // "cache id N" / "seq N", for messages
   };
 
-  // Transitions (see the diagram in loop.cpp).
   void handle_events();
-  void on_delivered(std::uint64_t send_id);
-  void retire_acked();
-  void remove_acked();
-  void skip(Inflight::Source source, std::uint64_t ring_end, std::uint64_t cache_id,
-            std::uint8_t records);
-  void on_link_down(const std::string& why, bool count_reconnect);
+  void on_connected();
+  void on_link_down(const std::string& why);
   void start_connect();
-  bool spool_ring(const char* why);  // true when the whole ring went to the cache
-  void fill_window();
-  bool cache_unsent();
-  bool settling() const;
-  bool window_open() const;
-  bool stop_wanted() const;
-  bool send_from_cache();
-  bool send_from_ring();
-  void check_timeouts();
-  bool expired(std::int64_t enqueue_ns) const;
-  void count_expired(std::uint64_t n);
-  void note_refused(const std::string& why);
-  // Frees room for `incoming` bytes under max_cache_bytes (drop_oldest), or says there is none
-  // (reject_new). May drop the oldest messages of spool_batch_ itself.
-  bool make_room(std::size_t incoming);
-  std::uint64_t drop_oldest_cached(std::uint64_t bytes, const char* why);
-  void update_oldest();
-  void wait_for_work();
-
-  bool spool_wanted(std::string& why);
-  std::size_t ring_waiting();
-  bool cache_has_backlog() const;
-  void publish_cache_counts();
-  void advance_tail(std::uint64_t to, std::uint64_t messages);
-  void notify_client();
-  void set_state(std::uint32_t state);
-  void set_error(const std::string& e);
-  void set_cache_error(const std::string& e);
   void schedule_reconnect();
-  // Maps a large message's file for sending; nullopt (logged, last_error set) when it is
-  // damaged, missing or truncated: the caller skips the record (worker/large_file.hpp).
-  std::optional<LargeFiles::Mapped> map_large(std::string_view reference, const std::string& what);
+  void check_timeouts();
+  bool spool_wanted(std::string& why);
+  void spool(const char* why);
+  void fill_window();
+  // The one send path, for a cached and a ring message alike. False: the link went down.
+  bool send(const Candidate& c);
+  // `c` leaves without being sent: dropped for `reason`, retired in its place.
+  void pass(const Candidate& c, DropReason reason);
+  void passed(const Candidate& c);  // the cursor of c's source moves past it
+  void retire();
+  std::size_t ring_waiting();
+  bool settling() const;
+  bool stop_wanted() const;
+  void update_oldest();
+  void read_lifeline();
+  bool sweep_large_orphans();
+  std::optional<Clock::time_point> next_deadline() const;
 
   WorkerConfig config_;
+  const TimeSource& time_;
   MappedSegment segment_;
   shm::Segment& seg_;
   RingConsumer ring_;
-  std::unique_ptr<cache::Cache> cache_;
   int lifeline_;
-  EventQueue events_;
-  std::unique_ptr<Mqtt> mqtt_;
-  const std::size_t window_;
-  const bool journal_;
+  EventQueue& events_;
+  Transport& transport_;
+  Report report_;
+  LargeFiles large_;
+  Drops drops_;
+  Window window_;
+  Spooler spooler_;
 
+  // The connection.
   Link link_ = Link::connecting;
   Clock::time_point reconnect_at_{};
   std::chrono::milliseconds backoff_;
-  std::deque<Inflight> inflight_;
-  std::size_t awaiting_ack_ = 0;      // sent QoS 1/2 messages of inflight_ not yet acknowledged
-  std::size_t qos0_bytes_ = 0;        // payload bytes of sent QoS 0 messages not yet written
-  std::uint64_t next_send_id_ = 1;
-  std::uint64_t read_pos_ = 0;        // ring index of the next record to send (>= tail)
-  std::uint64_t cache_sent_id_ = 0;   // last cache id handed to the broker
-  std::uint64_t cache_acked_id_ = 0;  // every cache id <= this was acknowledged and removed
-  std::vector<cache::CachedMessage> cache_buf_;
-  std::size_t cache_buf_pos_ = 0;
-  bool cache_more_ = true;           // the cache may hold messages after cache_sent_id_
-  bool cache_counts_dirty_ = false;  // status.cache_backlog* are behind the cache
+  bool qos2_cut_ = false;  // a QoS 2 message was in flight at the last loss: next connect clean
+
+  std::uint64_t read_pos_ = 0;  // ring index of the next record to send (>= tail)
+
+  // Deadlines of a stop, a flush and the application's exit.
   bool producer_alive_ = true;
-  bool qos2_cut_ = false;
-  bool swept_ = false;     // sweep_large_orphans() ran in this process
-  bool sweep_large_orphans();  // a QoS 2 message was in flight at the last loss: next connect clean
-  std::optional<Clock::time_point> drain_deadline_;
-  std::optional<Clock::time_point> settle_deadline_;
-  std::optional<Clock::time_point> cache_retry_at_;
-  bool cache_failed_ = false;   // the last spool could not write (error or reject_new)
-  bool cache_broken_ = false;   // ... because of an I/O error: reopen before the next try
-  void reopen_cache();
+  std::optional<Clock::time_point> drain_deadline_;   // the application exited: spool after it
+  std::optional<Clock::time_point> settle_deadline_;  // stop/flush: let the window drain first
+
+  bool swept_ = false;  // sweep_large_orphans() ran in this process
   std::vector<Event> event_buf_;
-  const std::int64_t ttl_ns_;
-  const std::uint64_t max_cache_bytes_;
-  const bool reject_new_;
-  std::uint64_t expired_unlogged_ = 0;
-  std::size_t batch_dropped_ = 0;  // make_room() took these from the front of spool_batch_
-  Clock::time_point expired_logged_at_{};
-  std::uint64_t refused_unlogged_ = 0;
-  Clock::time_point refused_logged_at_{};
-  Clock::time_point oldest_updated_at_{};
-  std::vector<record::MessageView> spool_batch_;
-  LargeFiles large_;
+  std::vector<std::string> retired_files_;  // retire(): released once the tail/cache moved
 };
 
 }  // namespace robustmq::worker

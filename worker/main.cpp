@@ -22,6 +22,7 @@
 #include "worker/cache/cache.hpp"
 #include "worker/log.hpp"
 #include "worker/loop.hpp"
+#include "worker/mqtt.hpp"
 #include "proto/segment.hpp"
 #include "proto/worker_config.hpp"
 
@@ -149,8 +150,11 @@ int main(int argc, char** argv) {
                                            ? robustmq::cache::Backend::file
                                            : robustmq::cache::Backend::sqlite,
                                        config->cache_dir, cc);
+    robustmq::worker::EventQueue events;
+    robustmq::worker::Mqtt mqtt(robustmq::worker::mqtt_settings(*config, config->max_inflight),
+                                events);
     robustmq::worker::Loop loop(std::move(*config), std::move(segment), std::move(cache),
-                                lifeline);
+                                lifeline, events, mqtt);
     say(lifeline, "ready " + std::to_string(::getpid()));
     const int rc = loop.run();
     (void)lock_fd;

@@ -221,7 +221,7 @@ void Mqtt::create_handle() {
   if (v5) co = MQTTAsync_createOptions_initializer5;
   co.sendWhileDisconnected = 0;  // the worker never hands Paho a message it cannot send now
   // Paho refuses a message while this many wait in its queue, connected or not: room for the
-  // whole window plus the QoS 0 messages the loop queues ahead (loop.cpp, window_open()).
+  // whole window plus the QoS 0 messages the loop queues ahead (window.hpp, Window::open()).
   co.maxBufferedMessages = std::max(co.maxBufferedMessages, settings_.max_inflight + 64);
   MQTTAsync handle = nullptr;
   const std::string uri = settings_.uri();
@@ -319,10 +319,6 @@ void Mqtt::disconnect(std::chrono::milliseconds timeout) {
   if (settings_.mqtt_version == 5) o = MQTTAsync_disconnectOptions_initializer5;
   o.timeout = static_cast<int>(timeout.count());
   MQTTAsync_disconnect(client_, &o);
-}
-
-bool Mqtt::is_connected() const {
-  return client_ != nullptr && MQTTAsync_isConnected(client_) != 0;
 }
 
 }  // namespace robustmq::worker

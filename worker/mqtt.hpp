@@ -1,7 +1,8 @@
-// The worker's one MQTT connection, through Paho's asynchronous C API. Every result arrives as
-// an Event; this class keeps no delivery state of its own (the loop does).
+// The worker's one MQTT connection, through Paho's asynchronous C API: the Transport
+// (transport.hpp) of the real worker. Every result arrives as an Event; this class keeps no
+// delivery state of its own (the loop does).
 //
-// What this class guarantees the loop (worker/loop.cpp, invariant 4):
+// How it keeps Transport's guarantees:
 //   - Paho never re-sends a message behind the loop's back: every reconnect uses a fresh Paho
 //     handle, which holds nothing from the lost connection (see mqtt_options.cpp).
 //   - At most one Event::connection_lost per established connection (a broker's MQTT 5
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "worker/events.hpp"
+#include "worker/transport.hpp"
 #include "proto/worker_config.hpp"
 
 namespace robustmq::worker {
@@ -71,31 +73,19 @@ MqttSettings mqtt_settings(const WorkerConfig& c, std::size_t max_inflight);
 // loop drops messages that are already expired before they get here).
 std::uint32_t remaining_expiry_s(std::int64_t enqueue_ns, std::int64_t ttl_s, std::int64_t now_ns);
 
-class Mqtt {
+class Mqtt final : public Transport {
  public:
   // Throws std::runtime_error with Paho's reason when the client cannot be created.
   Mqtt(MqttSettings settings, EventQueue& events);
-  ~Mqtt();
+  ~Mqtt() override;
   Mqtt(const Mqtt&) = delete;
   Mqtt& operator=(const Mqtt&) = delete;
 
-  // Starts a connection attempt; Event::connected or Event::connect_failed follows.
-  // Returns Paho's immediate error code (0 = started). start_clean: do not resume a persistent
-  // session (a QoS 2 handshake was cut, see mqtt_options.cpp).
-  int connect(bool start_clean = false);
-  struct Outgoing {
-    std::string_view topic;
-    std::string_view payload;
-    int qos = 0;
-    bool retain = false;
-    std::int64_t enqueue_ns = 0;  // CLOCK_REALTIME of publish(), for MQTT 5 message expiry
-  };
-  // Hands one message to Paho (which copies it). Event::delivered(send_id) follows when the
-  // broker acknowledged it (QoS 1/2) or it was written (QoS 0); Event::send_failed otherwise.
-  int send(const Outgoing& m, std::uint64_t send_id);
-  // Ends the connection, waiting up to `timeout` for Paho to finish what it has.
-  void disconnect(std::chrono::milliseconds timeout);
-  bool is_connected() const;
+  int connect(bool start_clean) override;
+  // Paho copies the message; QoS 0 is "delivered" once Paho wrote it.
+  int send(const Outgoing& m, std::uint64_t send_id) override;
+  void disconnect(std::chrono::milliseconds timeout) override;
+  std::string describe_error(int code) const override { return describe(code); }
 
   static std::string describe(int paho_code);
 

@@ -1,0 +1,93 @@
+// A scripted Transport for the unit tests of the loop's rules: it records every message the
+// loop hands it and answers only when the test says so (acknowledge, refuse, fail, drop the
+// link), through the same EventQueue Paho's threads use in the worker.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "worker/events.hpp"
+#include "worker/transport.hpp"
+
+namespace robustmq::test {
+
+class FakeTransport final : public worker::Transport {
+ public:
+  struct Sent {
+    std::uint64_t id = 0;
+    std::string topic;
+    std::string payload;
+    int qos = 0;
+    bool retain = false;
+    bool answered = false;  // acknowledged, refused or failed by the test
+  };
+
+  explicit FakeTransport(worker::EventQueue& events) : events_(events) {}
+
+  // --- what the loop did ---
+  std::vector<Sent> sent;          // every send, in order
+  int connects = 0;                // connect() calls
+  bool last_start_clean = false;   // connect()'s argument the last time
+  int disconnects = 0;
+
+  // --- how the transport behaves ---
+  bool accept_connects = true;  // connect() answers Event::connected at once
+  int connect_rc = 0;           // connect() returns this (non-zero: cannot start)
+  int send_rc = 0;              // send() returns this (non-zero: refused at once)
+
+  int connect(bool start_clean) override {
+    ++connects;
+    last_start_clean = start_clean;
+    if (connect_rc != 0) return connect_rc;
+    if (accept_connects) events_.push({worker::Event::Kind::connected, 0, 0, {}});
+    return 0;
+  }
+  int send(const Outgoing& m, std::uint64_t send_id) override {
+    if (send_rc != 0) return send_rc;
+    sent.push_back({send_id, std::string(m.topic), std::string(m.payload), m.qos, m.retain});
+    return 0;
+  }
+  void disconnect(std::chrono::milliseconds) override { ++disconnects; }
+  std::string describe_error(int code) const override {
+    return "fake transport error " + std::to_string(code);
+  }
+
+  // --- the test's commands ---
+  void connect_failed(std::string why) {
+    events_.push({worker::Event::Kind::connect_failed, 0, 0, std::move(why)});
+  }
+  void connected() { events_.push({worker::Event::Kind::connected, 0, 0, {}}); }
+  // The broker acknowledges the i-th send (index into `sent`); reason >= 0x80 is a refusal.
+  void ack(std::size_t i, int reason = 0) {
+    sent.at(i).answered = true;
+    events_.push({worker::Event::Kind::delivered, sent[i].id, reason,
+                  reason != 0 ? "refused by the broker" : ""});
+  }
+  // Acknowledges every send not yet answered, oldest first. Returns how many.
+  std::size_t ack_all() {
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < sent.size(); ++i)
+      if (!sent[i].answered) ack(i), ++n;
+    return n;
+  }
+  void fail_send(std::size_t i, std::string why) {
+    sent.at(i).answered = true;
+    events_.push({worker::Event::Kind::send_failed, sent[i].id, 0, std::move(why)});
+  }
+  void drop_link(std::string why) {
+    for (auto& s : sent) s.answered = true;  // nothing before the loss will be answered
+    events_.push({worker::Event::Kind::connection_lost, 0, 0, std::move(why)});
+  }
+  // Payloads sent so far, in order.
+  std::vector<std::string> payloads() const {
+    std::vector<std::string> out;
+    for (const auto& s : sent) out.push_back(s.payload);
+    return out;
+  }
+
+ private:
+  worker::EventQueue& events_;
+};
+
+}  // namespace robustmq::test

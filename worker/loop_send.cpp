@@ -1,0 +1,145 @@
+// The loop's one send path, for a cached and a ring message alike, and retiring the window's
+// acknowledged prefix (the design block is at the top of loop.cpp).
+#include "worker/loop.hpp"
+
+#include "worker/log.hpp"
+
+namespace robustmq::worker {
+
+void Loop::fill_window() {
+  // A stop or flush waits a moment for the window to drain before it spools; if spooling then
+  // fails (a full disk), sending goes on: it is the only way left to make progress.
+  if (settling()) return;
+  while (link_ == Link::connected && window_.open()) {
+    Candidate c;
+    if (const cache::CachedMessage* m = spooler_.next_unsent()) {
+      c.source = Inflight::Source::cache;
+      c.cache_id = m->id;
+      c.message = {.seq = m->seq, .enqueue_ns = m->enqueue_ns, .qos = m->qos,
+                   .retain = m->retain, .topic = m->topic, .payload = m->payload,
+                   .large = m->large};
+    } else if (producer_alive_ || !spooler_.has_backlog()) {
+      const std::uint64_t head = ring_.head();
+      if (read_pos_ >= head) break;
+      RingConsumer::Item it;
+      if (ring_.read_at(read_pos_, it) == RingConsumer::Status::item) {
+        c.message = it.message;
+        c.ring_end = it.end;
+      } else {
+        c.damaged = true;
+        c.ring_end = head;
+      }
+    } else {
+      break;  // the application is gone: its backlog in the cache goes first, by spooling
+    }
+    if (!send(c)) break;
+  }
+}
+
+std::string Loop::Candidate::what() const {
+  return source == Inflight::Source::cache ? fmt::format("cache id {}", cache_id)
+                                           : fmt::format("seq {}", message.seq);
+}
+
+bool Loop::send(const Candidate& c) {
+  const record::MessageView& m = c.message;
+  if (c.damaged) {
+    report_.error(fmt::format("damaged record in the shared ring at {}: skipped {} bytes up to "
+                              "the head", read_pos_, c.ring_end - read_pos_));
+    pass(c, DropReason::damaged);
+    return true;
+  }
+  if (!sendable(m.topic, m.qos)) {
+    report_.error(c.source == Inflight::Source::cache
+                      ? fmt::format("invalid message ({}) in the disk cache: skipped", c.what())
+                      : fmt::format("invalid message ({}) in the shared ring: skipped", c.what()));
+    pass(c, DropReason::damaged);
+    return true;
+  }
+  if (drops_.expired(m.enqueue_ns)) {
+    pass(c, DropReason::expired);
+    return true;
+  }
+  std::optional<LargeFiles::Mapped> file;
+  if (m.large) {
+    std::string why;
+    file = large_.map(m.payload, why);
+    if (!file) {
+      log(Level::error, "large message ({}) skipped: {}", c.what(), why);
+      report_.error(fmt::format("large message ({}) skipped: {}", c.what(), why));
+      pass(c, DropReason::damaged);
+      return true;
+    }
+  }
+  const std::string_view payload = file ? file->bytes() : m.payload;
+  const std::uint64_t id = window_.next_id();
+  const int rc = transport_.send({.topic = m.topic, .payload = payload, .qos = m.qos,
+                                  .retain = m.retain, .enqueue_ns = m.enqueue_ns}, id);
+  if (rc != 0) {
+    on_link_down(fmt::format("publish failed: {}", transport_.describe_error(rc)));
+    transport_.disconnect(std::chrono::milliseconds(0));
+    return false;
+  }
+  window_.sent({.source = c.source,
+                .qos = static_cast<std::uint8_t>(m.qos),
+                .records = 1,
+                .send_id = id,
+                .ring_end = c.ring_end,
+                .cache_id = c.cache_id,
+                .enqueue_ns = m.enqueue_ns,
+                .bytes = payload.size(),
+                .sent_at = time_.now(),
+                .ack_grace = file ? LargeFiles::ack_grace(payload.size())
+                                  : std::chrono::milliseconds(0),
+                .large_ref = m.large ? std::string(m.payload) : std::string()});
+  passed(c);
+  seg_.status.sent.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+// A record that must not be sent (damaged, invalid, expired) leaves in order, like an
+// acknowledged one.
+void Loop::pass(const Candidate& c, DropReason reason) {
+  drops_.drop(reason, c.message.large, c.message.payload);
+  window_.passed({.source = c.source,
+                  .records = static_cast<std::uint8_t>(
+                      c.source == Inflight::Source::ring && !c.damaged ? 1 : 0),
+                  .send_id = window_.next_id(),
+                  .ring_end = c.ring_end,
+                  .cache_id = c.cache_id,
+                  .sent_at = time_.now(),
+                  .large_ref = {}});
+  passed(c);
+  retire();
+}
+
+void Loop::passed(const Candidate& c) {
+  if (c.source == Inflight::Source::cache) spooler_.pass();
+  else read_pos_ = c.ring_end;
+}
+
+// Retires the window's acknowledged prefix: the tail and the cache move forward in order, then
+// the files of the large messages among them are released.
+void Loop::retire() {
+  std::uint64_t tail = ring_.tail();
+  std::uint64_t ring_done = 0;
+  std::uint64_t cache_done = 0;
+  window_.retire([&](Inflight& f) {
+    if (f.source == Inflight::Source::ring) {
+      tail = f.ring_end;
+      ring_done += f.records;
+    } else {
+      cache_done = f.cache_id;
+    }
+    if (!f.large_ref.empty()) retired_files_.push_back(std::move(f.large_ref));
+  });
+  if (cache_done != 0) spooler_.acknowledged(cache_done);
+  if (tail != ring_.tail()) {
+    ring_.advance_tail(tail);
+    report_.tail_moved(ring_done);
+  }
+  for (const auto& reference : retired_files_) large_.release(reference);
+  retired_files_.clear();
+}
+
+}  // namespace robustmq::worker

@@ -1,0 +1,54 @@
+// The worker's side of the segment's status block: its state, its error texts, the client's
+// wake-up when something it may wait for changed (the handshake is described in
+// proto/segment_layout.hpp, WakeLine).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string_view>
+
+#include "proto/futex.hpp"
+#include "proto/segment_layout.hpp"
+#include "proto/status_text.hpp"
+#include "robustmq/client.hpp"
+
+namespace robustmq::worker {
+
+class Report {
+ public:
+  explicit Report(shm::Segment& segment) noexcept : seg_(segment) {}
+
+  shm::StatusBlock& status() noexcept { return seg_.status; }
+  shm::Segment& segment() noexcept { return seg_; }
+
+  void state(ConnectionState s) noexcept {
+    seg_.status.state.store(static_cast<std::uint32_t>(s), std::memory_order_relaxed);
+    notify_client();
+  }
+  void error(std::string_view e) noexcept { write_status_text(seg_.status.last_error, e); }
+  // The disk cache's current problem (empty: none); a problem is also the last error.
+  void cache_error(std::string_view e) noexcept {
+    write_status_text(seg_.status.cache_error, e);
+    if (!e.empty()) error(e);
+  }
+  // The tail moved past `messages` ring records.
+  void tail_moved(std::uint64_t messages) noexcept {
+    seg_.status.ring_messages_read.fetch_add(messages, std::memory_order_relaxed);
+    notify_client();
+  }
+  // Wakes client threads blocked in publish() (ring room) or flush() (tail / state): N1-N2 of
+  // the wake-up handshake (proto/segment_layout.hpp, at WakeLine).
+  void notify_client() noexcept {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    auto& w = seg_.wake;
+    if (w.client_waiters.load(std::memory_order_relaxed) != 0) {
+      w.client_word.fetch_add(1);
+      futex_wake_all(w.client_word);
+    }
+  }
+
+ private:
+  shm::Segment& seg_;
+};
+
+}  // namespace robustmq::worker

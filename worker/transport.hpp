@@ -1,0 +1,49 @@
+// The loop's view of the broker: start a connection, hand over a message, end the connection.
+// Every result arrives later as an Event in the loop's EventQueue (events.hpp), pushed from the
+// transport's own threads, so the loop never blocks on the network.
+//
+// worker/mqtt.hpp implements it over Paho MQTT C; test/worker/fake_transport.hpp scripts it for
+// the unit tests of the loop's rules (acknowledge, refuse, stall, drop the link on command).
+//
+// What every implementation guarantees the loop (loop.cpp, invariant 4):
+//   - It never sends a message the loop did not hand it since the last connect: after a loss,
+//     only the loop re-sends, oldest first.
+//   - After connect() returned 0, exactly one of Event::connected / Event::connect_failed.
+//   - At most one Event::connection_lost per established connection.
+//   - Event::delivered and Event::send_failed carry the send id given to send(). A delivered
+//     event with code != 0 is a refusal by the broker (MQTT 5 reason code >= 0x80), text says
+//     why. QoS 0 messages are "delivered" once written.
+//   - Failure texts carry the reason a user can act on.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace robustmq::worker {
+
+class Transport {
+ public:
+  struct Outgoing {
+    std::string_view topic;
+    std::string_view payload;
+    int qos = 0;
+    bool retain = false;
+    std::int64_t enqueue_ns = 0;  // CLOCK_REALTIME of publish(), for MQTT 5 message expiry
+  };
+
+  virtual ~Transport() = default;
+
+  // Starts a connection attempt; 0 = started, else an immediate error code (describe()).
+  // start_clean: do not resume a persistent session (a QoS 2 handshake was cut).
+  virtual int connect(bool start_clean) = 0;
+  // Hands one message over (the transport copies what it needs). 0 = accepted.
+  virtual int send(const Outgoing& m, std::uint64_t send_id) = 0;
+  // Ends the connection, waiting up to `timeout` for what is being written.
+  virtual void disconnect(std::chrono::milliseconds timeout) = 0;
+  // The text of an error code returned by connect() or send().
+  virtual std::string describe_error(int code) const = 0;
+};
+
+}  // namespace robustmq::worker
