@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,9 @@ class FakeTransport final : public worker::Transport {
   bool accept_connects = true;  // connect() answers Event::connected at once
   int connect_rc = 0;           // connect() returns this (non-zero: cannot start)
   int send_rc = 0;              // send() returns this (non-zero: refused at once)
+  // Called after each accepted send, with its index in `sent`: lets a test act at that instant
+  // (e.g. the application publishing while the loop is still filling its window).
+  std::function<void(std::size_t)> on_send;
 
   int connect(bool start_clean) override {
     ++connects;
@@ -46,6 +50,7 @@ class FakeTransport final : public worker::Transport {
   int send(const Outgoing& m, std::uint64_t send_id) override {
     if (send_rc != 0) return send_rc;
     sent.push_back({send_id, std::string(m.topic), std::string(m.payload), m.qos, m.retain});
+    if (on_send) on_send(sent.size() - 1);
     return 0;
   }
   void disconnect(std::chrono::milliseconds) override { ++disconnects; }

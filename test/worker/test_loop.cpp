@@ -9,6 +9,7 @@
 #include <fmt/ranges.h>
 
 #include "proto/large_message.hpp"
+#include "test/worker/failing_cache.hpp"
 #include "test/worker/loop_harness.hpp"
 
 namespace robustmq::test {
@@ -163,16 +164,38 @@ TEST_CASE("a healthy link spools only when the ring is more than half full and m
   }
   h.pump();
   CHECK(h.status().cached.load() == 0);
-  // Over half: spooled, the window's message included (the cache sends it again).
+  // Over half: the message in flight is given a moment to be acknowledged first (sending
+  // pauses), then the rest is spooled and sent from the cache.
   for (int i = 0; i < 3; ++i) {
     REQUIRE(h.publish(payload));
     ++n;
   }
   h.step();
-  CHECK(h.status().cached.load() == static_cast<std::uint64_t>(n));
+  CHECK(h.status().cached.load() == 0);
+  REQUIRE(h.transport.sent.size() == 1);
+  h.transport.ack_all();
+  h.step();
+  CHECK(h.status().cached.load() == static_cast<std::uint64_t>(n - 1));
   CHECK(h.ring_empty());
-  CHECK(h.loop->window().entries() == 1);  // sent again from the cache
+  REQUIRE(h.loop->window().entries() == 1);
   CHECK(h.loop->window().oldest().source == worker::Inflight::Source::cache);
+  CHECK(h.transport.sent.size() == 2);
+}
+
+TEST_CASE("a backlog spool waits at most the settle time for a stalled window") {
+  LoopHarness h([](WorkerConfig& c) { c.queue_cache_threshold = 10; }, 64u << 10);
+  h.pump();
+  REQUIRE(h.publish("first"));
+  h.pump();
+  REQUIRE(h.transport.sent.size() == 1);
+  const std::string payload(1000, 'x');
+  while ((h.head() - h.tail()) < (40u << 10)) REQUIRE(h.publish(payload));
+  h.pump();
+  CHECK(h.status().cached.load() == 0);
+  h.time.advance(1001ms);
+  h.step();
+  CHECK(h.ring_empty());  // spooled, "first" included: the cache sends it again
+  CHECK(h.cached_payloads().front() == "first");
 }
 
 TEST_CASE("the backlog rule needs more than queue_cache_threshold waiting messages") {
@@ -347,31 +370,6 @@ TEST_CASE("Event::send_failed for a message in the window takes the link down") 
   CHECK(h.loop->link() == Link::backoff);
   CHECK(h.last_error().find("connection lost while publishing") != std::string::npos);
 }
-
-// A cache whose writes fail while `failing` is set: a disk that fails, which a test cannot
-// arrange for real without root. Reopening (cache::open) gives the loop a real cache again.
-class FailingCache final : public cache::Cache {
- public:
-  FailingCache(std::unique_ptr<cache::Cache> inner, bool& failing)
-      : inner_(std::move(inner)), failing_(failing) {}
-  std::uint64_t append(std::span<const record::MessageView> batch) override {
-    if (failing_) throw cache::CacheError("append: No space left on device");
-    return inner_->append(batch);
-  }
-  void read(std::uint64_t after, std::size_t max, std::vector<cache::CachedMessage>& out) override {
-    inner_->read(after, max, out);
-  }
-  void remove_through(std::uint64_t id) override {
-    if (failing_) throw cache::CacheError("remove: Input/output error");
-    inner_->remove_through(id);
-  }
-  cache::Counts counts() const override { return inner_->counts(); }
-  cache::Backend backend() const noexcept override { return inner_->backend(); }
-
- private:
-  std::unique_ptr<cache::Cache> inner_;
-  bool& failing_;
-};
 
 TEST_CASE("a failed cache is reopened without losing its place; refused removals apply then") {
   bool failing = false;
