@@ -288,46 +288,54 @@ std::size_t Loop::ring_waiting() {
 }
 
 bool Loop::spool_wanted(std::string& why) {
-  // Before a stop or a flush spools, give the messages in flight a moment to be acknowledged,
-  // so that they are not sent a second time from the cache. Sending pauses meanwhile
-  // (fill_window), so the grace ends as soon as no stop or flush is pending.
   const bool stop = stop_wanted();
   const bool flush = seg_.control.flush_target.load() > ring_.tail();
-  if (!stop && !flush) settle_deadline_.reset();
-  if (ring_.tail() == ring_.head()) return false;
-  if (spooler_.health() != CacheHealth::ok) return false;
-  const auto now = time_.now();
-  const bool connected = link_ == Link::connected;
-  if (stop || flush) {
-    if (!settle_deadline_) settle_deadline_ = now + std::min(kSettleGrace, config_.cache_timeout);
-    if (!connected || window_.empty() || now >= *settle_deadline_) {
-      why = stop ? "stop" : "flush";
-      return true;
+  const char* trigger = nullptr;
+  // Triggers that come while the link works first give the messages in flight a moment to be
+  // acknowledged (settle_deadline_, at most min(1 s, cache_timeout)), so that the cache does
+  // not send them a second time; sending pauses meanwhile (fill_window()). stop and flush wait
+  // for the whole window, the backlog rule for the ring's messages in it (the ones a spool
+  // would take out of the window).
+  bool settle_first = false;
+  if (ring_.tail() != ring_.head() && spooler_.health() == CacheHealth::ok) {
+    const bool connected = link_ == Link::connected;
+    if (stop || flush) {
+      trigger = stop ? "stop" : "flush";
+      settle_first = connected && !window_.empty();
+    } else if (config_.durability == Durability::journal) {
+      trigger = "journal";
+    } else if (!connected) {
+      trigger = "broker unavailable";
+    } else if (!producer_alive_ && (spooler_.has_backlog() ||
+                                    (drain_deadline_ && time_.now() >= *drain_deadline_))) {
+      trigger = "application exited";
+    } else if (ring_.head() - ring_.tail() > ring_.size() / 2 &&
+               ring_waiting() > config_.queue_cache_threshold) {
+      // The ring survives either process dying, so a healthy link spools only to keep
+      // publish() from waiting for ring space: when the ring is more than half full and more
+      // than queue_cache_threshold messages wait to be sent.
+      trigger = "backlog";
+      settle_first = window_.holds_unacked(Inflight::Source::ring);
     }
-    return false;
   }
-  if (config_.durability == Durability::journal) { why = "journal"; return true; }
-  if (!connected) { why = "broker unavailable"; return true; }
-  if (!producer_alive_ && (spooler_.has_backlog() || (drain_deadline_ && now >= *drain_deadline_))) {
-    why = "application exited";
-    return true;
+  if (!trigger || (!settle_first && !stop && !flush)) settle_deadline_.reset();
+  if (!trigger) return false;
+  if (settle_first) {
+    const auto now = time_.now();
+    if (!settle_deadline_) settle_deadline_ = now + std::min(kSettleGrace, config_.cache_timeout);
+    if (now < *settle_deadline_) return false;
   }
-  // The ring survives either process dying, so a healthy link spools only to keep publish()
-  // from waiting for ring space: when the ring is more than half full and more than
-  // queue_cache_threshold messages wait to be sent.
-  if (ring_.head() - ring_.tail() > ring_.size() / 2 &&
-      ring_waiting() > config_.queue_cache_threshold) {
-    why = "backlog";
-    return true;
-  }
-  return false;
+  why = trigger;
+  return true;
 }
 
 void Loop::spool(const char* why) {
   if (!spooler_.spool(why)) return;  // the cache refused the first batch: nothing moved
   // The ring's in-flight messages now live in the cache too; their acknowledgements are stale
   // and the cache sends them again (the duplicates invariant 4 allows).
-  window_.forget_ring();
+  // A QoS 2 message taken out of the window may still be mid-handshake: if the link is lost
+  // before it completes, the next connect must not resume the session (mqtt_options.cpp).
+  qos2_cut_ = window_.forget_ring() || qos2_cut_;
   read_pos_ = ring_.tail();
 }
 
@@ -361,8 +369,9 @@ void Loop::wait_for_work(std::optional<std::chrono::milliseconds> at_most) {
   // New ring records matter only if we could send or spool them now; otherwise the next event
   // (an acknowledgement, a timeout) brings us back, and publish() need not make a syscall.
   // The worker's side of the wake-up handshake, W1-W5 (proto/segment_layout.hpp, at WakeLine).
-  const bool can_send = link_ == Link::connected && window_.open() && !settling();
-  const bool can_spool = spooler_.health() == CacheHealth::ok &&
+  const bool can_send = link_ == Link::connected && window_.open() && !settling() &&
+                        ring_sendable();
+  const bool can_spool = spooler_.health() == CacheHealth::ok && !settling() &&
                          (link_ != Link::connected || config_.durability == Durability::journal);
   auto& sleeping = seg_.wake.worker_sleeping;
   if (can_send || can_spool) sleeping.store(1);

@@ -80,6 +80,7 @@ class Loop {
   bool spool_wanted(std::string& why);
   void spool(const char* why);
   void fill_window();
+  bool ring_sendable() const;
   // The one send path, for a cached and a ring message alike. False: the link went down.
   bool send(const Candidate& c);
   // `c` leaves without being sent: dropped for `reason`, retired in its place.

@@ -18,6 +18,8 @@ void Loop::fill_window() {
       c.message = {.seq = m->seq, .enqueue_ns = m->enqueue_ns, .qos = m->qos,
                    .retain = m->retain, .topic = m->topic, .payload = m->payload,
                    .large = m->large};
+    } else if (!ring_sendable()) {
+      break;
     } else if (producer_alive_ || !spooler_.has_backlog()) {
       const std::uint64_t head = ring_.head();
       if (read_pos_ >= head) break;
@@ -34,6 +36,15 @@ void Loop::fill_window() {
     }
     if (!send(c)) break;
   }
+}
+
+// Whether a ring record may be sent straight from the ring once the cache has nothing to send:
+// not while the cache cannot be read (what it holds is unknown, and nothing newer may go first:
+// invariant 3), and not in journal mode while the cache works (every message goes through it,
+// spooled first; sending from the ring would send the record again once it is spooled).
+bool Loop::ring_sendable() const {
+  if (spooler_.unreadable()) return false;
+  return config_.durability != Durability::journal || spooler_.health() != CacheHealth::ok;
 }
 
 std::string Loop::Candidate::what() const {

@@ -30,13 +30,16 @@ Spooler::Spooler(const WorkerConfig& config, std::unique_ptr<cache::Cache> cache
 // unsent until the next append or rewind (more_ says so without a query).
 const cache::CachedMessage* Spooler::next_unsent() {
   if (buf_pos_ < buf_.size()) return &buf_[buf_pos_];
-  if (!more_) return nullptr;
+  if (!more_ || read_failed_) return nullptr;
   buf_.clear();
   buf_pos_ = 0;
   try {
     cache_->read(sent_id_, kCacheReadBatch, buf_);
   } catch (const std::exception& e) {
-    report_.error(fmt::format("cannot read the disk cache: {}", e.what()));
+    buf_.clear();
+    read_failed_ = true;
+    failed(CacheHealth::broken, fmt::format("cannot read the disk cache: {}", e.what()));
+    log(Level::error, "cannot read the disk cache: {}", e.what());
     return nullptr;
   }
   if (buf_.empty()) {
@@ -116,6 +119,7 @@ void Spooler::reopen() {
   // what is in flight stays valid; removals refused while the backend had failed apply now.
   log(Level::debug, "reopened the disk cache: {} messages", cache_->counts().messages);
   more_ = true;
+  read_failed_ = false;
   buf_.clear();
   buf_pos_ = 0;
   remove_acked();

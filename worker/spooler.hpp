@@ -6,6 +6,7 @@
 //
 //   ok     --append fails (disk full, EIO)---------------> broken   retry_at = now + 1 s
 //   ok     --remove fails-------------------------------> broken   retry_at = now + 1 s
+//   ok     --read fails (unreadable())------------------> broken   retry_at = now + 1 s
 //   ok     --max_cache_bytes reached, reject_new--------> full     retry_at = now + 1 s
 //   broken --retry_at reached (tick) or spool(): reopen-> ok       (reopen throws: the worker
 //                                                                  exits, its successor retries)
@@ -44,8 +45,11 @@ class Spooler {
 
   // --- sending from the cache, oldest first ---------------------------------------------------
   // The oldest cached message not yet handed to the broker, or null when every cached message
-  // has been. Reads the cache in batches; a read error counts as nothing to send (last_error).
+  // has been or the cache cannot be read now (unreadable()). Reads the cache in batches.
   const cache::CachedMessage* next_unsent();
+  // The last read of the cache failed: what it holds is unknown, so nothing newer (the ring) may
+  // be sent. The cache is broken until its retry reopens it and the read is tried again.
+  bool unreadable() const noexcept { return read_failed_; }
   // The message next_unsent() returned was sent or dropped: the cursor passes it.
   void pass();
   // The link went down: everything not acknowledged is sent again, oldest first.
@@ -107,6 +111,7 @@ class Spooler {
   std::optional<Clock::time_point> retry_at_;
   bool error_shown_ = false;    // cache_error set and logged; cleared once the cache works
   bool append_failed_ = false;  // the last append failed: only a good append clears the error
+  bool read_failed_ = false;    // the last read failed: no read, and no ring send, until reopen
   bool counts_dirty_ = false;
 
   std::uint64_t sent_id_ = 0;      // last cache id handed to the broker (or dropped)

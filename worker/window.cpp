@@ -43,9 +43,13 @@ bool Window::abandon() {
   return qos2_cut;
 }
 
-void Window::forget_ring() {
+bool Window::forget_ring() {
+  const bool qos2 = std::any_of(entries_.begin(), entries_.end(), [](const Inflight& f) {
+    return f.source == Inflight::Source::ring && f.qos == 2 && !f.acked;
+  });
   std::erase_if(entries_, [](const Inflight& f) { return f.source == Inflight::Source::ring; });
   recount();
+  return qos2;
 }
 
 void Window::recount() {

@@ -79,8 +79,9 @@ class Window {
   // again). Returns true when a QoS 2 message was unacknowledged (its handshake was cut).
   bool abandon();
   // The ring's records were spooled to the cache, which sends them again: the ring entries are
-  // forgotten (their acknowledgements will be stale); cache entries stay.
-  void forget_ring();
+  // forgotten (their acknowledgements will be stale); cache entries stay. Returns true when an
+  // unacknowledged QoS 2 message was among them (its handshake may be cut by a later loss).
+  bool forget_ring();
 
   bool empty() const noexcept { return entries_.empty(); }
   std::size_t entries() const noexcept { return entries_.size(); }
