@@ -1,0 +1,70 @@
+// Preparing the cache directory (created 0700, ours, writable) and locking it for one live client.
+#include "lib/cache_dir.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+#include <system_error>
+
+#include <fmt/format.h>
+
+#include "lib/fail.hpp"
+
+namespace robustmq {
+
+std::filesystem::path prepare_cache_dir(const std::filesystem::path& dir) {
+  std::error_code ec;
+  // Parents as create_directories() makes them; the cache directory itself 0700 from the first
+  // instant (a chmod afterwards would leave a window in which others could open it).
+  const std::filesystem::path own = dir.has_filename() ? dir : dir.parent_path();  // "a/b/"
+  if (!own.parent_path().empty()) std::filesystem::create_directories(own.parent_path(), ec);
+  if (ec)
+    fail(ec.value(), fmt::format("cannot create the parent of cache directory {}: {}",
+                                 dir.string(), ec.message()));
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+    fail(errno, fmt::format("cannot create cache directory {}", dir.string()));
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0)
+    fail(errno, fmt::format("cannot access cache directory {}", dir.string()));
+  if (!S_ISDIR(st.st_mode))
+    fail(ENOTDIR, fmt::format("cache path {} is not a directory", dir.string()));
+  if (st.st_uid != ::geteuid())
+    fail(EACCES, fmt::format("cache directory {} belongs to uid {}, not to us (uid {}): use a "
+                             "directory of your own",
+                             dir.string(), st.st_uid, ::geteuid()));
+  if ((st.st_mode & 0777) != 0700) ::chmod(dir.c_str(), 0700);
+  if (::access(dir.c_str(), W_OK | X_OK) != 0)
+    fail(errno, fmt::format("cache directory {} is not writable", dir.string()));
+  return std::filesystem::canonical(dir);
+}
+
+int lock_cache_dir(const std::filesystem::path& dir) {
+  const auto path = dir / "robustmq.lock";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) fail(errno, fmt::format("cannot open lock file {}", path.string()));
+  ::fchmod(fd, 0600);
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    char buf[64] = {};
+    ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+    ::close(fd);
+    std::string owner = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "unknown";
+    while (!owner.empty() && (owner.back() == '\n' || owner.back() == ' ')) owner.pop_back();
+    if (err == EWOULDBLOCK)
+      fail(EBUSY, fmt::format("cache path {} is in use by another live RobustMQ client (pid "
+                              "{}): stop it or use another cache_path",
+                              dir.string(), owner));
+    fail(err, fmt::format("cannot lock {}", path.string()));
+  }
+  const std::string pid = fmt::format("{}\n", ::getpid());
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+    // The pid is only informational; the lock itself is what matters.
+  }
+  return fd;
+}
+
+}  // namespace robustmq

@@ -1,0 +1,84 @@
+// RobustClient::Impl, shared by the parts of a client: client.cpp (connect_async, stop, the fork
+// registry), worker_monitor.cpp (starting the worker and restarting it when it dies) and
+// publish.cpp (publish, flush, stats).
+#pragma once
+
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <filesystem>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <thread>
+
+#include "proto/ring.hpp"
+#include "proto/segment.hpp"
+#include "robustmq/client.hpp"
+
+namespace robustmq {
+
+class RobustClient::Impl {
+ public:
+  explicit Impl(Options o) : options(std::move(o)) {}
+  ~Impl() { stop(); }
+
+  void connect_async(const std::string& host, int port);
+  std::error_code publish(std::string_view topic, std::string_view payload, int qos, bool retain);
+  std::error_code flush(std::chrono::milliseconds timeout);
+  Stats stats() const;
+  void stop();
+
+  Options options;
+
+ private:
+  shm::Segment& seg() const { return segment_->segment(); }
+  // Wakes a sleeping worker, P1-P2 of the wake-up handshake (proto/segment_layout.hpp).
+  void wake_worker() noexcept;
+  // Waits until pred() holds or the deadline passes, C1-C6 of the same handshake.
+  template <typename Pred>
+  bool wait_for_worker(Pred pred, std::chrono::steady_clock::time_point deadline);
+  void monitor_loop();
+  void start_worker();
+  void set_error(std::string e) {
+    std::lock_guard lock(error_mu_);
+    error_ = std::move(e);
+  }
+
+  bool in_forked_child() const noexcept { return ::getpid() != owner_pid_; }
+  // Descriptors a fork() child of the host must not keep: the lifeline (its EOF tells the worker
+  // that the application died) and the cache lock (which would outlive the application).
+  void close_inherited_fds() noexcept {
+    if (lifeline_ >= 0) ::close(lifeline_);
+    if (lock_fd_ >= 0) ::close(lock_fd_);
+    if (monitor_wake_ >= 0) ::close(monitor_wake_);
+  }
+
+  pid_t owner_pid_ = 0;
+  std::mutex publish_mu_;  // serialises producer threads; the ring has one producer
+  std::optional<MappedSegment> segment_;
+  std::optional<RingProducer> producer_;
+  std::atomic<bool> connected_{false};
+  std::atomic<bool> stopped_{false};
+  std::atomic<bool> stopping_{false};
+  std::filesystem::path cache_dir_;
+  std::filesystem::path worker_path_;
+  std::string segment_name_;
+  std::string config_blob_;
+  std::size_t large_threshold_ = 0;    // payloads above go to a file (large_message.hpp)
+  std::size_t mqtt_properties_bytes_ = 0;  // MQTT 5 properties on every PUBLISH
+  bool large_sync_ = false;            // fsync large files in publish() (journal durability)
+  int lock_fd_ = -1;
+  int lifeline_ = -1;  // replaced in place with dup2 when the worker is restarted
+  int monitor_wake_ = -1;
+  std::thread monitor_;
+  mutable std::mutex error_mu_;
+  std::string error_;
+};
+
+}  // namespace robustmq

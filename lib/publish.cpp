@@ -1,0 +1,181 @@
+// Publishing: publish() copies a record into the shared ring (a large payload goes to a file and
+// its reference into the ring), waiting for room up to Options::publish_wait; flush() waits until
+// the worker has taken everything published so far; stats() reads the worker's counters.
+#include <sys/socket.h>
+#include <time.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "lib/client_impl.hpp"
+#include "proto/futex.hpp"
+#include "proto/large_message.hpp"
+#include "proto/status_text.hpp"
+#include "proto/validate.hpp"
+
+namespace robustmq {
+
+namespace {
+
+std::int64_t now_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+}  // namespace
+
+void RobustClient::Impl::wake_worker() noexcept {
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  auto& sleeping = seg().wake.worker_sleeping;
+  if (sleeping.load(std::memory_order_relaxed) != 0 && sleeping.exchange(0) != 0) {
+    const char c = 'w';
+    (void)::send(lifeline_, &c, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+  }
+}
+
+template <typename Pred>
+bool RobustClient::Impl::wait_for_worker(Pred pred, std::chrono::steady_clock::time_point deadline) {
+  auto& w = seg().wake;
+  while (true) {
+    w.client_waiters.fetch_add(1);
+    const std::uint32_t word = w.client_word.load();
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (pred()) {
+      w.client_waiters.fetch_sub(1);
+      return true;
+    }
+    const auto left = deadline - std::chrono::steady_clock::now();
+    if (left <= std::chrono::steady_clock::duration::zero()) {
+      w.client_waiters.fetch_sub(1);
+      return false;
+    }
+    wake_worker();
+    futex_wait(w.client_word, word, std::min<std::chrono::nanoseconds>(left, std::chrono::milliseconds(200)));
+    w.client_waiters.fetch_sub(1);
+  }
+}
+
+std::error_code RobustClient::Impl::publish(std::string_view topic, std::string_view payload,
+                                            int qos, bool retain) {
+  if (connected_.load(std::memory_order_acquire) && in_forked_child()) return errc::forked_child;
+  if (!connected_.load(std::memory_order_acquire))
+    return stopped_.load() ? errc::stopped : errc::not_connected;
+  record::MessageView m;
+  m.enqueue_ns = now_ns();
+  m.qos = qos;
+  m.retain = retain;
+  m.topic = topic;
+  m.payload = payload;
+
+  // A large payload goes to a file first (outside the lock: other threads keep publishing);
+  // its reference takes the payload's place in the ring.
+  std::optional<large::Reference> file;
+  std::string reference;
+  const std::size_t max_record = record::max_record_bytes(producer_->size());
+  const bool reference_fits = record::record_bytes(topic.size(), large::kMaxReferenceBytes) <= max_record;
+  if (reference_fits && (payload.size() > large_threshold_ ||
+                         record::record_bytes(topic.size(), payload.size()) > max_record)) {
+    if (auto ec = validate_topic(topic)) return ec;
+    if (auto ec = validate_qos(qos)) return ec;
+    if (payload.size() > large::max_mqtt_payload(topic.size(), mqtt_properties_bytes_))
+      return errc::payload_over_mqtt_limit;
+    if (options.max_cache_bytes != 0 && payload.size() + topic.size() > options.max_cache_bytes)
+      return errc::payload_over_cache_limit;
+    std::error_code io;
+    std::string what;
+    file = large::write_file(cache_dir_, payload, m.enqueue_ns, large_sync_, io, what);
+    if (!file) {
+      set_error(what);
+      return errc::large_file_failed;
+    }
+    reference = large::encode(*file);
+    m.payload = reference;
+    m.large = true;
+  }
+  // Deletes the file of a message that did not make it into the ring.
+  auto refused = [&](std::error_code ec) {
+    if (file) (void)large::remove_file(cache_dir_, *file);
+    return ec;
+  };
+  if (auto ec = validate_message(topic, m.payload.size(), qos, producer_->size()))
+    return refused(ec);
+
+  std::lock_guard lock(publish_mu_);
+  if (stopped_.load(std::memory_order_relaxed)) return refused(errc::stopped);
+  auto& prod = seg().producer;
+  m.seq = prod.next_seq.load(std::memory_order_relaxed);
+  if (!producer_->try_push(m)) {
+    const auto deadline = std::chrono::steady_clock::now() + options.publish_wait;
+    if (!wait_for_worker([&] { return producer_->try_push(m); }, deadline)) {
+      seg().status.queue_full.fetch_add(1, std::memory_order_relaxed);
+      return refused(errc::queue_full);
+    }
+  }
+  prod.next_seq.store(m.seq + 1, std::memory_order_relaxed);
+  seg().status.published.fetch_add(1, std::memory_order_relaxed);
+  wake_worker();
+  return {};
+}
+
+std::error_code RobustClient::Impl::flush(std::chrono::milliseconds timeout) {
+  if (connected_.load() && in_forked_child()) return errc::forked_child;
+  if (!connected_.load()) return stopped_.load() ? errc::stopped : errc::not_connected;
+  const std::uint64_t target = seg().producer.head.load(std::memory_order_acquire);
+  auto& ft = seg().control.flush_target;
+  std::uint64_t cur = ft.load();
+  while (cur < target && !ft.compare_exchange_weak(cur, target)) {
+  }
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const bool ok = wait_for_worker(
+      [&] { return seg().consumer.tail.load(std::memory_order_acquire) >= target; }, deadline);
+  return ok ? std::error_code{} : make_error_code(errc::flush_timeout);
+}
+
+Stats RobustClient::Impl::stats() const {
+  Stats s;
+  if (!segment_ || in_forked_child()) {
+    s.state = stopped_.load() ? ConnectionState::stopped : ConnectionState::idle;
+    return s;
+  }
+  const auto& st = seg().status;
+  s.state = stopped_.load() ? ConnectionState::stopped
+                            : static_cast<ConnectionState>(st.state.load());
+  s.published = st.published.load();
+  s.sent = st.sent.load();
+  s.acknowledged = st.acknowledged.load();
+  s.cached = st.cached.load();
+  s.dropped_invalid = st.dropped_invalid.load();
+  s.queue_full = st.queue_full.load();
+  s.reconnects = st.reconnects.load();
+  s.worker_restarts = st.worker_restarts.load();
+  const auto read = st.ring_messages_read.load();
+  s.ring_backlog = s.published > read ? s.published - read : 0;
+  s.cache_backlog = st.cache_backlog.load();
+  s.cache_backlog_bytes = st.cache_backlog_bytes.load();
+  s.dropped_expired = st.dropped_expired.load();
+  s.dropped_overflow = st.dropped_overflow.load();
+  s.connect_attempts = st.connect_attempts.load();
+  if (const auto oldest = st.oldest_enqueue_ns.load(); oldest > 0) {
+    const auto age = now_ns() - oldest;
+    s.oldest_age = std::chrono::seconds(age > 0 ? age / 1'000'000'000 : 0);
+  }
+  std::int64_t error_ns = 0;
+  s.last_error = read_status_text(st.last_error, &error_ns);
+  if (error_ns > 0)
+    s.last_error_time = std::chrono::system_clock::time_point(
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(
+            std::chrono::nanoseconds(error_ns)));
+  s.cache_error = read_status_text(st.cache_error);
+  s.worker_pid = static_cast<int>(seg().control.worker_pid.load());
+  std::lock_guard lock(error_mu_);
+  if (s.last_error.empty()) s.last_error = error_;
+  return s;
+}
+
+}  // namespace robustmq

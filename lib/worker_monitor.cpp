@@ -1,0 +1,65 @@
+// Starting the worker and watching it: a monitor thread polls the lifeline socket and restarts
+// the worker when it dies.
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <exception>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "lib/client_impl.hpp"
+#include "lib/spawn.hpp"
+
+namespace robustmq {
+
+namespace {
+
+constexpr std::chrono::milliseconds kWorkerStartTimeout{15'000};
+
+}  // namespace
+
+void RobustClient::Impl::start_worker() {
+  SpawnResult r = spawn_worker(worker_path_, lock_fd_, config_blob_, kWorkerStartTimeout);
+  if (lifeline_ < 0) {
+    lifeline_ = r.lifeline;
+  } else {
+    ::dup3(r.lifeline, lifeline_, O_CLOEXEC);  // atomically swaps the socket under publish()
+    ::close(r.lifeline);
+  }
+}
+
+void RobustClient::Impl::monitor_loop() {
+  auto backoff = std::chrono::milliseconds(100);
+  while (!stopping_.load()) {
+    pollfd fds[2] = {{lifeline_, POLLIN | POLLRDHUP, 0}, {monitor_wake_, POLLIN, 0}};
+    int r = ::poll(fds, 2, -1);
+    if (r < 0) continue;
+    if (fds[1].revents != 0 || stopping_.load()) return;
+    if ((fds[0].revents & (POLLIN | POLLHUP | POLLRDHUP | POLLERR)) == 0) continue;
+    char buf[256];
+    ssize_t n = ::recv(lifeline_, buf, sizeof buf, MSG_DONTWAIT);
+    if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR))) continue;
+    // EOF: the worker died. Everything it had not acknowledged or cached is still in the ring.
+    while (!stopping_.load()) {
+      try {
+        start_worker();
+        seg().status.worker_restarts.fetch_add(1, std::memory_order_relaxed);
+        backoff = std::chrono::milliseconds(100);
+        break;
+      } catch (const std::exception& e) {
+        set_error(fmt::format("restarting robustmq-worker failed: {}", e.what()));
+        pollfd w{monitor_wake_, POLLIN, 0};
+        ::poll(&w, 1, static_cast<int>(backoff.count()));
+        backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+      }
+    }
+  }
+}
+
+}  // namespace robustmq
