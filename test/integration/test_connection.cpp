@@ -298,6 +298,33 @@ TEST_CASE("connections reset every 500 ms during a stream lose nothing and keep 
   }
 }
 
+TEST_CASE("flush() is heard at once while the window is full and the broker does not answer") {
+  testkit::Mosquitto broker;
+  testkit::FaultProxy proxy(broker.port());
+  testkit::Subscriber sub(broker.host(), broker.port(), "it/conn/flushfull/#");
+  REQUIRE(sub.wait_subscribed());
+  testkit::TempDir dir;
+  Options o = client_options(dir / "cache", "conn-flushfull");
+  o.cache_timeout = 60s;  // only flush() may move the messages while the broker is silent
+  o.keepalive = 60s;
+  RobustClient client(o);
+  client.connect_async("127.0.0.1", proxy.port());
+  REQUIRE(wait_connected(client, 10s));
+  proxy.stall(true);  // nothing is answered; the link looks alive
+  REQUIRE_FALSE(publish_range(client, "it/conn/flushfull/seq", 0, 5));
+  REQUIRE(wait_until([&] { return client.stats().sent >= 1; }, 10s));  // the window is full
+  const auto start = Clock::now();
+  const auto ec = client.flush(10s);
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+  MESSAGE("flush() with a full window and a silent broker returned after ", took.count(), " ms");
+  CHECK_MESSAGE(!ec, ec.message(), "; ", describe(client.stats()));
+  CHECK(client.stats().cached >= 4);  // the settle time ran out, the ring went to the disk
+  proxy.stall(false);
+  const auto problem = wait_in_order(sub, 5, 30s);
+  CHECK_MESSAGE(problem.empty(), problem, "; ", describe(client.stats()));
+  client.stop();
+}
+
 TEST_CASE("a broker refusing connections for 5 s costs nothing but disk and retries") {
   testkit::Mosquitto broker;
   testkit::FaultProxy proxy(broker.port());
