@@ -131,6 +131,12 @@ std::error_code RobustClient::Impl::flush(std::chrono::milliseconds timeout) {
   std::uint64_t cur = ft.load();
   while (cur < target && !ft.compare_exchange_weak(cur, target)) {
   }
+  // Always a wake-up byte: the worker marks itself sleeping only when new ring records could be
+  // sent or spooled at once (W1 of proto/segment_layout.hpp), not while its window is full, and
+  // a flush must be seen in every state. A byte sent while it is awake waits in the socket and
+  // ends its next poll() at once.
+  const char c = 'f';
+  (void)::send(lifeline_, &c, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   const bool ok = wait_for_worker(
       [&] { return seg().consumer.tail.load(std::memory_order_acquire) >= target; }, deadline);
