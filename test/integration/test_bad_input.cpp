@@ -122,3 +122,36 @@ TEST_CASE("invalid options are refused by connect_async() naming the option") {
                        doctest::Contains("Options::user_properties: a name or value contains NUL"),
                        std::system_error);
 }
+
+TEST_CASE("a payload larger than max_cache_bytes is refused even when it fits in the ring, and "
+          "the cache keeps what it holds") {
+  testkit::TempDir dir;
+  Options o = client_options(dir / "cache", "bad-overcache");
+  o.max_cache_bytes = 20000;
+  RobustClient client(o);
+  client.connect_async("127.0.0.1", testkit::free_port());  // no broker: everything is cached
+  for (int i = 0; i < 100; ++i) REQUIRE_FALSE(client.publish("it/bad/c", std::string(100, 'x'), 1));
+  REQUIRE_FALSE(client.flush(10s));
+  REQUIRE(client.stats().cache_backlog == 100);
+  CHECK(client.publish("it/bad/c", std::string(30000, 'y'), 1) == errc::payload_over_cache_limit);
+  REQUIRE_FALSE(client.flush(10s));
+  const Stats s = client.stats();
+  CHECK(s.cache_backlog == 100);
+  CHECK(s.dropped_overflow == 0);
+  client.stop();
+}
+
+TEST_CASE("large_message_bytes above what a cache backend stores in one record is refused") {
+  testkit::TempDir dir;
+  Options o = client_options(dir / "cache", "bad-largebytes");
+  o.ring_bytes = 1u << 30;
+  o.large_message_bytes = 300u << 20;  // the file log stores records up to 256 MiB
+  RobustClient client(o);
+  try {
+    client.connect_async("127.0.0.1", testkit::free_port());
+    FAIL("connect_async() did not throw");
+  } catch (const std::system_error& e) {
+    CHECK(e.code() == std::errc::invalid_argument);
+    CHECK_MESSAGE(std::string(e.what()).find("large_message_bytes") != std::string::npos, e.what());
+  }
+}
