@@ -57,6 +57,10 @@ void validate_options(const Options& o) {
   if (o.ring_bytes > shm::kMaxRingBytes)
     fail(EINVAL, fmt::format("Options::ring_bytes {} is above the limit of {}", o.ring_bytes,
                              shm::kMaxRingBytes));
+  if (o.large_message_bytes > large::kMaxInlinePayloadBytes)
+    fail(EINVAL, fmt::format("Options::large_message_bytes {} is above the limit of {} (a "
+                             "larger payload could not be cached in one record)",
+                             o.large_message_bytes, large::kMaxInlinePayloadBytes));
   if (!o.will.topic.empty() && validate_topic(o.will.topic))
     fail(EINVAL, fmt::format("Options::will.topic: {}", validate_topic(o.will.topic).message()));
   for (const auto& [name, value] : o.user_properties)

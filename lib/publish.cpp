@@ -77,6 +77,10 @@ std::error_code RobustClient::Impl::publish(std::string_view topic, std::string_
   // its reference takes the payload's place in the ring.
   std::optional<large::Reference> file;
   std::string reference;
+  // A message the disk cache could never hold would, once spooled, make room by dropping every
+  // cached message and then itself.
+  if (options.max_cache_bytes != 0 && payload.size() + topic.size() > options.max_cache_bytes)
+    return errc::payload_over_cache_limit;
   const std::size_t max_record = record::max_record_bytes(producer_->size());
   const bool reference_fits = record::record_bytes(topic.size(), large::kMaxReferenceBytes) <= max_record;
   if (reference_fits && (payload.size() > large_threshold_ ||
@@ -85,8 +89,6 @@ std::error_code RobustClient::Impl::publish(std::string_view topic, std::string_
     if (auto ec = validate_qos(qos)) return ec;
     if (payload.size() > large::max_mqtt_payload(topic.size(), mqtt_properties_bytes_))
       return errc::payload_over_mqtt_limit;
-    if (options.max_cache_bytes != 0 && payload.size() + topic.size() > options.max_cache_bytes)
-      return errc::payload_over_cache_limit;
     std::error_code io;
     std::string what;
     file = large::write_file(cache_dir_, payload, m.enqueue_ns, large_sync_, io, what);

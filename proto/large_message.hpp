@@ -45,6 +45,11 @@ inline constexpr std::size_t kSizeBytes = 8;
 inline constexpr std::size_t kMaxNameBytes = 64;
 inline constexpr std::size_t kMaxReferenceBytes = kSizeBytes + kMaxNameBytes;
 
+// Options::large_message_bytes may be at most this: a payload above it always goes to a file,
+// so that every record of the ring fits in one record of either cache backend (the file log
+// stores records of at most 256 MiB, worker/cache/file_log_format.hpp asserts the margin).
+inline constexpr std::size_t kMaxInlinePayloadBytes = 128u << 20;
+
 // MQTT's largest packet: a remaining length of at most 268,435,455 bytes.
 inline constexpr std::uint64_t kMqttMaxRemainingLength = 268'435'455;
 

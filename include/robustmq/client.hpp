@@ -178,8 +178,9 @@ class ROBUSTMQ_EXPORT RobustClient {
   // file, with the reference in shared memory), from where no crash of this process or of the
   // worker loses it. Errors: topic_* for invalid topics, invalid_qos, payload_too_large (a topic
   // too long for the ring), queue_full (no room within Options::publish_wait), not_connected,
-  // stopped; for large payloads also payload_over_mqtt_limit, payload_over_cache_limit and
-  // large_file_failed (stats().last_error names the file and the cause).
+  // stopped, payload_over_cache_limit (topic and payload larger than Options::max_cache_bytes);
+  // for large payloads also payload_over_mqtt_limit and large_file_failed (stats().last_error
+  // names the file and the cause).
   // Thread safety: may be called from many threads; each thread's messages keep their order.
   [[nodiscard]] std::error_code publish(std::string_view topic, std::string_view payload,
                                         int qos = 2, bool retain = false);

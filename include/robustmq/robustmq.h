@@ -186,8 +186,9 @@ ROBUSTMQ_EXPORT int robustmq_connect_async(robustmq_client* client, const char* 
  * is 0). ROBUSTMQ_OK once the message is in shared memory, from where no crash loses it.
  * A payload above large_message_bytes is first written to a file in the cache directory.
  * Errors: ROBUSTMQ_ERR_TOPIC_*, _INVALID_QOS, _PAYLOAD_TOO_LARGE, _QUEUE_FULL (no room within
- * publish_wait_ms; retry), _NOT_CONNECTED, _STOPPED, _FORKED_CHILD, _INVALID_ARGUMENT (NULL);
- * for large payloads _PAYLOAD_OVER_MQTT_LIMIT, _PAYLOAD_OVER_CACHE_LIMIT, _LARGE_FILE_FAILED.
+ * publish_wait_ms; retry), _NOT_CONNECTED, _STOPPED, _FORKED_CHILD, _INVALID_ARGUMENT (NULL),
+ * _PAYLOAD_OVER_CACHE_LIMIT (topic and payload larger than max_cache_bytes); for large payloads
+ * _PAYLOAD_OVER_MQTT_LIMIT, _LARGE_FILE_FAILED.
  * Thread safety: any number of threads; each thread's messages keep their order. */
 ROBUSTMQ_EXPORT int robustmq_publish(robustmq_client* client, const char* topic,
                                      const void* payload, size_t len, int qos, int retain);

@@ -52,6 +52,8 @@
 //   28  u32  crc          masked crc32c of bytes [0, 28)
 #pragma once
 
+#include "proto/large_message.hpp"
+
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -81,6 +83,8 @@ inline constexpr std::uint64_t kSegmentTargetBytes = 64ull << 20;
 inline constexpr std::uint64_t kRecycleBytes = 4ull << 20;
 // No record is larger than this; a length field above it is damage, not a record.
 inline constexpr std::size_t kMaxRecordBytes = 256u << 20;
+// Every ring record fits: an inline payload, the longest topic and the header.
+static_assert(large::kMaxInlinePayloadBytes + 65535 + 4096 <= kMaxRecordBytes);
 
 struct SegmentHeader {
   std::uint32_t magic;
