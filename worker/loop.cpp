@@ -356,6 +356,7 @@ std::optional<Clock::time_point> Loop::next_deadline() const {
              std::chrono::milliseconds(1));
   if (drain_deadline_) consider(*drain_deadline_);
   if (const auto retry = spooler_.retry_at()) consider(*retry);
+  if (const auto due = spooler_.removals_due()) consider(*due);
   if (settle_deadline_) consider(*settle_deadline_);
   return at;
 }

@@ -64,6 +64,7 @@ void Spooler::rewind() {
 void Spooler::acknowledged(std::uint64_t id) {
   acked_id_ = std::max(acked_id_, id);
   remove_acked();
+  if (!removals_due_) removals_due_ = time_.now() + kRemovalDelay;
 }
 
 // A backend that failed refuses removals until it is reopened; acked_id_ remembers them
@@ -87,10 +88,21 @@ void Spooler::failed(CacheHealth to, const std::string& error) {
 }
 
 void Spooler::tick(Clock::time_point now) {
-  if (health_ == CacheHealth::ok || !retry_at_ || now < *retry_at_) return;
-  if (health_ == CacheHealth::broken) reopen();
-  health_ = CacheHealth::ok;
-  retry_at_.reset();
+  if (health_ != CacheHealth::ok && retry_at_ && now >= *retry_at_) {
+    if (health_ == CacheHealth::broken) reopen();
+    health_ = CacheHealth::ok;
+    retry_at_.reset();
+  }
+  if (removals_due_ && now >= *removals_due_) {
+    removals_due_.reset();
+    if (health_ == CacheHealth::broken) return;  // the reopen applies them
+    try {
+      cache_->commit_removals();
+    } catch (const std::exception& e) {
+      failed(CacheHealth::broken,
+             fmt::format("cannot remove acknowledged messages from the disk cache: {}", e.what()));
+    }
+  }
 }
 
 // A failed write or fsync leaves a backend refusing further appends (its state on disk is

@@ -38,6 +38,10 @@ namespace robustmq::worker {
 
 enum class CacheHealth : std::uint8_t { ok, full, broken };
 
+// An acknowledged message's removal is committed at most this long after the acknowledgement:
+// what a worker kill can send again (README "Guarantees").
+inline constexpr std::chrono::milliseconds kRemovalDelay{100};
+
 class Spooler {
  public:
   Spooler(const WorkerConfig& config, std::unique_ptr<cache::Cache> cache, RingConsumer& ring,
@@ -64,7 +68,10 @@ class Spooler {
   // caller forgets the ring entries of its window, which the cache now holds.
   bool spool(const char* why);
   // Not ok and retry_at reached: reopen a broken backend, let a full one be tried again.
+  // Removals pending for kRemovalDelay: commit them (a worker kill then cannot bring them back).
   void tick(Clock::time_point now);
+  // When pending removals are to be committed (the loop wakes up for it), if any are pending.
+  std::optional<Clock::time_point> removals_due() const noexcept { return removals_due_; }
 
   CacheHealth health() const noexcept { return health_; }
   std::optional<Clock::time_point> retry_at() const noexcept { return retry_at_; }
@@ -109,6 +116,7 @@ class Spooler {
 
   CacheHealth health_ = CacheHealth::ok;
   std::optional<Clock::time_point> retry_at_;
+  std::optional<Clock::time_point> removals_due_;  // acknowledged() since the last commit
   bool error_shown_ = false;    // cache_error set and logged; cleared once the cache works
   bool append_failed_ = false;  // the last append failed: only a good append clears the error
   bool read_failed_ = false;    // the last read failed: no read, and no ring send, until reopen

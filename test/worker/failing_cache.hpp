@@ -28,6 +28,10 @@ class FailingCache final : public cache::Cache {
     if (failing_) throw cache::CacheError("remove: Input/output error");
     inner_->remove_through(id);
   }
+  void commit_removals() override {
+    if (failing_) throw cache::CacheError("commit: Input/output error");
+    inner_->commit_removals();
+  }
   cache::Counts counts() const override { return inner_->counts(); }
   cache::Backend backend() const noexcept override { return inner_->backend(); }
 

@@ -74,8 +74,14 @@ class Cache {
   virtual void read(std::uint64_t after_id, std::size_t max_messages,
                     std::vector<CachedMessage>& out) = 0;
 
-  // Forgets every message with id <= id (they were acknowledged).
+  // Forgets every message with id <= id (they were acknowledged). May leave the removal
+  // pending (rule 3): backends apply removals at most every 100 ms.
   virtual void remove_through(std::uint64_t id) = 0;
+
+  // Applies the removals remove_through() left pending, so that a crash of this process cannot
+  // bring them back (a power cut may, until the next synced commit: rule 3). The worker calls
+  // it once removals have waited 100 ms, which bounds what a worker kill sends again.
+  virtual void commit_removals() = 0;
 
   virtual Counts counts() const = 0;
   virtual Backend backend() const noexcept = 0;

@@ -136,6 +136,15 @@ void FileLog::roll_segment() {
   committed_end_ = kSegmentDataStart;
 }
 
+void FileLog::commit_removals() {
+  if (config_.read_only || failed_ || removed_id_ == persisted_removed_id_) return;
+  try {
+    persist_cursor();
+  } catch (const CacheError& e) {
+    fail(e);
+  }
+}
+
 void FileLog::persist_cursor() {
   if (removed_id_ != persisted_removed_id_) {
     const fs::path tmp = dir_ / "cursor.tmp";

@@ -75,6 +75,7 @@ class FileLog final : public Cache {
   void read(std::uint64_t after_id, std::size_t max_messages,
             std::vector<CachedMessage>& out) override;
   void remove_through(std::uint64_t id) override;
+  void commit_removals() override;
   Counts counts() const override;
   Backend backend() const noexcept override { return Backend::file; }
 

@@ -224,7 +224,12 @@ void SqliteCache::remove_through(std::uint64_t id) {
   id = std::min(id, next_id_ - 1);
   if (id <= pending_removed_) return;
   pending_removed_ = id;
-  if (failed_ || std::chrono::steady_clock::now() - removal_applied_ < kRemoveInterval) return;
+  if (std::chrono::steady_clock::now() - removal_applied_ < kRemoveInterval) return;
+  commit_removals();
+}
+
+void SqliteCache::commit_removals() {
+  if (config_.read_only || failed_ || pending_removed_ <= removed_id_) return;
   const auto saved = std::tuple(messages_, bytes_, removed_id_);
   // A removal may become durable lazily (invariant 3 of cache.hpp): its commit does not wait
   // for an fsync (synchronous=NORMAL; the next append's FULL commit syncs the WAL, removals
