@@ -49,7 +49,8 @@ int main(int argc, char** argv) {
   }
 
   /* Publishing before the broker connection is up is fine (messages wait in the cache); the
-   * example waits up to 10 s so that its messages go out live. */
+   * example waits up to 10 s so that its messages go out live. robustmq_stats() passes sizeof s
+   * with it: a later library with more counters fills only what this program's struct holds. */
   for (int tries = 0; tries < 100; ++tries) {
     struct robustmq_stats s;
     if (robustmq_stats(client, &s) == ROBUSTMQ_OK && s.state == ROBUSTMQ_STATE_CONNECTED) break;

@@ -3,8 +3,10 @@
 // and catches everything: no C++ exception may unwind into a C caller.
 #include "robustmq/robustmq.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstddef>
 #include <cstring>
 #include <mutex>
 #include <new>
@@ -69,6 +71,45 @@ int code_of(std::error_code ec) noexcept {
 }
 
 bool in_range(int v, int lo, int hi) { return v >= lo && v <= hi; }
+
+// What the function robustmq_stats() fills: struct robustmq_stats as it was before
+// robustmq_stats_sized(), up to cache_error. The header's comment names the number.
+constexpr std::size_t kUnsizedStatsBytes =
+    offsetof(struct robustmq_stats, cache_error) + sizeof(robustmq_stats::cache_error);
+static_assert(kUnsizedStatsBytes == 648);
+
+template <std::size_t N>
+void copy_cut(char (&to)[N], const std::string& from) {
+  const std::size_t n = std::min(from.size(), N - 1);
+  std::memcpy(to, from.data(), n);
+  to[n] = '\0';
+}
+
+void fill_stats(struct robustmq_stats& out, const robustmq::Stats& s) {
+  out.state = static_cast<int>(s.state);
+  out.worker_pid = s.worker_pid;
+  out.published = s.published;
+  out.sent = s.sent;
+  out.acknowledged = s.acknowledged;
+  out.cached = s.cached;
+  out.dropped_invalid = s.dropped_invalid;
+  out.dropped_expired = s.dropped_expired;
+  out.dropped_overflow = s.dropped_overflow;
+  out.queue_full = s.queue_full;
+  out.connect_attempts = s.connect_attempts;
+  out.reconnects = s.reconnects;
+  out.worker_restarts = s.worker_restarts;
+  out.ring_backlog = s.ring_backlog;
+  out.cache_backlog = s.cache_backlog;
+  out.cache_backlog_bytes = s.cache_backlog_bytes;
+  out.oldest_age_s = s.oldest_age.count();
+  if (s.last_error_time.time_since_epoch().count() != 0)
+    out.last_error_time_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(s.last_error_time.time_since_epoch())
+            .count();
+  copy_cut(out.last_error, s.last_error);
+  copy_cut(out.cache_error, s.cache_error);
+}
 
 }  // namespace
 
@@ -167,44 +208,26 @@ int robustmq_flush(robustmq_client* client, int64_t timeout_ms) {
   }
 }
 
-int robustmq_stats(const robustmq_client* client, struct robustmq_stats* out) {
+int robustmq_stats_sized(const robustmq_client* client, struct robustmq_stats* out, size_t size) {
   if (client == nullptr || out == nullptr) return ROBUSTMQ_ERR_INVALID_ARGUMENT;
-  std::memset(out, 0, sizeof *out);
+  struct robustmq_stats full {};
   try {
-    const robustmq::Stats s = client->client.stats();
-    out->state = static_cast<int>(s.state);
-    out->worker_pid = s.worker_pid;
-    out->published = s.published;
-    out->sent = s.sent;
-    out->acknowledged = s.acknowledged;
-    out->cached = s.cached;
-    out->dropped_invalid = s.dropped_invalid;
-    out->dropped_expired = s.dropped_expired;
-    out->dropped_overflow = s.dropped_overflow;
-    out->queue_full = s.queue_full;
-    out->connect_attempts = s.connect_attempts;
-    out->reconnects = s.reconnects;
-    out->worker_restarts = s.worker_restarts;
-    out->ring_backlog = s.ring_backlog;
-    out->cache_backlog = s.cache_backlog;
-    out->cache_backlog_bytes = s.cache_backlog_bytes;
-    out->oldest_age_s = s.oldest_age.count();
-    if (s.last_error_time.time_since_epoch().count() != 0)
-      out->last_error_time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                    s.last_error_time.time_since_epoch())
-                                    .count();
-    const std::size_t n = std::min(s.last_error.size(), sizeof out->last_error - 1);
-    std::memcpy(out->last_error, s.last_error.data(), n);
-    out->last_error[n] = '\0';
-    const std::size_t m = std::min(s.cache_error.size(), sizeof out->cache_error - 1);
-    std::memcpy(out->cache_error, s.cache_error.data(), m);
-    out->cache_error[m] = '\0';
-    return ROBUSTMQ_OK;
+    fill_stats(full, client->client.stats());
   } catch (const std::bad_alloc&) {
     return ROBUSTMQ_ERR_NO_MEMORY;
   } catch (...) {
     return ROBUSTMQ_ERR_SYSTEM;
   }
+  // The caller's struct is size bytes: shorter than ours (an older header), or longer (a newer
+  // one), whose fields this library does not know.
+  std::memcpy(out, &full, std::min(size, sizeof full));
+  if (size > sizeof full)
+    std::memset(reinterpret_cast<unsigned char*>(out) + sizeof full, 0, size - sizeof full);
+  return ROBUSTMQ_OK;
+}
+
+int (robustmq_stats)(const robustmq_client* client, struct robustmq_stats* out) {
+  return robustmq_stats_sized(client, out, kUnsizedStatsBytes);
 }
 
 const char* robustmq_state_name(int state) {

@@ -21,6 +21,16 @@
  * Return values: functions returning int return ROBUSTMQ_OK (0) or a value of
  * enum robustmq_error. Values 1..99 are exactly robustmq::errc; values from 100 up are C-only.
  *
+ * Structs across the interface are versioned. The options and the client are opaque (set and
+ * read through functions); the one struct the library fills, struct robustmq_stats, only ever
+ * gains fields at its end, and every call that fills it is told the size of the caller's struct:
+ * robustmq_stats(c, &s) is a macro that passes sizeof s. The library writes that many bytes and
+ * nothing after them. So a program built against an older header, whose struct is shorter, gets
+ * the fields it knows and keeps the memory after its struct; one built against a newer header
+ * than the library it runs with reads 0 in the fields this library does not know. A struct added
+ * later follows the same rule, with a size from the caller whether the library fills it or reads
+ * it (then the fields past that size take their defaults).
+ *
  * Thread safety, in general: an options object may be used by one thread at a time. A client's
  * robustmq_publish/flush/stats/stop/last_error may be called from many threads at once;
  * robustmq_connect_async once, before publishing; robustmq_client_free once, when no other call
@@ -207,7 +217,8 @@ enum robustmq_state {
   ROBUSTMQ_STATE_STOPPED = 4
 };
 
-/* robustmq::Stats; client.hpp documents each counter. Fields are only ever added at the end. */
+/* robustmq::Stats; client.hpp documents each counter. Versioned (see the top of this file):
+ * fields are only ever added at the end. */
 struct robustmq_stats {
   int state; /* enum robustmq_state */
   int worker_pid;
@@ -232,10 +243,23 @@ struct robustmq_stats {
                                  works */
 };
 
-/* Fills *out with a snapshot of the counters. ROBUSTMQ_OK, or ROBUSTMQ_ERR_INVALID_ARGUMENT
- * (NULL). Works in every state (an unconnected client reports zeros).
- * Thread safety: any thread. */
+/* Writes a snapshot of the counters to the first size bytes of *out, the caller's struct
+ * robustmq_stats of that size: the first size bytes of this library's struct, then 0 up to size
+ * if the caller's struct is longer. Nothing after out + size is written. Call it through
+ * robustmq_stats(), which passes the size. ROBUSTMQ_OK, or ROBUSTMQ_ERR_INVALID_ARGUMENT (a NULL
+ * pointer); *out is written only on ROBUSTMQ_OK. Works in every state (an unconnected client
+ * reports zeros). Thread safety: any thread. */
+ROBUSTMQ_EXPORT int robustmq_stats_sized(const robustmq_client* client,
+                                         struct robustmq_stats* out, size_t size);
+
+/* The function that programs built against a robustmq.h without robustmq_stats_sized() call:
+ * robustmq_stats_sized() with the size their struct had, 648 bytes (up to cache_error). In
+ * programs compiled against this header the macro below replaces calls to it. */
 ROBUSTMQ_EXPORT int robustmq_stats(const robustmq_client* client, struct robustmq_stats* out);
+
+/* robustmq_stats(client, &s): fills s, a struct robustmq_stats, through robustmq_stats_sized()
+ * with sizeof s. */
+#define robustmq_stats(client, out) robustmq_stats_sized((client), (out), sizeof *(out))
 
 /* "idle", "connecting", "connected", "disconnected", "stopped" or "unknown". Static string. */
 ROBUSTMQ_EXPORT const char* robustmq_state_name(int state);

@@ -1,6 +1,7 @@
 // Rules of the C API (include/robustmq/robustmq.h): codes mirror robustmq::errc, failures of
-// connect_async() come back as ROBUSTMQ_ERR_SYSTEM with a retrievable message, and the C example
-// program delivers everything through a real broker.
+// connect_async() come back as ROBUSTMQ_ERR_SYSTEM with a retrievable message, robustmq_stats()
+// writes no more than the caller's struct holds, and the C example program delivers everything
+// through a real broker.
 #include <doctest/doctest.h>
 
 #include <signal.h>
@@ -8,7 +9,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -150,6 +153,58 @@ TEST_CASE("calls on an unconnected client return codes, not crashes") {
   CHECK(std::string(robustmq_state_name(s.state)) == "idle");
   CHECK(std::string(robustmq_state_name(42)) == "unknown");
   CHECK(robustmq_stop(c.get()) == ROBUSTMQ_OK);
+}
+
+TEST_CASE("robustmq_stats() writes as many bytes as the caller's struct has, no more") {
+  testkit::TempDir dir;
+  auto o = options_for(dir / "cache", "c-sized");
+  ClientPtr c(robustmq_client_new(o.get()));
+  REQUIRE(c);
+  // The caller's struct, and the memory after it.
+  struct Guarded {
+    struct robustmq_stats s;
+    unsigned char after[128];
+  } g;
+  constexpr unsigned char kPattern = 0xA5;
+  std::memset(&g, kPattern, sizeof g);
+  const auto* bytes = reinterpret_cast<const unsigned char*>(&g);
+  const auto all_from = [&](std::size_t from, std::size_t to, unsigned char value) {
+    return std::all_of(bytes + from, bytes + to, [value](unsigned char b) { return b == value; });
+  };
+
+  SUBCASE("an older header's shorter struct: its fields, nothing after them") {
+    const std::size_t size = offsetof(struct robustmq_stats, last_error);
+    REQUIRE(robustmq_stats_sized(c.get(), &g.s, size) == ROBUSTMQ_OK);
+    CHECK(g.s.state == ROBUSTMQ_STATE_IDLE);
+    CHECK(g.s.published == 0);
+    CHECK(g.s.last_error_time_ms == 0);
+    CHECK(all_from(size, sizeof g, kPattern));
+  }
+  SUBCASE("a newer header's longer struct: the fields this library does not know are 0") {
+    const std::size_t size = sizeof g.s + 64;
+    REQUIRE(robustmq_stats_sized(c.get(), &g.s, size) == ROBUSTMQ_OK);
+    CHECK(g.s.state == ROBUSTMQ_STATE_IDLE);
+    CHECK(g.s.cache_error[0] == '\0');
+    CHECK(all_from(sizeof g.s, size, 0));
+    CHECK(all_from(size, sizeof g, kPattern));
+  }
+  SUBCASE("the macro passes the size of the caller's struct") {
+    REQUIRE(robustmq_stats(c.get(), &g.s) == ROBUSTMQ_OK);
+    CHECK(g.s.last_error[0] == '\0');
+    CHECK(g.s.cache_error[0] == '\0');
+    CHECK(all_from(sizeof g.s, sizeof g, kPattern));
+  }
+  SUBCASE("the function robustmq_stats() of programs built without the size fills 648 bytes") {
+    REQUIRE((robustmq_stats)(c.get(), &g.s) == ROBUSTMQ_OK);
+    CHECK(g.s.cache_error[0] == '\0');
+    CHECK(all_from(648, sizeof g, kPattern));
+  }
+  SUBCASE("size 0 writes nothing; NULL pointers are refused") {
+    CHECK(robustmq_stats_sized(c.get(), &g.s, 0) == ROBUSTMQ_OK);
+    CHECK(robustmq_stats_sized(c.get(), nullptr, sizeof g.s) == ROBUSTMQ_ERR_INVALID_ARGUMENT);
+    CHECK(robustmq_stats_sized(nullptr, &g.s, sizeof g.s) == ROBUSTMQ_ERR_INVALID_ARGUMENT);
+    CHECK(all_from(0, sizeof g, kPattern));
+  }
 }
 
 TEST_CASE("a connect_async() failure is ROBUSTMQ_ERR_SYSTEM with the message and errno kept") {
