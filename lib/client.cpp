@@ -57,6 +57,8 @@ void validate_options(const Options& o) {
   if (o.ring_bytes > shm::kMaxRingBytes)
     fail(EINVAL, fmt::format("Options::ring_bytes {} is above the limit of {}", o.ring_bytes,
                              shm::kMaxRingBytes));
+  if (o.worker_start_timeout.count() < 1)
+    fail(EINVAL, "Options::worker_start_timeout must be at least 1 ms");
   if (o.large_message_bytes > large::kMaxInlinePayloadBytes)
     fail(EINVAL, fmt::format("Options::large_message_bytes {} is above the limit of {} (a "
                              "larger payload could not be cached in one record)",

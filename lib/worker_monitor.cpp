@@ -18,14 +18,9 @@
 
 namespace robustmq {
 
-namespace {
-
-constexpr std::chrono::milliseconds kWorkerStartTimeout{15'000};
-
-}  // namespace
-
 void RobustClient::Impl::start_worker() {
-  SpawnResult r = spawn_worker(worker_path_, lock_fd_, config_blob_, kWorkerStartTimeout);
+  SpawnResult r = spawn_worker(worker_path_, lock_fd_, config_blob_,
+                               options.worker_start_timeout);
   if (lifeline_ < 0) {
     lifeline_ = r.lifeline;
   } else {

@@ -126,6 +126,10 @@ struct Options {
   // failing disk), stop() returns anyway and the worker stays behind, holding the messages,
   // until it has written or sent them.
   std::chrono::milliseconds stop_timeout{10'000};
+  // How long connect_async() (and a restart of a dead worker) waits for a new worker to report
+  // ready. A worker that reports later is not used: it exits without touching the ring or the
+  // cache (at most one worker per cache directory runs at any instant).
+  std::chrono::milliseconds worker_start_timeout{15'000};
   LogLevel log_level = LogLevel::info;
   bool log_to_syslog = false;         // false: the application's stderr
 };

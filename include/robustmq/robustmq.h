@@ -161,6 +161,10 @@ ROBUSTMQ_EXPORT int robustmq_options_set_log_to_syslog(robustmq_options* o, int 
 ROBUSTMQ_EXPORT int robustmq_options_set_worker_path(robustmq_options* o, const char* path);
 /* How long robustmq_stop() waits for the worker to put the ring on disk (default 10000 ms). */
 ROBUSTMQ_EXPORT int robustmq_options_set_stop_timeout_ms(robustmq_options* o, int64_t ms);
+/* How long robustmq_connect_async() (and a restart of a dead worker) waits for a new worker to
+ * report ready (default 15000 ms, at least 1). A worker that reports later exits unused. */
+ROBUSTMQ_EXPORT int robustmq_options_set_worker_start_timeout_ms(robustmq_options* o,
+                                                                int64_t ms);
 /* MQTT 5 (robustmq_options_set_mqtt_version 5): the content type of every message; NULL or "":
  * none. */
 ROBUSTMQ_EXPORT int robustmq_options_set_content_type(robustmq_options* o, const char* type);

@@ -1,6 +1,8 @@
 // Crash-proof transport: real processes, real SIGKILLs, a real mosquitto.
 #include <doctest/doctest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "crash_helpers.hpp"
@@ -159,5 +161,88 @@ TEST_CASE("eight producer threads keep each thread's order") {
     const auto problem = wait_in_order(*subs[static_cast<std::size_t>(t)], 10'000, 120s);
     CHECK_MESSAGE(problem.empty(), problem);
   }
+  client.stop();
+}
+
+namespace {
+
+// Live robustmq-worker processes (the real executable: not a fork child on its way to exec,
+// not a wrapper script) that hold the lock of this cache directory.
+std::vector<pid_t> workers_of(const std::filesystem::path& cache_dir) {
+  namespace fs = std::filesystem;
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): read once, the tests set no environment
+  const fs::path worker = fs::canonical(std::getenv("ROBUSTMQ_WORKER"));
+  const fs::path lock = fs::canonical(cache_dir) / "robustmq.lock";
+  std::vector<pid_t> out;
+  std::error_code ec;
+  for (const auto& p : fs::directory_iterator("/proc", ec)) {
+    const std::string name = p.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (fs::read_symlink(p.path() / "exe", ec) != worker || ec) continue;
+    for (const auto& fd : fs::directory_iterator(p.path() / "fd", ec)) {
+      std::error_code e2;
+      if (fs::read_symlink(fd.path(), e2) == lock) {
+        out.push_back(static_cast<pid_t>(std::stoi(name)));
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a worker that reports ready too late is not used, and never runs beside its successor") {
+  testkit::Mosquitto broker;
+  testkit::Subscriber sub(broker.host(), broker.port(), "crash/late/#");
+  REQUIRE(sub.wait_subscribed());
+  testkit::TempDir dir;
+  const auto cache = dir / "cache";
+  // A worker that, once, starts late: the wrapper sleeps past the start timeout before it
+  // executes the real worker (as a slow device or a slow disk would).
+  const auto late_marker = dir / "start-late";
+  const auto awake_marker = dir / "late-one-awake";
+  const auto wrapper = dir / "slow-worker.sh";
+  {
+    std::ofstream w(wrapper);
+    // NOLINTNEXTLINE(concurrency-mt-unsafe)
+    w << "#!/bin/sh\nif [ -e '" << late_marker.string() << "' ]; then rm -f '"
+      << late_marker.string() << "'; sleep 2; echo $$ > '" << awake_marker.string() << "'; fi\nexec '"
+      << std::getenv("ROBUSTMQ_WORKER") << "' \"$@\"\n";
+  }
+  std::filesystem::permissions(wrapper, std::filesystem::perms::owner_all);
+  Options o = client_options(cache, "crash-late");
+  o.worker_path = wrapper;
+  o.worker_start_timeout = 1s;
+  RobustClient client(o);
+  client.connect_async(broker.host(), broker.port());
+  REQUIRE(wait_connected(client, 10s));
+  REQUIRE_FALSE(publish_range(client, "crash/late/seq", 0, 1000));
+  { std::ofstream touch(late_marker); }
+  const pid_t first = static_cast<pid_t>(client.stats().worker_pid);
+  kill9(first);
+  // The restart times out on the late one, and the next attempt starts at once.
+  REQUIRE(wait_until([&] {
+    const Stats s = client.stats();
+    return s.worker_restarts >= 1 && s.worker_pid != static_cast<std::uint32_t>(first) &&
+           s.state == ConnectionState::connected;
+  }, 20s));
+  pid_t late = 0;
+  REQUIRE(wait_until([&] {
+    std::ifstream in(awake_marker);
+    return static_cast<bool>(in >> late) && late > 0;
+  }, 20s));
+  // The late one now executes the real worker (same pid): it must leave without working beside
+  // the accepted one.
+  CHECK_MESSAGE(wait_until([&] { return !process_alive(late); }, 10s),
+                "the late worker ", late, " still runs; workers: ", workers_of(cache).size());
+  CHECK(workers_of(cache).size() == 1);
+  REQUIRE_FALSE(publish_range(client, "crash/late/seq", 1000, 2000));
+  const auto problem = wait_in_order(sub, 2000, 60s);
+  CHECK_MESSAGE(problem.empty(), problem);
+  CHECK(workers_of(cache).size() == 1);
+  const auto seqs = testkit::sequences(sub.messages());
+  const std::size_t twice = seqs.size() - 2000;
+  MESSAGE(twice, " messages arrived twice (a kill sends the window again)");
   client.stop();
 }
