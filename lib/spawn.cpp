@@ -136,9 +136,15 @@ SpawnResult spawn_worker(const std::filesystem::path& worker, int lock_fd,
   }
   std::string line = read_line(sv[0], timeout);
   if (line.rfind("ready ", 0) == 0) {
-    // The pid is informational (the worker also stores it in the segment); garbage reads as 0.
-    const long pid = std::strtol(line.c_str() + 6, nullptr, 10);
-    return SpawnResult{sv[0], pid > 0 && pid <= INT_MAX ? static_cast<int>(pid) : 0};
+    // Accepted: the worker starts only on this byte (worker/start.hpp). A worker that reports
+    // after the timeout finds the socket closed instead and exits unused.
+    const char go = 'g';
+    if (::send(sv[0], &go, 1, MSG_NOSIGNAL) == 1) {
+      // The pid is informational (the worker also stores it in the segment); garbage reads as 0.
+      const long pid = std::strtol(line.c_str() + 6, nullptr, 10);
+      return SpawnResult{sv[0], pid > 0 && pid <= INT_MAX ? static_cast<int>(pid) : 0};
+    }
+    line = "\x01eof";
   }
   ::close(sv[0]);
   if (line.rfind("error ", 0) == 0)

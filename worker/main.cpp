@@ -23,6 +23,7 @@
 #include "worker/log.hpp"
 #include "worker/loop.hpp"
 #include "worker/mqtt.hpp"
+#include "worker/start.hpp"
 #include "proto/segment.hpp"
 #include "proto/worker_config.hpp"
 
@@ -143,19 +144,27 @@ int main(int argc, char** argv) {
     robustmq::worker::g_log_syslog = true;
   }
   try {
+    // The start-up handshake (worker/start.hpp): nothing below the lock and the acceptance
+    // touches the ring or the cache.
+    const int worker_lock = robustmq::worker::take_worker_lock(config->cache_dir, lifeline);
+    if (worker_lock < 0) {
+      log(Level::info, "the application gave up waiting for this worker: exiting unused");
+      return 0;
+    }
     auto segment = robustmq::MappedSegment::open_existing(config->segment_name);
-    robustmq::cache::Config cc;
-    cc.sync = config->cache_sync;
-    auto cache = robustmq::cache::open(config->cache_type == robustmq::CacheBackend::file
-                                           ? robustmq::cache::Backend::file
-                                           : robustmq::cache::Backend::sqlite,
-                                       config->cache_dir, cc);
+    say(lifeline, "ready " + std::to_string(::getpid()));
+    if (!robustmq::worker::accepted(lifeline)) {
+      log(Level::info, "not accepted by the application (it gave up waiting, or exited): "
+                       "exiting unused");
+      return 0;
+    }
+    auto cache = robustmq::worker::open_cache(*config, segment.segment(), lifeline);
+    if (!cache) return 0;
     robustmq::worker::EventQueue events;
     robustmq::worker::Mqtt mqtt(robustmq::worker::mqtt_settings(*config, config->max_inflight),
                                 events);
     robustmq::worker::Loop loop(std::move(*config), std::move(segment), std::move(cache),
                                 lifeline, events, mqtt);
-    say(lifeline, "ready " + std::to_string(::getpid()));
     const int rc = loop.run();
     (void)lock_fd;
     return rc;

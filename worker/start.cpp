@@ -1,0 +1,92 @@
+#include "worker/start.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <system_error>
+
+#include <fmt/format.h>
+
+#include "proto/status_text.hpp"
+#include "worker/log.hpp"
+
+namespace robustmq::worker {
+
+namespace {
+
+// Waits up to `ms` for the lifeline; true when the application closed it (EOF, or an error).
+bool application_gone(int lifeline, int ms) {
+  pollfd p{lifeline, POLLIN | POLLRDHUP, 0};
+  if (::poll(&p, 1, ms) <= 0) return false;
+  char c;
+  const ssize_t n = ::recv(lifeline, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR);
+}
+
+}  // namespace
+
+int take_worker_lock(const std::string& cache_dir, int lifeline) {
+  const std::string path = cache_dir + "/robustmq.worker.lock";
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0)
+    throw std::system_error(errno, std::generic_category(), fmt::format("cannot open {}", path));
+  bool logged = false;
+  while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EINTR) continue;
+    if (errno != EWOULDBLOCK) {
+      const int err = errno;
+      ::close(fd);
+      throw std::system_error(err, std::generic_category(), fmt::format("cannot lock {}", path));
+    }
+    if (!logged) {
+      log(Level::info, "another worker of this cache directory still runs: waiting for it");
+      logged = true;
+    }
+    if (application_gone(lifeline, 100)) {
+      ::close(fd);
+      return -1;
+    }
+  }
+  return fd;
+}
+
+bool accepted(int lifeline) {
+  while (true) {
+    char c = 0;
+    const ssize_t n = ::recv(lifeline, &c, 1, 0);
+    if (n == 1) return c == 'g';
+    if (n < 0 && errno == EINTR) continue;
+    return false;
+  }
+}
+
+std::unique_ptr<cache::Cache> open_cache(const WorkerConfig& config, shm::Segment& segment,
+                                         int lifeline) {
+  cache::Config cc;
+  cc.sync = config.cache_sync;
+  const auto backend =
+      config.cache_type == CacheBackend::file ? cache::Backend::file : cache::Backend::sqlite;
+  auto backoff = std::chrono::milliseconds(1000);
+  while (true) {
+    try {
+      auto c = cache::open(backend, config.cache_dir, cc);
+      write_status_text(segment.status.cache_error, "");
+      return c;
+    } catch (const std::exception& e) {
+      const std::string why = fmt::format("cannot open the disk cache: {}", e.what());
+      log(Level::error, "{}; retrying in {} ms", why, backoff.count());
+      write_status_text(segment.status.cache_error, why);
+      write_status_text(segment.status.last_error, why);
+    }
+    if (application_gone(lifeline, static_cast<int>(backoff.count()))) return nullptr;
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(30'000));
+  }
+}
+
+}  // namespace robustmq::worker

@@ -1,0 +1,44 @@
+// The worker's start-up handshake with its application, and what must hold before the loop
+// runs: at most one worker per cache directory at any instant, and a worker its application did
+// not accept never touches the ring or the cache.
+//
+//   application                          worker
+//   spawn, send the configuration  --->  decode it
+//                                        take <cache>/robustmq.worker.lock (flock, its own open
+//                                        file: a worker still running elsewhere holds it; wait,
+//                                        leaving if the application gives up meanwhile)
+//                                        map the segment (checks it, changes nothing)
+//   read "ready <pid>" (up to       <--- "ready <pid>\n"
+//     Options::worker_start_timeout)
+//   accepted: send "g"             --->  read "g": run. EOF instead (the application gave up
+//   gave up: close the lifeline          waiting, or died): exit, touching nothing
+//                                        open the cache (recovery may take long; retried with
+//                                        backoff while it fails), then the loop
+//
+// The lock of the application (<cache>/robustmq.lock, inherited as fd 4) is shared by every
+// worker it started, so it cannot keep two workers apart; the worker lock can.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "proto/segment_layout.hpp"
+#include "proto/worker_config.hpp"
+#include "worker/cache/cache.hpp"
+
+namespace robustmq::worker {
+
+// Takes the cache directory's worker lock, waiting while another worker holds it. Returns the
+// descriptor (kept open for the process's life), -1 when the application gave up meanwhile, or
+// throws std::system_error when the lock file cannot be opened.
+int take_worker_lock(const std::string& cache_dir, int lifeline);
+
+// Waits for the application's answer to "ready": true when it accepted this worker.
+bool accepted(int lifeline);
+
+// Opens the cache; while that fails (an unusable directory), reports why in the segment's
+// status and retries with backoff up to 30 s. Null when the application exited meanwhile.
+std::unique_ptr<cache::Cache> open_cache(const WorkerConfig& config, shm::Segment& segment,
+                                         int lifeline);
+
+}  // namespace robustmq::worker
