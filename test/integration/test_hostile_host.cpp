@@ -5,17 +5,26 @@
 #include <doctest/doctest.h>
 
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <pthread.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstddef>
 #include <filesystem>
+#include <iterator>
 #include <optional>
 #include <set>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -57,6 +66,68 @@ pid_t kill_worker_and_wait_replacement(const RobustClient& client, int sig = SIG
   const pid_t now = wait_successor(client, old);
   if (now < 0) FAIL("the killed worker was not replaced within 30 s");
   return now;
+}
+
+// Descriptors a careless host opens without close-on-exec: files in `dir`, sockets and pipes,
+// `count` of them or one more (a pipe has two ends). Empty if one could not be opened.
+std::vector<int> open_without_cloexec(const std::filesystem::path& dir, int count) {
+  std::vector<int> fds;
+  for (int i = 0; static_cast<int>(fds.size()) < count; ++i) {
+    int fd = -1;
+    if (i % 3 == 0) {
+      fd = ::open((dir / ("f" + std::to_string(i))).c_str(), O_RDWR | O_CREAT, 0600);
+    } else if (i % 3 == 1) {
+      fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    } else {
+      int p[2];
+      if (::pipe(p) != 0) return {};
+      fds.push_back(p[1]);
+      fd = p[0];
+    }
+    if (fd < 0) return {};
+    fds.push_back(fd);
+  }
+  return fds;
+}
+
+// The (device, inode) pairs of open descriptors.
+std::set<std::pair<dev_t, ino_t>> identities(const std::vector<int>& fds) {
+  std::set<std::pair<dev_t, ino_t>> ids;
+  for (int fd : fds) {
+    struct stat st {};
+    if (::fstat(fd, &st) == 0) ids.insert({st.st_dev, st.st_ino});
+  }
+  return ids;
+}
+
+// What is wrong with the descriptors of the worker `w`: one of `ours` reached it, descriptor 3
+// is not its lifeline socket, or 4 not the cache lock. "" if nothing is.
+std::string descriptor_problems(pid_t w, const std::set<std::pair<dev_t, ino_t>>& ours) {
+  if (w <= 0) return "no worker runs; ";
+  std::string problems;
+  std::set<int> leaked;
+  bool saw3 = false, saw4 = false;
+  const std::string fd_dir = "/proc/" + std::to_string(w) + "/fd";
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(fd_dir, ec)) {
+    const int n = std::atoi(e.path().filename().c_str());
+    if (n <= 2) continue;  // stdio is shared on purpose
+    struct stat st {};
+    if (::stat(e.path().c_str(), &st) != 0) continue;  // closed meanwhile
+    if (ours.count({st.st_dev, st.st_ino}) != 0) leaked.insert(n);
+    if (n == 3) saw3 = S_ISSOCK(st.st_mode);
+    if (n == 4) saw4 = std::filesystem::read_symlink(e.path()).filename() == "robustmq.lock";
+  }
+  if (ec) problems += "cannot list " + fd_dir + ": " + ec.message() + "; ";
+  if (!leaked.empty()) {
+    problems += "worker " + std::to_string(w) + " holds " + std::to_string(leaked.size()) +
+                " of the host's descriptors:";
+    for (int n : leaked) problems += " " + std::to_string(n);
+    problems += "; ";
+  }
+  if (!saw3) problems += "descriptor 3 of worker " + std::to_string(w) + " is no socket; ";
+  if (!saw4) problems += "descriptor 4 of worker " + std::to_string(w) + " is not the lock; ";
+  return problems;
 }
 
 std::atomic<int> reaped{0};
@@ -198,29 +269,9 @@ TEST_CASE("many host threads, descriptors without close-on-exec: none reaches th
   testkit::Subscriber sub(broker.host(), broker.port(), "hh/fds/#");
   REQUIRE(sub.wait_subscribed());
   testkit::TempDir dir;
-  // 50 descriptors the host forgot to mark close-on-exec: files, sockets, pipes.
-  std::vector<int> fds;
-  std::set<std::pair<dev_t, ino_t>> ours;
-  for (int i = 0; i < 50; ++i) {
-    int fd = -1;
-    if (i % 3 == 0) {
-      fd = ::open((dir / ("f" + std::to_string(i))).c_str(), O_RDWR | O_CREAT, 0600);
-    } else if (i % 3 == 1) {
-      fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    } else {
-      int p[2];
-      REQUIRE(::pipe(p) == 0);
-      fds.push_back(p[1]);
-      fd = p[0];
-    }
-    REQUIRE(fd >= 0);
-    fds.push_back(fd);
-  }
-  for (int fd : fds) {
-    struct stat st {};
-    REQUIRE(::fstat(fd, &st) == 0);
-    ours.insert({st.st_dev, st.st_ino});
-  }
+  const std::vector<int> fds = open_without_cloexec(dir.path(), 50);
+  REQUIRE(fds.size() >= 50);
+  const auto ours = identities(fds);
   // 32 busy threads allocating (malloc locks held at random moments when the worker is forked).
   std::atomic<bool> quit{false};
   std::vector<std::thread> busy;
@@ -232,26 +283,11 @@ TEST_CASE("many host threads, descriptors without close-on-exec: none reaches th
   RobustClient client(client_options(dir / "cache", "fds"));
   client.connect_async(broker.host(), broker.port());
   REQUIRE_FALSE(publish_range(client, "hh/fds/seq", 0, 300));
-  auto check_worker = [&](pid_t w) {
-    REQUIRE(w > 0);
-    const std::string fd_dir = "/proc/" + std::to_string(w) + "/fd";
-    bool saw3 = false, saw4 = false;
-    for (const auto& e : std::filesystem::directory_iterator(fd_dir)) {
-      const int n = std::atoi(e.path().filename().c_str());
-      if (n <= 2) continue;  // stdio is shared on purpose
-      struct stat st {};
-      if (::stat(e.path().c_str(), &st) != 0) continue;  // closed meanwhile
-      CAPTURE(n);
-      CHECK(ours.count({st.st_dev, st.st_ino}) == 0);
-      if (n == 3) saw3 = S_ISSOCK(st.st_mode);
-      if (n == 4) saw4 = std::filesystem::read_symlink(e.path()).filename() == "robustmq.lock";
-    }
-    CHECK(saw3);
-    CHECK(saw4);
-  };
-  check_worker(worker_of(client));
+  const std::string first = descriptor_problems(worker_of(client), ours);
+  CHECK_MESSAGE(first.empty(), first);
   // A worker started from the monitor thread, amid the busy threads, is as clean.
-  check_worker(kill_worker_and_wait_replacement(client));
+  const std::string second = descriptor_problems(kill_worker_and_wait_replacement(client), ours);
+  CHECK_MESSAGE(second.empty(), second);
   REQUIRE_FALSE(publish_range(client, "hh/fds/seq", 300, 600));
   CHECK(wait_in_order(sub, 600, 30s) == "");
   client.stop();
@@ -357,4 +393,146 @@ TEST_CASE("RLIMIT_NOFILE of 64 set before connect_async() works, through a worke
     client.stop();
   }
   ::setrlimit(RLIMIT_NOFILE, &old);
+}
+
+namespace {
+
+// The write end of a pipe: the SIGWINCH handler below reports the pid it runs in there.
+int g_winch_report = -1;
+void report_winch(int) {
+  const int saved = errno;
+  const pid_t me = ::getpid();
+  (void)!::write(g_winch_report, &me, sizeof me);
+  errno = saved;
+}
+
+}  // namespace
+
+TEST_CASE("a handler of a signal the host blocks never runs in the worker's child before exec") {
+  // A terminal program's SIGWINCH handler, with the signal blocked in every thread of the host
+  // while SIGWINCH rains on its process group. The children of the worker's spawn are in that
+  // group until setsid(), with the handler installed and the signal blocked (inherited through
+  // fork): one that unblocked signals before it reset the handlers would run the host's
+  // handler. SIGWINCH's default action is to ignore it, so a correct child is not harmed.
+  testkit::TempDir dir;
+  int report[2];
+  REQUIRE(::pipe2(report, O_CLOEXEC | O_NONBLOCK) == 0);
+  const pid_t host = ::fork();
+  REQUIRE(host >= 0);
+  if (host == 0) {
+    g_fork_child.store(true);
+    ::close(report[0]);
+    ::setpgid(0, 0);  // a process group of our own for the rain
+    sigset_t winch;
+    sigemptyset(&winch);
+    sigaddset(&winch, SIGWINCH);
+    ::pthread_sigmask(SIG_BLOCK, &winch, nullptr);  // inherited by every thread started below
+    g_winch_report = report[1];
+    struct sigaction sa {};
+    sa.sa_handler = report_winch;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGWINCH, &sa, nullptr);
+    std::atomic<bool> quit{false};
+    std::thread rain([&] {
+      while (!quit.load()) ::kill(0, SIGWINCH);
+    });
+    int failed = 0;
+    for (int i = 0; i < 20; ++i) {
+      try {
+        RobustClient client(client_options(dir / ("cache" + std::to_string(i)), "winch"));
+        client.connect_async("127.0.0.1", 1);  // nothing listens there: the worker just retries
+        client.stop();
+      } catch (const std::exception&) {
+        ++failed;
+      }
+    }
+    quit.store(true);
+    rain.join();
+    ::_exit(failed);
+  }
+  ::close(report[1]);
+  const std::optional<int> status = wait_child_exit(host, 120s);
+  if (!status) ::kill(host, SIGKILL);
+  REQUIRE_MESSAGE(status.has_value(), "the host did not finish within 120 s");
+  CHECK(WIFEXITED(*status));
+  CHECK(WEXITSTATUS(*status) == 0);  // every worker started
+  std::set<pid_t> ran_in;
+  pid_t pid = 0;
+  while (::read(report[0], &pid, sizeof pid) == sizeof pid) ran_in.insert(pid);
+  ::close(report[0]);
+  std::string pids;
+  for (pid_t p : ran_in) pids += std::to_string(p) + " ";
+  CHECK_MESSAGE(ran_in.empty(), "the host's SIGWINCH handler ran in ", ran_in.size(),
+                " child process(es) of the spawn: ", pids);
+}
+
+namespace {
+
+// Makes close_range(2) fail with ENOSYS in this thread, the threads it starts and its children
+// from here on (a seccomp filter, inherited through fork and exec and never removed), as on
+// Linux before 5.9. False if the kernel refuses the filter.
+bool refuse_close_range() {
+  sock_filter filter[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_close_range, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  sock_fprog program{static_cast<unsigned short>(std::size(filter)), filter};
+  return ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+         ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("on a kernel without close_range (Linux before 5.9) no descriptor of the host reaches "
+          "the worker either") {
+  testkit::TempDir dir;
+  int report[2];
+  REQUIRE(::pipe2(report, O_CLOEXEC) == 0);
+  const pid_t host = ::fork();  // the filter cannot be undone: a host process of its own
+  REQUIRE(host >= 0);
+  if (host == 0) {
+    g_fork_child.store(true);
+    ::close(report[0]);
+    std::string problems;
+    if (!refuse_close_range() || ::syscall(SYS_close_range, 1000u, 1000u, 0u) == 0 ||
+        errno != ENOSYS) {
+      problems = "skipped: cannot make close_range fail with ENOSYS here";
+    } else {
+      try {
+        const std::vector<int> fds = open_without_cloexec(dir.path(), 50);
+        const auto ours = identities(fds);
+        if (fds.size() < 50) problems += "cannot open 50 descriptors; ";
+        RobustClient client(client_options(dir / "cache", "no-close-range"));
+        client.connect_async("127.0.0.1", 1);  // nothing listens there: the worker just retries
+        const pid_t first = worker_of(client);
+        problems += descriptor_problems(first, ours);
+        // The successor, started from the monitor thread.
+        if (first > 0) ::kill(first, SIGKILL);
+        problems += descriptor_problems(wait_successor(client, first), ours);
+        client.stop();
+      } catch (const std::exception& e) {
+        problems += e.what();
+      }
+    }
+    (void)!::write(report[1], problems.data(), problems.size());
+    ::_exit(0);
+  }
+  ::close(report[1]);
+  std::string problems;
+  char buf[4096];
+  ssize_t n = 0;
+  while ((n = ::read(report[0], buf, sizeof buf)) > 0)
+    problems.append(buf, static_cast<std::size_t>(n));
+  ::close(report[0]);
+  const std::optional<int> status = wait_child_exit(host, 120s);
+  if (!status) ::kill(host, SIGKILL);
+  REQUIRE_MESSAGE(status.has_value(), "the host did not finish within 120 s");
+  CHECK(WIFEXITED(*status));
+  if (problems.rfind("skipped", 0) == 0) {
+    MESSAGE(problems);
+    return;
+  }
+  CHECK_MESSAGE(problems.empty(), problems);
 }
