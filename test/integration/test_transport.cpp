@@ -19,15 +19,24 @@ using namespace robustmq::test;
 
 namespace {
 
-long main_thread_switches(int pid) {
+// The state of a process's main thread ('S' asleep, 'R' running or ready to) and how often it
+// was switched out so far.
+struct MainThread {
+  char state = '?';
+  long switches = 0;
+};
+
+MainThread main_thread(int pid) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/status");
   std::string line;
-  long total = 0;
-  while (std::getline(f, line))
+  MainThread t;
+  while (std::getline(f, line)) {
+    if (line.rfind("State:", 0) == 0 && line.size() > 7) t.state = line[7];
     if (line.rfind("voluntary_ctxt_switches:", 0) == 0 ||
         line.rfind("nonvoluntary_ctxt_switches:", 0) == 0)
-      total += std::stol(line.substr(line.find(':') + 1));
-  return total;
+      t.switches += std::stol(line.substr(line.find(':') + 1));
+  }
+  return t;
 }
 
 }  // namespace
@@ -80,18 +89,19 @@ TEST_CASE("an idle worker does not wake up and reacts to publish() at once") {
     const Stats s = client.stats();
     return s.acknowledged == 1 && s.ring_backlog == 0 && s.cache_backlog == 0;
   }, 10s));
-  // The loop has gone to sleep once its count stands still: the acknowledgement is counted
-  // before the loop finishes its round, which a loaded machine may preempt.
-  long before = main_thread_switches(pid);
+  // The acknowledgement is counted before the loop finishes its round, which a loaded machine
+  // may hold up. The loop sleeps once its thread is asleep and was not switched since the last
+  // look (a thread that ran meanwhile was switched out; one still waiting for a CPU is not 'S').
+  MainThread before = main_thread(pid);
   REQUIRE(wait_until([&] {
-    const long now = main_thread_switches(pid);
-    const bool still = now == before;
+    const MainThread now = main_thread(pid);
+    const bool asleep = now.state == 'S' && now.switches == before.switches;
     before = now;
-    return still;
+    return asleep;
   }, 10s, 200ms));
   std::this_thread::sleep_for(2s);  // two idle seconds
-  const long after = main_thread_switches(pid);
-  CHECK(after - before <= 1);  // the worker's loop slept through (Paho's threads are not counted)
+  const long woke = main_thread(pid).switches - before.switches;
+  CHECK(woke <= 1);  // the worker's loop slept through (Paho's threads are not counted)
   const auto t0 = std::chrono::steady_clock::now();
   REQUIRE_FALSE(client.publish("idle/seq", testkit::sequence_payload(1), 1));
   REQUIRE(sub.wait_for(2, 10s));
