@@ -19,6 +19,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <charconv>
 #include <cstddef>
 #include <filesystem>
 #include <iterator>
@@ -110,7 +111,9 @@ std::string descriptor_problems(pid_t w, const std::set<std::pair<dev_t, ino_t>>
   const std::string fd_dir = "/proc/" + std::to_string(w) + "/fd";
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator(fd_dir, ec)) {
-    const int n = std::atoi(e.path().filename().c_str());
+    const std::string number = e.path().filename().string();
+    int n = -1;
+    std::from_chars(number.data(), number.data() + number.size(), n);
     if (n <= 2) continue;  // stdio is shared on purpose
     struct stat st {};
     if (::stat(e.path().c_str(), &st) != 0) continue;  // closed meanwhile
