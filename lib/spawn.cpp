@@ -1,13 +1,17 @@
 #include "lib/spawn.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
@@ -30,21 +34,64 @@ namespace {
   throw std::system_error(err, std::generic_category(), what);
 }
 
-// Runs in the forked children: async-signal-safe calls only.
+// Closes every descriptor from `first` up where close_range(2) is missing (Linux before 5.9, or
+// a seccomp profile that refuses it). Runs in a forked child of a possibly multi-threaded host:
+// raw system calls and a buffer on the stack, no malloc. The entries of /proc/self/fd are
+// closed as they are read (the listing goes by descriptor number, so closing the ones behind it
+// skips nothing); without /proc, every number below the RLIMIT_NOFILE soft limit.
+void close_from_fallback(int first) {
+  const int dir = ::open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    alignas(dirent64) char buf[4096];
+    long n = 0;
+    while ((n = ::syscall(SYS_getdents64, dir, buf, sizeof buf)) > 0) {
+      for (long off = 0; off < n;) {
+        dirent64 entry{};
+        std::memcpy(&entry, buf + off,
+                    std::min(sizeof entry, static_cast<std::size_t>(n - off)));
+        off += entry.d_reclen;
+        int fd = 0;
+        bool number = entry.d_name[0] != '\0';  // "." and ".." are not
+        for (const char* c = entry.d_name; *c != '\0'; ++c) {
+          if (*c < '0' || *c > '9' || fd > (INT_MAX - 9) / 10) {
+            number = false;
+            break;
+          }
+          fd = fd * 10 + (*c - '0');
+        }
+        if (number && fd >= first && fd != dir) ::close(fd);
+      }
+    }
+    ::close(dir);
+    if (n == 0) return;  // listed to the end
+  }
+  rlimit limit{};
+  int end = 65536;
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY)
+    end = limit.rlim_cur < static_cast<rlim_t>(INT_MAX) ? static_cast<int>(limit.rlim_cur)
+                                                          : INT_MAX;
+  for (int fd = first; fd < end; ++fd) ::close(fd);
+}
+
+// Runs in the forked children: async-signal-safe calls only. Every signal is blocked on entry
+// (spawn_worker blocked them around the fork).
 [[noreturn]] void exec_worker(const char* path, char* const argv[], int lifeline, int lock_fd) {
-  sigset_t all;
-  sigemptyset(&all);
-  // NOLINTNEXTLINE(concurrency-mt-unsafe): the forked child has one thread
-  sigprocmask(SIG_SETMASK, &all, nullptr);
+  // Handlers first, then the mask: a signal pending since the fork, or arriving meanwhile,
+  // must not run a handler of the host in this child. (sigaction refuses SIGKILL, SIGSTOP and
+  // the C library's own signals, which is fine.)
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
   for (int s = 1; s < NSIG; ++s) sigaction(s, &dfl, nullptr);
+  sigset_t none;
+  sigemptyset(&none);
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): the forked child has one thread
+  sigprocmask(SIG_SETMASK, &none, nullptr);
   setsid();
   // Move both descriptors out of the way first, so that dup2 onto 3 and 4 cannot clobber them.
   const int a = fcntl(lifeline, F_DUPFD, 10);
   const int b = fcntl(lock_fd, F_DUPFD, 10);
   if (a < 0 || b < 0 || dup2(a, 3) < 0 || dup2(b, 4) < 0) _exit(126);
-  syscall(SYS_close_range, 5u, ~0u, 0u);
+  if (syscall(SYS_close_range, 5u, ~0u, 0u) != 0) close_from_fallback(5);
   execve(path, argv, environ);
   const int err = errno;
   char msg[64] = "error exec failed: errno ";
@@ -108,9 +155,17 @@ SpawnResult spawn_worker(const std::filesystem::path& worker, int lock_fd,
 
   // _Fork, not fork: no atfork handler runs, neither the host's nor ours (which would close the
   // descriptors this child must hand on), and the children call async-signal-safe functions only.
+  // Every signal is blocked across the fork, so that none of the host's handlers runs in a child
+  // before exec_worker() has reset them; this thread's mask is restored right after.
+  sigset_t all;
+  sigset_t saved;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &saved);
   const pid_t child = ::_Fork();
+  const int fork_errno = errno;
+  if (child != 0) ::pthread_sigmask(SIG_SETMASK, &saved, nullptr);
   if (child < 0) {
-    const int err = errno;
+    const int err = fork_errno;
     ::close(sv[0]);
     ::close(sv[1]);
     fail(err, "cannot fork the worker");

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -122,6 +123,59 @@ inline int reap(pid_t pid) {
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   return status;
+}
+
+// True while `pid` runs the robustmq-worker executable ($ROBUSTMQ_WORKER): its command name
+// (which execve sets to the executable's name, cut to 15 characters) is the worker's, and it is
+// no zombie. The processes that hold the worker's descriptors on the way to it (the
+// intermediate child of the spawn's fork + fork, the worker-to-be before its execve) still
+// carry the host's name. /proc/PID/stat, unlike /proc/PID/exe, is readable without privileges
+// for the worker, which makes itself undumpable.
+inline bool runs_worker(pid_t pid) {
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): read only; meson sets it before the test starts
+  const char* exe = std::getenv("ROBUSTMQ_WORKER");
+  if (pid <= 0 || exe == nullptr) return false;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  if (!std::getline(in, stat)) return false;
+  // "PID (COMM) STATE ...": COMM may hold spaces and parentheses; the last ')' ends it.
+  const auto open = stat.find('(');
+  const auto close = stat.rfind(')');
+  if (open == std::string::npos || close == std::string::npos || close + 2 >= stat.size())
+    return false;
+  const std::string comm = stat.substr(open + 1, close - open - 1);
+  const char state = stat[close + 2];
+  return state != 'Z' && state != 'X' &&
+         comm == std::filesystem::path(exe).filename().string().substr(0, 15);
+}
+
+// The client's worker: the pid the worker itself stored in the shared segment
+// (stats().worker_pid), once that process runs the worker executable; -1 if no worker does
+// within `timeout` (one died and its successor has not started yet). A restart takes up to the
+// worker's start timeout (15 s) plus the monitor's backoff on a loaded machine.
+inline pid_t worker_of(const RobustClient& c, std::chrono::milliseconds timeout = 30s) {
+  pid_t pid = -1;
+  const bool found = wait_until(
+      [&] {
+        pid = static_cast<pid_t>(c.stats().worker_pid);
+        return runs_worker(pid);
+      },
+      timeout);
+  return found ? pid : -1;
+}
+
+// Waits until a worker other than `old` runs for the client (the successor of a killed one);
+// returns its pid, or -1 after `timeout`.
+inline pid_t wait_successor(const RobustClient& c, pid_t old,
+                            std::chrono::milliseconds timeout = 30s) {
+  pid_t pid = -1;
+  const bool found = wait_until(
+      [&] {
+        pid = static_cast<pid_t>(c.stats().worker_pid);
+        return pid != old && runs_worker(pid);
+      },
+      timeout);
+  return found ? pid : -1;
 }
 
 // The wait status of the child `pid` once it has exited, reaped; nothing if it still runs after

@@ -105,21 +105,25 @@ TEST_CASE("a worker killed 50 times during a stream is restarted and every messa
   const int want_kills = scaled(50, 10);
   int kills = 0;
   const auto started = std::chrono::steady_clock::now();
-  for (; kills < want_kills && std::chrono::steady_clock::now() - started < 60s; ++kills) {
+  for (; kills < want_kills && std::chrono::steady_clock::now() - started < 120s; ++kills) {
     std::this_thread::sleep_for(std::chrono::milliseconds(40 + rng() % 120));  // a random moment
-    const int pid = client.stats().worker_pid;
-    CHECK(pid > 0);
+    const pid_t pid = worker_of(client);
+    if (pid <= 0) {
+      FAIL_CHECK("no worker runs");
+      break;
+    }
     kill9(pid);
-    // The client notices within a second and starts a successor.
-    if (!wait_until([&] { return client.stats().worker_pid != pid; }, 1s, 1ms)) {
-      FAIL_CHECK("no new worker within 1 s of the kill");
+    // The client notices and starts a successor (within its start timeout, however loaded the
+    // machine).
+    if (wait_successor(client, pid, 30s) < 0) {
+      FAIL_CHECK("no new worker within 30 s of the kill");
       break;
     }
   }
   if (broker.running()) {
     // Scenario 4: the broker goes away during the kills, too.
     broker.stop();
-    kill9(client.stats().worker_pid);
+    kill9(worker_of(client));
     std::this_thread::sleep_for(300ms);  // the broker stays away for 300 ms
     broker.start();
   }

@@ -76,7 +76,7 @@ int run(std::vector<std::string> args, const std::string& input = "") {
 std::vector<std::string> base_args(const testkit::Mosquitto& broker, const std::string& cache,
                                    const std::string& topic) {
   return {"-h", broker.host(), "-p", std::to_string(broker.port()), "-t", topic, "-i", "pub-test",
-          "--cache-dir", cache, "--timeout", "10"};
+          "--cache-dir", cache, "--timeout", "30"};
 }
 
 std::string lines(std::uint64_t from, std::uint64_t to) {
@@ -109,7 +109,7 @@ TEST_CASE("robustmq-pub -m and -l deliver and exit 0; an invalid topic exits 3")
   auto l = base_args(broker, cache, "pub/ok/seq");
   l.push_back("-l");
   CHECK(run(l, lines(1, 500)) == 0);
-  CHECK(wait_in_order(sub, 500, 10s) == "");
+  CHECK(wait_in_order(sub, 500, 30s) == "");
   auto bad = base_args(broker, cache, "pub/ok/+");
   bad.insert(bad.end(), {"-m", "x"});
   CHECK(run(bad) == 3);
@@ -132,7 +132,7 @@ TEST_CASE("robustmq-pub exits 4 when the broker is away, and --drain delivers th
   d.erase(d.begin() + 4, d.begin() + 6);  // no -t
   d.push_back("--drain");
   CHECK(run(d) == 0);
-  CHECK(wait_in_order(sub, 200, 10s) == "");
+  CHECK(wait_in_order(sub, 200, 30s) == "");
 }
 
 TEST_CASE("robustmq-pub killed with SIGKILL during -l: a re-run with the same -i and cache "

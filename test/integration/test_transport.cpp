@@ -19,15 +19,24 @@ using namespace robustmq::test;
 
 namespace {
 
-long main_thread_switches(int pid) {
+// The state of a process's main thread ('S' asleep, 'R' running or ready to) and how often it
+// was switched out so far.
+struct MainThread {
+  char state = '?';
+  long switches = 0;
+};
+
+MainThread main_thread(int pid) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/status");
   std::string line;
-  long total = 0;
-  while (std::getline(f, line))
+  MainThread t;
+  while (std::getline(f, line)) {
+    if (line.rfind("State:", 0) == 0 && line.size() > 7) t.state = line[7];
     if (line.rfind("voluntary_ctxt_switches:", 0) == 0 ||
         line.rfind("nonvoluntary_ctxt_switches:", 0) == 0)
-      total += std::stol(line.substr(line.find(':') + 1));
-  return total;
+      t.switches += std::stol(line.substr(line.find(':') + 1));
+  }
+  return t;
 }
 
 }  // namespace
@@ -42,7 +51,8 @@ TEST_CASE("a full ring makes publish() wait publish_wait, then return queue_full
   o.publish_wait = 200ms;
   RobustClient client(o);
   client.connect_async(broker.host(), broker.port());
-  const int worker = client.stats().worker_pid;
+  const pid_t worker = worker_of(client);
+  REQUIRE(worker > 0);
   ::kill(worker, SIGSTOP);  // a worker that cannot keep up
   std::uint64_t accepted = 0;
   std::error_code ec;
@@ -53,7 +63,7 @@ TEST_CASE("a full ring makes publish() wait publish_wait, then return queue_full
   CHECK(client.publish("full/seq", "x", 1) == errc::queue_full);
   const auto waited = std::chrono::steady_clock::now() - t0;
   CHECK(waited >= 190ms);
-  CHECK(waited < 2s);
+  CHECK(waited < 5s);  // publish_wait, and whatever a loaded machine adds to it
   CHECK(client.stats().queue_full == 2);
   CHECK(accepted > 300);
   ::kill(worker, SIGCONT);
@@ -72,20 +82,31 @@ TEST_CASE("an idle worker does not wake up and reacts to publish() at once") {
   client.connect_async(broker.host(), broker.port());
   REQUIRE_FALSE(client.publish("idle/seq", testkit::sequence_payload(0), 1));
   REQUIRE(sub.wait_for(1, 10s));
-  const int pid = client.stats().worker_pid;
+  const pid_t pid = worker_of(client);
+  REQUIRE(pid > 0);
   // Idle from here: the message is acknowledged and nothing is left to send.
   REQUIRE(wait_until([&] {
     const Stats s = client.stats();
     return s.acknowledged == 1 && s.ring_backlog == 0 && s.cache_backlog == 0;
   }, 10s));
-  const long before = main_thread_switches(pid);
+  // The acknowledgement is counted before the loop finishes its round, which a loaded machine
+  // may hold up. The loop sleeps once its thread is asleep and was not switched since the last
+  // look (a thread that ran meanwhile was switched out; one still waiting for a CPU is not 'S').
+  MainThread before = main_thread(pid);
+  REQUIRE(wait_until([&] {
+    const MainThread now = main_thread(pid);
+    const bool asleep = now.state == 'S' && now.switches == before.switches;
+    before = now;
+    return asleep;
+  }, 10s, 200ms));
   std::this_thread::sleep_for(2s);  // two idle seconds
-  const long after = main_thread_switches(pid);
-  CHECK(after - before <= 1);  // the worker's loop slept through (Paho's threads are not counted)
+  const long woke = main_thread(pid).switches - before.switches;
+  CHECK(woke <= 1);  // the worker's loop slept through (Paho's threads are not counted)
   const auto t0 = std::chrono::steady_clock::now();
   REQUIRE_FALSE(client.publish("idle/seq", testkit::sequence_payload(1), 1));
   REQUIRE(sub.wait_for(2, 10s));
-  CHECK(std::chrono::steady_clock::now() - t0 < 1s);
+  // At once, where a worker that missed the wake-up would sleep until some other event.
+  CHECK(std::chrono::steady_clock::now() - t0 < 2s);
   client.stop();
 }
 

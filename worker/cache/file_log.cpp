@@ -121,15 +121,16 @@ void FileLog::write_batch(const std::vector<unsigned char>& bytes, std::uint64_t
 void FileLog::roll_segment() {
   // 1: a segment is rolled only after the previous one took a record, so first ids increase.
   assert(segments_.empty() || segments_.back().first_id < next_id_);
-  const fs::path path = dir_ / segment_name(next_id_);
+  const std::string name = segment_name(next_id_);
+  const fs::path path = dir_ / name;
   const std::uint64_t salt = random_salt();
   // O_EXCL: a file of that name could only hold records with ids we are about to reuse.
-  io::Fd fd = io::open_file(path, O_RDWR | O_CREAT | O_EXCL);
+  io::Fd fd = io::open_at(dir_fd_.get(), name.c_str(), O_RDWR | O_CREAT | O_EXCL, path);
   const auto header = encode_segment_header(salt, next_id_, end_bytes_);
   io::pwrite_all(fd.get(), header.data(), header.size(), 0, path);
   if (config_.sync) {  // invariant 2
     io::sync_data(fd.get(), path);
-    io::sync_dir(dir_);
+    io::sync_dir(dir_fd_.get(), dir_);
   }
   segments_.push_back(Segment{next_id_, salt, end_bytes_, kSegmentDataStart, path});
   active_fd_ = std::move(fd);
@@ -148,15 +149,17 @@ void FileLog::commit_removals() {
 void FileLog::persist_cursor() {
   if (removed_id_ != persisted_removed_id_) {
     const fs::path tmp = dir_ / "cursor.tmp";
-    const fs::path path = dir_ / "cursor";
     {
-      io::Fd fd = io::open_file(tmp, O_WRONLY | O_CREAT | O_TRUNC);
+      // Whatever stands at cursor.tmp is the leftover of a cut write (or a link planted
+      // there): removed, and the file made afresh.
+      io::remove_at(dir_fd_.get(), "cursor.tmp", tmp);
+      io::Fd fd = io::open_at(dir_fd_.get(), "cursor.tmp", O_WRONLY | O_CREAT | O_EXCL, tmp);
       const auto bytes = encode_cursor(removed_id_, removed_bytes_);
       io::pwrite_all(fd.get(), bytes.data(), bytes.size(), 0, tmp);
       if (config_.sync) io::sync_data(fd.get(), tmp);
     }
-    if (::rename(tmp.c_str(), path.c_str()) != 0) io::fail("cannot rename", tmp, errno);
-    if (config_.sync) io::sync_dir(dir_);
+    io::rename_at(dir_fd_.get(), "cursor.tmp", "cursor", tmp);
+    if (config_.sync) io::sync_dir(dir_fd_.get(), dir_);
     persisted_removed_id_ = removed_id_;
   }
   cursor_written_ = std::chrono::steady_clock::now();
@@ -170,13 +173,13 @@ void FileLog::collect_garbage(bool include_active) {
     const std::uint64_t last_id =
         segments_.size() > 1 ? segments_[1].first_id - 1 : next_id_ - 1;
     if (last_id > persisted_removed_id_) break;  // invariant 4
-    if (::unlink(segments_.front().path.c_str()) != 0 && errno != ENOENT)
-      io::fail("cannot remove", segments_.front().path, errno);
+    const fs::path& doomed = segments_.front().path;
+    io::remove_at(dir_fd_.get(), doomed.filename().c_str(), doomed);
     if (segments_.size() == 1) active_fd_ = io::Fd();
     segments_.erase(segments_.begin());
     removed = true;
   }
-  if (removed && config_.sync) io::sync_dir(dir_);
+  if (removed && config_.sync) io::sync_dir(dir_fd_.get(), dir_);
 }
 
 void FileLog::remove_through(std::uint64_t id) {

@@ -107,9 +107,11 @@ class FileLog final : public Cache {
   void collect_garbage(bool include_active);
   bool open_reader(std::uint64_t after);
   std::size_t segment_index(std::uint64_t first_id) const;
+  io::Fd open_segment(const Segment& seg, int flags) const;
   [[noreturn]] void fail(const CacheError& e);
 
-  std::filesystem::path dir_;
+  std::filesystem::path dir_;  // for messages: files are named relative to dir_fd_
+  io::Fd dir_fd_;              // the log directory (posix_io.hpp: no file through a link)
   Config config_;
 
   std::vector<Segment> segments_;  // by first_id; the last one is the active segment

@@ -32,13 +32,13 @@ namespace fs = std::filesystem;
 
 FileLog::FileLog(const fs::path& dir, const Config& config)
     : dir_(dir / kFileLogDirName), config_(config) {
-  if (config_.read_only) {
-    if (!fs::is_directory(dir_)) throw CacheError(fmt::format("no file cache in {}", dir.string()));
-  } else if (::mkdir(dir_.c_str(), 0700) == 0) {
-    if (config_.sync) io::sync_dir(dir);
-  } else if (errno != EEXIST) {
-    io::fail("cannot create directory", dir_, errno);
-  }
+  if (config_.read_only && !fs::is_directory(dir_))
+    throw CacheError(fmt::format("no file cache in {}", dir.string()));
+  // The cache directory as configured; below it, nothing through a link (posix_io.hpp).
+  const io::Fd parent = io::open_dir(dir);
+  if (!config_.read_only && io::make_dir_at(parent.get(), kFileLogDirName, dir_) && config_.sync)
+    io::sync_dir(parent.get(), dir);
+  dir_fd_ = io::open_dir_at(parent.get(), kFileLogDirName, dir_);
   load_cursor();
   load_segments();
   recover_last_segment();
@@ -48,16 +48,15 @@ FileLog::FileLog(const fs::path& dir, const Config& config)
 
 void FileLog::load_cursor() {
   const fs::path path = dir_ / "cursor";
-  if (!config_.read_only && ::unlink((dir_ / "cursor.tmp").c_str()) != 0 && errno != ENOENT)
-    io::fail("cannot remove", dir_ / "cursor.tmp", errno);
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
+  if (!config_.read_only) io::remove_at(dir_fd_.get(), "cursor.tmp", dir_ / "cursor.tmp");
+  struct stat st {};
+  if (::fstatat(dir_fd_.get(), "cursor", &st, AT_SYMLINK_NOFOLLOW) != 0) {
     if (errno == ENOENT) return;  // nothing acknowledged yet, or a new cache
     io::fail("cannot open", path, errno);
   }
-  io::Fd owned(fd);
+  const io::Fd fd = io::open_at(dir_fd_.get(), "cursor", O_RDONLY, path);
   unsigned char buf[kCursorBytes + 1];
-  const std::size_t n = io::pread_some(fd, buf, sizeof buf, 0, path);
+  const std::size_t n = io::pread_some(fd.get(), buf, sizeof buf, 0, path);
   if (auto c = decode_cursor(Bytes(buf, n))) {
     removed_id_ = persisted_removed_id_ = c->removed_id;
     removed_bytes_ = c->removed_bytes;
@@ -71,9 +70,8 @@ void FileLog::load_cursor() {
 
 void FileLog::load_segments() {
   std::vector<std::pair<std::uint64_t, fs::path>> found;
-  for (const auto& entry : fs::directory_iterator(dir_)) {
-    if (auto id = parse_segment_name(entry.path().filename().string()))
-      found.emplace_back(*id, entry.path());
+  for (const auto& name : io::list_dir(dir_fd_.get(), dir_)) {
+    if (auto id = parse_segment_name(name)) found.emplace_back(*id, dir_ / name);
   }
   std::sort(found.begin(), found.end());
 
@@ -81,7 +79,7 @@ void FileLog::load_segments() {
   for (std::size_t i = 0; i < found.size(); ++i) {
     const auto& [id, path] = found[i];
     const bool last = i + 1 == found.size();
-    io::Fd fd = io::open_file(path, O_RDONLY);
+    io::Fd fd = io::open_at(dir_fd_.get(), path.filename().c_str(), O_RDONLY, path);
     const std::uint64_t size = io::file_size(fd.get(), path);
     unsigned char buf[kSegmentDataStart];
     const std::size_t n = io::pread_some(fd.get(), buf, sizeof buf, 0, path);
@@ -92,7 +90,7 @@ void FileLog::load_segments() {
     }
     if (last && size <= kSegmentDataStart) {
       if (!config_.read_only) {  // torn roll_segment(): no record was ever written there
-        if (::unlink(path.c_str()) != 0) io::fail("cannot remove", path, errno);
+        io::remove_at(dir_fd_.get(), path.filename().c_str(), path);
         dir_changed = true;
       }
       continue;
@@ -104,9 +102,8 @@ void FileLog::load_segments() {
     report_damage(seg, 0, size, id, end_id + 1, 0);
     next_id_ = std::max(next_id_, end_id + 1);
     if (!config_.read_only) {
-      fs::path aside = path;
-      aside += ".damaged";
-      if (::rename(path.c_str(), aside.c_str()) != 0) io::fail("cannot rename", path, errno);
+      const std::string aside = path.filename().string() + ".damaged";
+      io::rename_at(dir_fd_.get(), path.filename().c_str(), aside.c_str(), path);
       dir_changed = true;
     }
   }
@@ -119,13 +116,13 @@ void FileLog::load_segments() {
   // Segments acknowledged before a crash that came between cursor write and unlink.
   while (segments_.size() > 1 && segments_[1].first_id - 1 <= persisted_removed_id_) {
     if (!config_.read_only) {
-      if (::unlink(segments_.front().path.c_str()) != 0 && errno != ENOENT)
-        io::fail("cannot remove", segments_.front().path, errno);
+      const fs::path& doomed = segments_.front().path;
+      io::remove_at(dir_fd_.get(), doomed.filename().c_str(), doomed);
       dir_changed = true;
     }
     segments_.erase(segments_.begin());
   }
-  if (dir_changed && config_.sync) io::sync_dir(dir_);
+  if (dir_changed && config_.sync) io::sync_dir(dir_fd_.get(), dir_);
   // 1: one segment per first id, in order (segment_index() and open_reader() search them).
   assert(std::adjacent_find(segments_.begin(), segments_.end(),
                             [](const Segment& a, const Segment& b) {
@@ -139,7 +136,7 @@ void FileLog::recover_last_segment() {
   if (segments_.empty()) return;  // the first append creates one
 
   Segment& seg = segments_.back();
-  io::Fd fd = io::open_file(seg.path, config_.read_only ? O_RDONLY : O_RDWR);
+  io::Fd fd = open_segment(seg, config_.read_only ? O_RDONLY : O_RDWR);
   FileSource source(fd.get(), seg.path);
   Scanner scanner(source, seg.salt, kSegmentDataStart);
   std::uint64_t last_id = seg.first_id - 1;

@@ -17,6 +17,10 @@ std::size_t FileLog::segment_index(std::uint64_t first_id) const {
   return static_cast<std::size_t>(it - segments_.begin());
 }
 
+io::Fd FileLog::open_segment(const Segment& seg, int flags) const {
+  return io::open_at(dir_fd_.get(), seg.path.filename().c_str(), flags, seg.path);
+}
+
 bool FileLog::open_reader(std::uint64_t after) {
   reader_.reset();
   if (segments_.empty()) return false;
@@ -28,7 +32,7 @@ bool FileLog::open_reader(std::uint64_t after) {
   r.segment_first_id = seg.first_id;
   r.next_id = seg.first_id;
   r.prev_end_bytes = seg.base_bytes;
-  r.fd = io::open_file(seg.path, O_RDONLY);
+  r.fd = open_segment(seg, O_RDONLY);
   r.source = std::make_unique<FileSource>(r.fd.get(), seg.path);
   r.scanner = std::make_unique<Scanner>(*r.source, seg.salt, kSegmentDataStart);
   reader_ = std::move(r);
@@ -73,7 +77,7 @@ void FileLog::read(std::uint64_t after_id, std::size_t max_messages,
       r.segment_first_id = following.first_id;
       r.next_id = std::max(reader_->next_id, following.first_id);
       r.prev_end_bytes = following.base_bytes;
-      r.fd = io::open_file(following.path, O_RDONLY);
+      r.fd = open_segment(following, O_RDONLY);
       r.source = std::make_unique<FileSource>(r.fd.get(), following.path);
       r.scanner = std::make_unique<Scanner>(*r.source, following.salt, kSegmentDataStart);
       reader_ = std::move(r);

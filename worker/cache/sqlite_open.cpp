@@ -37,8 +37,9 @@ std::int64_t query_int(sqlite3* db, const char* sql, const fs::path& path) {
 
 SqliteCache::SqliteCache(const fs::path& path, const Config& config)
     : path_(path), config_(config) {
-  const int flags = SQLITE_OPEN_NOMUTEX | (config.read_only ? SQLITE_OPEN_READONLY
-                                                            : SQLITE_OPEN_READWRITE);
+  // NOFOLLOW: not through a link (posix_io.hpp); SQLite opens its -wal and -shm that way too.
+  const int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW |
+                    (config.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE);
   int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
   try {
     if (rc != SQLITE_OK) throw_error(db_, rc, path_, "cannot open");
@@ -136,7 +137,8 @@ void SqliteCache::salvage(const fs::path& aside) {
   sqlite3* old = nullptr;
   // Read-write without CREATE so the WAL can be read; nothing is checkpointed into the file.
   int rc = scratch.empty() ? SQLITE_CANTOPEN
-                           : sqlite3_open_v2(scratch.c_str(), &old, SQLITE_OPEN_READWRITE, nullptr);
+                           : sqlite3_open_v2(scratch.c_str(), &old,
+                                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, nullptr);
   std::uint64_t copied = 0, lost = 0, last = 0, max_id = 0;
   if (rc == SQLITE_OK) {
     sqlite3_db_config(old, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
@@ -237,9 +239,11 @@ std::unique_ptr<Cache> open_sqlite(const fs::path& path, const Config& config) {
   using sqlite::SqliteCache;
   if (config.read_only) {
     if (!fs::exists(path)) throw CacheError(fmt::format("no sqlite cache at {}", path.string()));
+    io::open_file(path, O_RDONLY);  // says so if it is a link
     return std::make_unique<SqliteCache>(path, config);
   }
-  // Created here so that it is 0600 whatever the umask; SQLite gives -wal/-shm the same mode.
+  // Created here so that it is 0600 whatever the umask (SQLite gives -wal/-shm the same mode),
+  // and refused here if it is a link.
   io::open_file(path, O_RDWR | O_CREAT);
   try {
     return std::make_unique<SqliteCache>(path, config);
