@@ -16,6 +16,7 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -106,15 +107,16 @@ void close_from_fallback(int first) {
 }
 
 // Reads the worker's first line ("ready <pid>" or "error <text>").
-std::string read_line(int fd, std::chrono::milliseconds timeout) {
+// Without a timeout: as long as the worker lives (its end of the socket is open).
+std::string read_line(int fd, std::optional<std::chrono::milliseconds> timeout) {
   std::string line;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto deadline = std::chrono::steady_clock::now() + timeout.value_or(std::chrono::hours(1));
   while (true) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return line + "\x01timeout";
+    if (timeout && left.count() <= 0) return line + "\x01timeout";
     pollfd p{fd, POLLIN, 0};
-    int r = ::poll(&p, 1, static_cast<int>(left.count()));
+    int r = ::poll(&p, 1, timeout ? static_cast<int>(left.count()) : -1);
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) continue;
     char c;
@@ -193,13 +195,17 @@ SpawnResult spawn_worker(const std::filesystem::path& worker, int lock_fd,
   if (line.rfind("ready ", 0) == 0) {
     // Accepted: the worker starts only on this byte (worker/start.hpp). A worker that reports
     // after the timeout finds the socket closed instead and exits unused.
+    // Then it opens the cache, which may take long (a recovery), and says "running" once its
+    // counts are in the segment: stats() is true from the moment connect_async() returns. No
+    // timeout applies to that: the worker is ours and alive, and the ring takes publish()es.
     const char go = 'g';
-    if (::send(sv[0], &go, 1, MSG_NOSIGNAL) == 1) {
+    const std::string ready = line;
+    line = ::send(sv[0], &go, 1, MSG_NOSIGNAL) == 1 ? read_line(sv[0], std::nullopt) : "\x01eof";
+    if (line == "running") {
       // The pid is informational (the worker also stores it in the segment); garbage reads as 0.
-      const long pid = std::strtol(line.c_str() + 6, nullptr, 10);
+      const long pid = std::strtol(ready.c_str() + 6, nullptr, 10);
       return SpawnResult{sv[0], pid > 0 && pid <= INT_MAX ? static_cast<int>(pid) : 0};
     }
-    line = "\x01eof";
   }
   ::close(sv[0]);
   if (line.rfind("error ", 0) == 0)

@@ -158,13 +158,18 @@ int main(int argc, char** argv) {
                        "exiting unused");
       return 0;
     }
-    auto cache = robustmq::worker::open_cache(*config, segment.segment(), lifeline);
-    if (!cache) return 0;
+    robustmq::cache::Config cc;
+    cc.sync = config->cache_sync;
+    auto cache = robustmq::cache::open(config->cache_type == robustmq::CacheBackend::file
+                                           ? robustmq::cache::Backend::file
+                                           : robustmq::cache::Backend::sqlite,
+                                       config->cache_dir, cc);
     robustmq::worker::EventQueue events;
     robustmq::worker::Mqtt mqtt(robustmq::worker::mqtt_settings(*config, config->max_inflight),
                                 events);
     robustmq::worker::Loop loop(std::move(*config), std::move(segment), std::move(cache),
                                 lifeline, events, mqtt);
+    say(lifeline, "running");  // the loop's constructor published the cache's counts
     const int rc = loop.run();
     (void)lock_fd;
     return rc;

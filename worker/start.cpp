@@ -6,14 +6,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <system_error>
 
 #include <fmt/format.h>
 
-#include "proto/status_text.hpp"
 #include "worker/log.hpp"
 
 namespace robustmq::worker {
@@ -63,29 +60,6 @@ bool accepted(int lifeline) {
     if (n == 1) return c == 'g';
     if (n < 0 && errno == EINTR) continue;
     return false;
-  }
-}
-
-std::unique_ptr<cache::Cache> open_cache(const WorkerConfig& config, shm::Segment& segment,
-                                         int lifeline) {
-  cache::Config cc;
-  cc.sync = config.cache_sync;
-  const auto backend =
-      config.cache_type == CacheBackend::file ? cache::Backend::file : cache::Backend::sqlite;
-  auto backoff = std::chrono::milliseconds(1000);
-  while (true) {
-    try {
-      auto c = cache::open(backend, config.cache_dir, cc);
-      write_status_text(segment.status.cache_error, "");
-      return c;
-    } catch (const std::exception& e) {
-      const std::string why = fmt::format("cannot open the disk cache: {}", e.what());
-      log(Level::error, "{}; retrying in {} ms", why, backoff.count());
-      write_status_text(segment.status.cache_error, why);
-      write_status_text(segment.status.last_error, why);
-    }
-    if (application_gone(lifeline, static_cast<int>(backoff.count()))) return nullptr;
-    backoff = std::min(backoff * 2, std::chrono::milliseconds(30'000));
   }
 }
 

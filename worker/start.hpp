@@ -10,10 +10,12 @@
 //                                        map the segment (checks it, changes nothing)
 //   read "ready <pid>" (up to       <--- "ready <pid>\n"
 //     Options::worker_start_timeout)
-//   accepted: send "g"             --->  read "g": run. EOF instead (the application gave up
+//   accepted: send "g"             --->  read "g". EOF instead (the application gave up
 //   gave up: close the lifeline          waiting, or died): exit, touching nothing
-//                                        open the cache (recovery may take long; retried with
-//                                        backoff while it fails), then the loop
+//                                        open the cache (a recovery may take long: no timeout
+//                                        applies), publish its counts in the segment
+//   connect_async() returns         <--- "running\n" (or "error <text>\n" and exit)
+//                                        the loop
 //
 // The lock of the application (<cache>/robustmq.lock, inherited as fd 4) is shared by every
 // worker it started, so it cannot keep two workers apart; the worker lock can.
@@ -36,9 +38,5 @@ int take_worker_lock(const std::string& cache_dir, int lifeline);
 // Waits for the application's answer to "ready": true when it accepted this worker.
 bool accepted(int lifeline);
 
-// Opens the cache; while that fails (an unusable directory), reports why in the segment's
-// status and retries with backoff up to 30 s. Null when the application exited meanwhile.
-std::unique_ptr<cache::Cache> open_cache(const WorkerConfig& config, shm::Segment& segment,
-                                         int lifeline);
 
 }  // namespace robustmq::worker

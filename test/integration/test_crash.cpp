@@ -228,7 +228,7 @@ TEST_CASE("a worker that reports ready too late is not used, and never runs besi
   // The restart times out on the late one, and the next attempt starts at once.
   REQUIRE(wait_until([&] {
     const Stats s = client.stats();
-    return s.worker_restarts >= 1 && s.worker_pid != static_cast<std::uint32_t>(first) &&
+    return s.worker_restarts >= 1 && s.worker_pid != first &&
            s.state == ConnectionState::connected;
   }, 20s));
   pid_t late = 0;
