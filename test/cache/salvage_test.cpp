@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cache_fixture.hpp"
+#include "worker/cache/sqlite_cache.hpp"
 
 using namespace robustmq::cache;
 using namespace robustmq::cache::test;
@@ -225,6 +226,19 @@ std::size_t moved_aside(const fs::path& dir) {
 // of copied rows (about 2.4 MB of WAL for 4,096 rows of this size), before its last.
 constexpr std::uint64_t kWalBudget = 3'500'000;
 
+// An open of the damaged cache in `dir` that finds the disk full part way through the salvage.
+void open_on_full_disk(const fs::path& dir) {
+  FaultVfs full(".sqlite3-wal", kWalBudget, false);
+  CHECK_THROWS_AS(open(Backend::sqlite, dir, Config{}), CacheError);
+}
+
+void check_every_row_arrived(Cache& c, const std::vector<std::uint64_t>& want) {
+  const auto got = ids_of(c);
+  CHECK(got.size() == want.size());
+  CHECK(missing(want, got) == 0);
+  CHECK(c.counts().messages == want.size());
+}
+
 }  // namespace
 
 TEST_CASE("a salvage killed part way is finished by the next open: every readable row arrives") {
@@ -254,11 +268,9 @@ TEST_CASE("a salvage killed part way is finished by the next open: every readabl
   REQUIRE(static_cast<std::size_t>(copied) < want.size());  // and before the last
 
   auto c = open(Backend::sqlite, dir.path(), Config{});
-  const auto got = ids_of(*c);
-  CHECK(got.size() == want.size());
-  CHECK(missing(want, got) == 0);
-  CHECK(c->counts().messages == want.size());
+  check_every_row_arrived(*c, want);
   CHECK(moved_aside(dir.path()) == 1);  // finished, not moved aside again
+  CHECK_FALSE(fs::exists(dir.path() / "cache.sqlite3.salvaging"));  // nothing left to resume
   CHECK(append_n(*c, kRows + 1, 1) > kRows);
 }
 
@@ -266,19 +278,13 @@ TEST_CASE("a salvage cut short by a full disk fails the open; the next open fini
   const auto want = salvaged_ids();
   TempDir dir;
   make_damaged(dir.path());
-  {
-    FaultVfs full(".sqlite3-wal", kWalBudget, false);
-    CHECK_THROWS_AS(open(Backend::sqlite, dir.path(), Config{}), CacheError);
-  }
+  open_on_full_disk(dir.path());
   const auto copied = query(dir.path() / "cache.sqlite3", "SELECT count(*) FROM messages");
   MESSAGE("rows copied before the disk was full: " << copied << " of " << want.size());
   REQUIRE(static_cast<std::size_t>(copied) < want.size());
 
   auto c = open(Backend::sqlite, dir.path(), Config{});
-  const auto got = ids_of(*c);
-  CHECK(got.size() == want.size());
-  CHECK(missing(want, got) == 0);
-  CHECK(c->counts().messages == want.size());
+  check_every_row_arrived(*c, want);
   CHECK(moved_aside(dir.path()) == 1);
 }
 
@@ -294,9 +300,7 @@ TEST_CASE("a scratch copy that cannot be written fails the open; the next open c
   REQUIRE(moved_aside(dir.path()) == 1);
 
   auto c = open(Backend::sqlite, dir.path(), Config{});
-  const auto got = ids_of(*c);
-  CHECK(got.size() == want.size());
-  CHECK(missing(want, got) == 0);
+  check_every_row_arrived(*c, want);
   CHECK(c->counts().damaged_skipped >= 1);
 }
 
@@ -325,4 +329,28 @@ TEST_CASE("a damaged meta row does not let new ids restart at or below ids given
   CHECK(read_all(*c, last).size() == 1);  // the worker's next read finds the new message
   c.reset();
   CHECK(append_n(*open(Backend::sqlite, dir.path(), Config{}), 1001, 1) > id);
+}
+
+TEST_CASE("an open killed between listing a salvage and the rename: the next open finishes both") {
+  const auto want = salvaged_ids();
+  TempDir dir;
+  make_damaged(dir.path());
+  // What such an open leaves: the list names a database not yet renamed.
+  robustmq::cache::sqlite::write_side_file(dir.path() / "cache.sqlite3.salvaging",
+                                           "cache.sqlite3.corrupt-1", true);
+  auto c = open(Backend::sqlite, dir.path(), Config{});
+  CHECK(fs::exists(dir.path() / "cache.sqlite3.corrupt-1"));
+  CHECK(moved_aside(dir.path()) == 1);
+  check_every_row_arrived(*c, want);
+  CHECK_FALSE(fs::exists(dir.path() / "cache.sqlite3.salvaging"));
+}
+
+TEST_CASE("a damaged list of pending salvages: every database moved aside is salvaged again") {
+  const auto want = salvaged_ids();
+  TempDir dir;
+  make_damaged(dir.path());
+  open_on_full_disk(dir.path());
+  spit(dir.path() / "cache.sqlite3.salvaging", "cache.sqlite3.corrupt-0\n00000000\n");
+  auto c = open(Backend::sqlite, dir.path(), Config{});
+  check_every_row_arrived(*c, want);
 }
