@@ -11,7 +11,8 @@
 //      never disappears.
 //   4. Opening never fails because of damaged content: a torn tail is cut, damaged records are
 //      skipped and counted, a database that cannot be used is renamed aside and a fresh one
-//      started. It throws only when the directory itself is unusable.
+//      started. It throws only when the directory itself is unusable, or when recovering from
+//      damage needs a write that fails (a full disk): the next open resumes the recovery.
 //   5. Opening does not scan the whole cache: start-up time does not grow with the backlog.
 #pragma once
 
@@ -29,7 +30,9 @@
 namespace robustmq::cache {
 
 struct CachedMessage {
-  std::uint64_t id = 0;  // strictly increasing in append order, never reused within a cache
+  // Strictly increasing in append order, never reused within a cache: after a reopen that
+  // recovered from damage too, new ids are above every id given out before.
+  std::uint64_t id = 0;
   std::uint64_t seq = 0;
   std::int64_t enqueue_ns = 0;
   int qos = 0;

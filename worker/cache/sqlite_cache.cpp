@@ -143,6 +143,12 @@ void SqliteCache::write_meta() {
   run(db_, write_meta_, path_, "cannot update totals");
 }
 
+void SqliteCache::reserve_ids(std::uint64_t through) {
+  const std::uint64_t bound = through + kIdBlock;
+  write_side_file(with_suffix(path_, ".ids"), fmt::format("{}", bound), config_.sync);
+  reserved_id_ = bound;
+}
+
 void SqliteCache::commit_or_fail(const char* what) { run(db_, commit_, path_, what); }
 
 std::uint64_t SqliteCache::append(std::span<const record::MessageView> batch) {
@@ -156,6 +162,7 @@ std::uint64_t SqliteCache::append(std::span<const record::MessageView> batch) {
   if (batch.empty()) return next_id_ - 1;
   const auto saved = std::tuple(next_id_, messages_, bytes_, removed_id_);
   try {
+    if (next_id_ + batch.size() > reserved_id_) reserve_ids(next_id_ + batch.size());
     run(db_, begin_, path_, "cannot begin a transaction");
     apply_removal();
     sqlite3_stmt* s = insert_.get();

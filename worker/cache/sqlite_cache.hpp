@@ -23,7 +23,19 @@
 //      later (SQLITE_CORRUPT from read or append) leaves a `.suspect` marker beside the file;
 //      the next open then runs the full PRAGMA quick_check. A database that fails any of these
 //      is renamed aside with its -wal/-shm (never deleted), its readable rows are copied, with
-//      their ids, into a fresh database (sqlite_open.cpp), and the rows lost are counted.
+//      their ids, into a fresh database (sqlite_salvage.cpp), and the rows lost are counted.
+//   6. A salvage is finished before the cache is used. Its database's name is written to
+//      `cache.sqlite3.salvaging` (durably) before the rename and removed once every readable
+//      row was copied; each open resumes what that file names (a kill, a power cut or a full
+//      disk may have cut the copy short). Resuming is idempotent: rows already present, or
+//      acknowledged since (id <= removed_id), are skipped. A salvage that cannot finish (the
+//      disk is full, the scratch copy cannot be written) makes the open throw CacheError; only
+//      damage of the old database's content is skipped and counted.
+//   7. Ids are never given out twice, even when the meta row is lost: every id given out is
+//      below the bound in `cache.sqlite3.ids`, which append() raises by kIdBlock (before its
+//      commit, fsynced as the commit is) when the batch would reach it. A salvage continues at
+//      or above that bound, above max(id) of the copied rows and above the old meta row's
+//      next_id, so a reader's cursors from before the damage stay valid.
 #pragma once
 
 #include <chrono>
@@ -31,6 +43,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <sqlite3.h>
 
@@ -40,6 +53,16 @@ namespace robustmq::cache::sqlite {
 
 inline constexpr int kSchemaVersion = 1;
 inline constexpr std::chrono::milliseconds kRemoveInterval{100};
+inline constexpr std::uint64_t kIdBlock = std::uint64_t{1} << 20;  // invariant 7
+
+std::filesystem::path with_suffix(const std::filesystem::path& p, std::string_view suffix);
+
+// Small files beside the database (invariants 6 and 7): replaced whole (a `.tmp` written,
+// fsynced with `sync`, renamed), with a CRC32C line after the body. read_side_file() returns
+// the body, or nothing when the CRC does not match; it throws CacheError when the file cannot
+// be read.
+void write_side_file(const std::filesystem::path& file, std::string_view body, bool sync);
+std::optional<std::string> read_side_file(const std::filesystem::path& file);
 
 // The database cannot be used as it is: move it aside and start fresh.
 class Corrupt : public CacheError {
@@ -78,7 +101,8 @@ class SqliteCache final : public Cache {
   Counts counts() const override;
   Backend backend() const noexcept override { return Backend::sqlite; }
 
-  // sqlite_open.cpp: copies the readable rows of a database moved aside; returns rows lost.
+  // sqlite_salvage.cpp: copies the readable rows of a database moved aside (invariant 6).
+  // Throws CacheError when the copy cannot be finished; a later call resumes it.
   void salvage(const std::filesystem::path& aside);
   void add_damaged(std::uint64_t n) noexcept { damaged_skipped_ += n; }
 
@@ -90,6 +114,8 @@ class SqliteCache final : public Cache {
   // Inside a transaction: deletes ids up to pending_removed_ and updates the totals.
   void apply_removal();
   void write_meta();
+  // Raises the bound of invariant 7 above `through` (before the ids below it are given out).
+  void reserve_ids(std::uint64_t through);
   void commit_or_fail(const char* what);
   [[noreturn]] void fail(const CacheError& e);
   void mark_suspect() noexcept;
@@ -102,6 +128,7 @@ class SqliteCache final : public Cache {
 
   std::uint64_t next_id_ = 1, messages_ = 0, bytes_ = 0;  // = meta (invariant 1)
   std::uint64_t removed_id_ = 0;                          // applied in the database
+  std::uint64_t reserved_id_ = 0;                         // invariant 7 (0: no bound read)
   std::uint64_t pending_removed_ = 0;                     // invariant 3
   std::chrono::steady_clock::time_point removal_applied_{};
   // Totals of the rows in (removed_id_, pending_counted_]: counts() sums only the rows

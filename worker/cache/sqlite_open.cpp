@@ -1,8 +1,11 @@
-// Opening the sqlite cache, and what happens to a database that cannot be used: it is renamed
-// aside with its -wal and -shm (never deleted), a fresh database is started, and every row that
-// can still be read from the old one is copied over with its id (invariant 5, sqlite_cache.hpp).
+// Opening the sqlite cache, and what happens to a database that cannot be used: its name is
+// written to the list of pending salvages, it is renamed aside with its -wal and -shm (never
+// deleted), a fresh database is started, and every row that can still be read from the old one
+// is copied over with its id (sqlite_salvage.cpp). Every open finishes the salvages that list
+// names (invariants 5 to 7, sqlite_cache.hpp).
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <ctime>
 #include <fcntl.h>
@@ -11,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "worker/cache/backends.hpp"
+#include "worker/cache/crc32c.hpp"
 #include "worker/cache/posix_io.hpp"
 #include "worker/cache/sqlite_cache.hpp"
 
@@ -18,12 +22,73 @@ namespace robustmq::cache::sqlite {
 
 namespace fs = std::filesystem;
 
-namespace {
-
 fs::path with_suffix(const fs::path& p, std::string_view suffix) {
   fs::path out = p;
   out += std::string(suffix);
   return out;
+}
+
+namespace {
+
+constexpr std::size_t kSideFileMax = 1 << 20;
+
+std::string crc_line(std::string_view body) {
+  return fmt::format("{:08x}", crc32c::value(body.data(), body.size()));
+}
+
+}  // namespace
+
+void write_side_file(const fs::path& file, std::string_view body, bool sync) {
+  const std::string content = fmt::format("{}\n{}\n", body, crc_line(body));
+  const fs::path tmp = with_suffix(file, ".tmp");
+  {
+    io::Fd fd = io::open_file(tmp, O_WRONLY | O_CREAT | O_TRUNC);
+    io::pwrite_all(fd.get(), content.data(), content.size(), 0, tmp);
+    if (sync) io::sync_data(fd.get(), tmp);
+  }
+  if (::rename(tmp.c_str(), file.c_str()) != 0) io::fail("cannot rename", tmp, errno);
+  if (sync) io::sync_dir(file.parent_path());
+}
+
+std::optional<std::string> read_side_file(const fs::path& file) {
+  io::Fd fd = io::open_file(file, O_RDONLY);
+  const std::uint64_t size = io::file_size(fd.get(), file);
+  if (size > kSideFileMax) return std::nullopt;
+  std::string content(static_cast<std::size_t>(size), '\0');
+  content.resize(io::pread_some(fd.get(), content.data(), content.size(), 0, file));
+  if (content.empty() || content.back() != '\n') return std::nullopt;
+  content.pop_back();
+  const auto nl = content.rfind('\n');
+  if (nl == std::string::npos) return std::nullopt;
+  std::string body = content.substr(0, nl);
+  if (std::string_view(content).substr(nl + 1) != crc_line(body)) return std::nullopt;
+  return body;
+}
+
+namespace {
+
+// The bound of invariant 7 in `cache.sqlite3.ids`; 0 when there is none to be trusted (the
+// next append writes a new one).
+std::uint64_t read_reserved_id(const fs::path& db_path) {
+  const fs::path file = with_suffix(db_path, ".ids");
+  std::error_code ec;
+  if (!fs::exists(file, ec)) return 0;
+  std::optional<std::string> body;
+  try {
+    body = read_side_file(file);
+  } catch (const CacheError& e) {
+    fmt::print(stderr, "robustmq cache: {}: ignored\n", e.what());
+    return 0;
+  }
+  const std::string_view text = body ? std::string_view(*body) : std::string_view();
+  const char* const end = text.data() + text.size();
+  std::uint64_t bound = 0;
+  if (const auto parsed = std::from_chars(text.data(), end, bound);
+      text.empty() || parsed.ec != std::errc{} || parsed.ptr != end) {
+    fmt::print(stderr, "robustmq cache: {}: damaged, ignored\n", file.string());
+    return 0;
+  }
+  return bound;
 }
 
 std::int64_t query_int(sqlite3* db, const char* sql, const fs::path& path) {
@@ -37,6 +102,7 @@ std::int64_t query_int(sqlite3* db, const char* sql, const fs::path& path) {
 
 SqliteCache::SqliteCache(const fs::path& path, const Config& config)
     : path_(path), config_(config) {
+  if (!config.read_only) reserved_id_ = read_reserved_id(path_);
   // NOFOLLOW: not through a link (posix_io.hpp); SQLite opens its -wal and -shm that way too.
   const int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW |
                     (config.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE);
@@ -109,125 +175,109 @@ void SqliteCache::create_schema() {
   static_assert(kSchemaVersion == 1, "update create_schema()");
 }
 
-// A scratch copy of the database moved aside, so that salvage never modifies the evidence. A
-// truncated file is padded back to the size its header states: SQLite refuses a file shorter
-// than that outright, while zero pages only make the rows on them unreadable.
-fs::path scratch_copy(const fs::path& aside, const fs::path& scratch) {
-  std::error_code ec;
-  for (const char* part : {"", "-wal", "-shm"}) fs::remove(with_suffix(scratch, part), ec);
-  fs::copy_file(aside, scratch, ec);
-  if (ec) return {};
-  if (fs::exists(with_suffix(aside, "-wal"))) fs::copy_file(with_suffix(aside, "-wal"), with_suffix(scratch, "-wal"), ec);
-  unsigned char h[32] = {};
-  std::FILE* f = std::fopen(scratch.c_str(), "rb");
-  const bool have = f && std::fread(h, 1, sizeof h, f) == sizeof h;
-  if (f) std::fclose(f);
-  if (!have) return scratch;
-  std::uint64_t page = (std::uint64_t{h[16]} << 8) | h[17];
-  if (page == 1) page = 65536;
-  const std::uint64_t pages = (std::uint64_t{h[28]} << 24) | (std::uint64_t{h[29]} << 16) |
-                              (std::uint64_t{h[30]} << 8) | h[31];
-  const std::uint64_t want = page * pages;
-  if (want > fs::file_size(scratch) && want < (std::uint64_t{1} << 40)) fs::resize_file(scratch, want, ec);
-  return scratch;
+namespace {
+
+// The databases moved aside whose rows are still to be copied, oldest first, as file names in
+// `cache.sqlite3.salvaging` (invariant 6). An entry is written before its database is renamed
+// and removed once the salvage is done.
+class PendingSalvages {
+ public:
+  PendingSalvages(const fs::path& db_path, bool sync)
+      : db_path_(db_path), file_(with_suffix(db_path, ".salvaging")), sync_(sync) {
+    std::error_code ec;
+    if (!fs::exists(file_, ec)) return;
+    if (const auto body = read_side_file(file_)) {
+      for (std::size_t at = 0; at < body->size();) {
+        const std::size_t nl = std::min(body->find('\n', at), body->size());
+        std::string name = body->substr(at, nl - at);
+        if (is_aside_name(name)) names_.push_back(std::move(name));
+        at = nl + 1;
+      }
+    } else {
+      // Which salvages were done is unknown: redo every one (they skip what is present).
+      fmt::print(stderr, "robustmq cache: {}: damaged; every database moved aside is salvaged "
+                         "again\n", file_.string());
+      for (const auto& e : fs::directory_iterator(db_path_.parent_path()))
+        if (std::string name = e.path().filename().string();
+            is_aside_name(name) && !name.ends_with("-wal") && !name.ends_with("-shm"))
+          names_.push_back(std::move(name));
+      std::sort(names_.begin(), names_.end());
+      save();
+    }
+    finish_moves();
+  }
+
+  bool empty() const noexcept { return names_.empty(); }
+  const std::string& front() const { return names_.front(); }
+  bool holds(const std::string& name) const {
+    return std::find(names_.begin(), names_.end(), name) != names_.end();
+  }
+
+  // Durable before it returns: the rename that follows may be cut short.
+  void add(const std::string& name) {
+    names_.push_back(name);
+    save();
+  }
+  void pop_front() {
+    names_.erase(names_.begin());
+    save();
+  }
+
+ private:
+  bool is_aside_name(const std::string& name) const {
+    return name.starts_with(db_path_.filename().string() + ".corrupt-") &&
+           name.find('/') == std::string::npos;
+  }
+
+  // An entry whose main file is missing was written by an open cut short before its rename
+  // was done (the main file is renamed last): what is still at the database's path is the
+  // damaged database, so the move is finished.
+  void finish_moves() {
+    bool moved = false;
+    for (const auto& name : names_) {
+      const fs::path aside = db_path_.parent_path() / name;
+      std::error_code ec;
+      if (fs::exists(aside, ec)) continue;
+      for (const char* part : {"-wal", "-shm", ""}) {
+        const fs::path from = with_suffix(db_path_, part);
+        const fs::path to = with_suffix(aside, part);
+        if (fs::exists(to, ec) || !fs::exists(from, ec)) continue;
+        if (::rename(from.c_str(), to.c_str()) != 0) io::fail("cannot rename", from, errno);
+        moved = true;
+      }
+    }
+    if (moved && sync_) io::sync_dir(db_path_.parent_path());
+  }
+
+  void save() {
+    if (!names_.empty()) {
+      std::string body;
+      for (const auto& name : names_) body += (body.empty() ? "" : "\n") + name;
+      write_side_file(file_, body, sync_);
+    } else if (::unlink(file_.c_str()) == 0) {
+      if (sync_) io::sync_dir(file_.parent_path());
+    } else if (errno != ENOENT) {
+      io::fail("cannot remove", file_, errno);
+    }
+  }
+
+  fs::path db_path_, file_;
+  bool sync_;
+  std::vector<std::string> names_;
+};
+
+// Renames the database with its -wal and -shm; the main file last, as it names the set.
+void move_aside(const fs::path& path, const fs::path& aside, bool sync) {
+  for (const char* part : {"-wal", "-shm", ""}) {
+    const fs::path from = with_suffix(path, part);
+    const fs::path to = with_suffix(aside, part);
+    if (::rename(from.c_str(), to.c_str()) != 0 && errno != ENOENT)
+      io::fail("cannot rename", from, errno);
+  }
+  if (sync) io::sync_dir(path.parent_path());
 }
 
-void SqliteCache::salvage(const fs::path& aside) {
-  const fs::path scratch = scratch_copy(aside, with_suffix(path_, ".salvage"));
-  sqlite3* old = nullptr;
-  // Read-write without CREATE so the WAL can be read; nothing is checkpointed into the file.
-  int rc = scratch.empty() ? SQLITE_CANTOPEN
-                           : sqlite3_open_v2(scratch.c_str(), &old,
-                                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, nullptr);
-  std::uint64_t copied = 0, lost = 0, last = 0, max_id = 0;
-  if (rc == SQLITE_OK) {
-    sqlite3_db_config(old, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
-    sqlite3_exec(old, "PRAGMA query_only = 1", nullptr, nullptr, nullptr);
-    sqlite3_stmt* hint = nullptr;
-    if (sqlite3_prepare_v2(old, "SELECT next_id - 1, removed_id FROM meta", -1, &hint,
-                           nullptr) == SQLITE_OK && sqlite3_step(hint) == SQLITE_ROW) {
-      max_id = static_cast<std::uint64_t>(sqlite3_column_int64(hint, 0));
-      last = static_cast<std::uint64_t>(sqlite3_column_int64(hint, 1));
-    }
-    sqlite3_finalize(hint);
-    sqlite3_stmt* s = nullptr;
-    rc = sqlite3_prepare_v2(old,
-        "SELECT id, size, seq, enqueue_ns, flags, topic, payload FROM messages WHERE id > ?1 "
-        "ORDER BY id", -1, &s, nullptr);
-    if (rc == SQLITE_OK) {
-      exec("BEGIN IMMEDIATE");
-      std::uint64_t in_transaction = 0;
-      for (;;) {
-        sqlite3_bind_int64(s, 1, static_cast<sqlite3_int64>(last));
-        int step;
-        while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-          const auto id = static_cast<std::uint64_t>(sqlite3_column_int64(s, 0));
-          if (id <= last) {  // a page of zeros decodes as rows with id 0: damage, not data
-            step = SQLITE_CORRUPT;
-            break;
-          }
-          for (int i = 0; i < 5; ++i)
-            sqlite3_bind_int64(insert_.get(), i + 1, sqlite3_column_int64(s, i));
-          for (int i = 5; i < 7; ++i) {
-            const void* blob = sqlite3_column_blob(s, i);
-            sqlite3_bind_blob64(insert_.get(), i + 1, blob ? blob : "",
-                                static_cast<std::uint64_t>(sqlite3_column_bytes(s, i)),
-                                SQLITE_TRANSIENT);
-          }
-          check(sqlite3_step(insert_.get()), "salvage");
-          sqlite3_reset(insert_.get());
-          ++messages_;
-          bytes_ += static_cast<std::uint64_t>(sqlite3_column_int64(s, 1));
-          next_id_ = std::max(next_id_, id + 1);
-          last = id;
-          ++copied;
-          if (++in_transaction == 4096) {  // keep transactions and the WAL small
-            write_meta();
-            exec("COMMIT; BEGIN IMMEDIATE");
-            in_transaction = 0;
-          }
-        }
-        sqlite3_reset(s);
-        if (step == SQLITE_DONE) break;
-        // An unreadable page: probe ever further past it for rows that can still be read.
-        std::uint64_t skip = 1;
-        bool found = false;
-        for (; skip <= (1ull << 40) && last + skip <= std::max<std::uint64_t>(max_id, last + (1ull << 32));
-             skip *= 2) {
-          // A sign change, not a widening: ids stay below 2^63 (SQLite rowids are int64).
-          // NOLINTNEXTLINE(bugprone-misplaced-widening-cast)
-          sqlite3_bind_int64(s, 1, static_cast<sqlite3_int64>(last + skip));
-          step = sqlite3_step(s);
-          sqlite3_reset(s);
-          if (step == SQLITE_ROW || step == SQLITE_DONE) {
-            found = step == SQLITE_ROW;
-            break;
-          }
-        }
-        // An upper bound on the ids on unreadable pages (the old meta row knows the last id).
-        lost += found || max_id <= last ? skip : max_id - last;
-        last += skip;
-        if (!found) break;
-      }
-      write_meta();
-      exec("COMMIT");
-    }
-    sqlite3_finalize(s);
-  }
-  sqlite3_close(old);
-  std::error_code ec;
-  for (const char* part : {"", "-wal", "-shm"}) fs::remove(with_suffix(scratch, part), ec);
-  if (max_id + 1 > next_id_) {  // ids are never reused, even those of rows lost
-    next_id_ = max_id + 1;
-    exec("BEGIN IMMEDIATE");
-    write_meta();
-    exec("COMMIT");
-  }
-  damaged_skipped_ += lost > 0 || copied == 0 ? 1 : 0;
-  fmt::print(stderr, "robustmq cache: {}: copied {} message(s) from the damaged database{}\n",
-             path_.string(), copied,
-             lost > 0 ? fmt::format(", up to {} lost", lost) : std::string());
-}
+}  // namespace
 
 }  // namespace robustmq::cache::sqlite
 
@@ -240,30 +290,31 @@ std::unique_ptr<Cache> open_sqlite(const fs::path& path, const Config& config) {
   if (config.read_only) {
     if (!fs::exists(path)) throw CacheError(fmt::format("no sqlite cache at {}", path.string()));
     io::open_file(path, O_RDONLY);  // says so if it is a link
+    if (const auto list = sqlite::with_suffix(path, ".salvaging"); fs::exists(list))
+      fmt::print(stderr, "robustmq cache: {}: a salvage is unfinished ({}); the next open that "
+                         "may write finishes it\n", path.string(), list.string());
     return std::make_unique<SqliteCache>(path, config);
   }
+  sqlite::PendingSalvages pending(path, config.sync);
   // Created here so that it is 0600 whatever the umask (SQLite gives -wal/-shm the same mode),
   // and refused here if it is a link.
   io::open_file(path, O_RDWR | O_CREAT);
+  std::unique_ptr<SqliteCache> cache;
   try {
-    return std::make_unique<SqliteCache>(path, config);
+    cache = std::make_unique<SqliteCache>(path, config);
   } catch (const sqlite::Corrupt& e) {
     const std::string stamp = fmt::format(".corrupt-{}", static_cast<long long>(std::time(nullptr)));
     fs::path aside = sqlite::with_suffix(path, stamp);
-    for (int n = 1; fs::exists(aside); ++n) aside = sqlite::with_suffix(path, fmt::format("{}-{}", stamp, n));
+    for (int n = 1; fs::exists(aside) || pending.holds(aside.filename().string()); ++n)
+      aside = sqlite::with_suffix(path, fmt::format("{}-{}", stamp, n));
     fmt::print(stderr, "robustmq cache: {}; moved aside to {}\n", e.what(), aside.string());
-    for (const char* part : {"-wal", "-shm", ""}) {  // the main file last: it names the set
-      const fs::path from = sqlite::with_suffix(path, part);
-      const fs::path to = sqlite::with_suffix(aside, part);
-      if (::rename(from.c_str(), to.c_str()) != 0 && errno != ENOENT)
-        io::fail("cannot rename", from, errno);
-    }
-    if (config.sync) io::sync_dir(path.parent_path());
+    pending.add(aside.filename().string());
+    sqlite::move_aside(path, aside, config.sync);
     io::open_file(path, O_RDWR | O_CREAT);
-    auto fresh = std::make_unique<SqliteCache>(path, config);
-    fresh->salvage(aside);
-    return fresh;
+    cache = std::make_unique<SqliteCache>(path, config);
   }
+  for (; !pending.empty(); pending.pop_front()) cache->salvage(path.parent_path() / pending.front());
+  return cache;
 }
 
 }  // namespace robustmq::cache
