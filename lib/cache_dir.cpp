@@ -27,19 +27,38 @@ std::filesystem::path prepare_cache_dir(const std::filesystem::path& dir) {
                                  dir.string(), ec.message()));
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
     fail(errno, fmt::format("cannot create cache directory {}", dir.string()));
-  struct stat st {};
-  if (::stat(dir.c_str(), &st) != 0)
-    fail(errno, fmt::format("cannot access cache directory {}", dir.string()));
-  if (!S_ISDIR(st.st_mode))
-    fail(ENOTDIR, fmt::format("cache path {} is not a directory", dir.string()));
-  if (st.st_uid != ::geteuid())
+  // Every check on one open directory, and the canonical path read from that descriptor: the
+  // directory checked is the one returned, whatever is renamed or replaced meanwhile.
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const auto not_ours = [&](uid_t owner) {
     fail(EACCES, fmt::format("cache directory {} belongs to uid {}, not to us (uid {}): use a "
                              "directory of your own",
-                             dir.string(), st.st_uid, ::geteuid()));
-  if ((st.st_mode & 0777) != 0700) ::chmod(dir.c_str(), 0700);
-  if (::access(dir.c_str(), W_OK | X_OK) != 0)
+                             dir.string(), owner, ::geteuid()));
+  };
+  if (fd < 0) {
+    const int err = errno;
+    if (err == ENOTDIR) fail(ENOTDIR, fmt::format("cache path {} is not a directory", dir.string()));
+    // Another user's 0700 directory cannot be opened; say whose it is.
+    struct stat st {};
+    if (err == EACCES && ::stat(dir.c_str(), &st) == 0 && st.st_uid != ::geteuid())
+      not_ours(st.st_uid);
+    fail(err, fmt::format("cannot access cache directory {}", dir.string()));
+  }
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0)
+    fail(errno, fmt::format("cannot access cache directory {}", dir.string()));
+  if (st.st_uid != ::geteuid()) not_ours(st.st_uid);
+  if ((st.st_mode & 0777) != 0700) ::fchmod(fd, 0700);
+  if (::faccessat(fd, ".", W_OK | X_OK, 0) != 0)
     fail(errno, fmt::format("cache directory {} is not writable", dir.string()));
-  return std::filesystem::canonical(dir);
+  std::error_code link_error;
+  auto real = std::filesystem::read_symlink(fmt::format("/proc/self/fd/{}", fd), link_error);
+  if (link_error || real.empty() || real.is_relative()) real = std::filesystem::canonical(dir);
+  return real;
 }
 
 int lock_cache_dir(const std::filesystem::path& dir) {
