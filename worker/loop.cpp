@@ -12,8 +12,8 @@
 //                            waiting for work; its one send path and retiring the window's
 //                            acknowledged prefix are in loop_send.cpp
 //
-// Invariants. invariants_hold() checks each after every pass (step()) in builds with
-// assertions: the normal and sanitizer builds of the test command.
+// Invariants. invariants_hold() (invariants.cpp) checks each after every pass (step()) in
+// builds with assertions: the normal and sanitizer builds of the test command.
 //   1. At most max_inflight QoS 1/2 messages are in flight: handed to the transport and not yet
 //      acknowledged. QoS 0 messages have no acknowledgement; they are in flight until written,
 //      and at most kQos0Ahead more than max_inflight are (Window::open()). The window holds
@@ -428,38 +428,6 @@ void Loop::update_oldest() {
       oldest = it.message.enqueue_ns;
   }
   seg_.status.oldest_enqueue_ns.store(oldest, std::memory_order_relaxed);
-}
-
-bool Loop::invariants_hold() {
-  std::string why;
-  const auto broken = [&](int n, const std::string& what) {
-    log(Level::error, "invariant {} broken: {}", n, what);
-    return false;
-  };
-  // 1
-  if (!window_.check(why)) return broken(1, why);
-  // 2
-  const std::uint64_t tail = ring_.tail();
-  const std::uint64_t head = ring_.head();
-  if (!(tail <= read_pos_ && read_pos_ <= head && head - tail <= ring_.size()))
-    return broken(2, fmt::format("tail {}, read position {}, head {}, ring {} bytes", tail,
-                                 read_pos_, head, ring_.size()));
-  if (!window_.ring_entries_within(tail, read_pos_))
-    return broken(2, fmt::format("a ring entry of the window ends outside (tail {}, read "
-                                 "position {}]", tail, read_pos_));
-  // 3 and 5
-  if (!spooler_.check(window_, why)) return broken(3, why);
-  // 4
-  if (link_ != Link::connected && !window_.empty())
-    return broken(4, fmt::format("{} entries in the window while the link is not connected",
-                                 window_.entries()));
-  // 6
-  if (const std::string* missing = window_.find_large([&](const std::string& reference) {
-        return !large_.exists(reference);
-      }))
-    return broken(6, fmt::format("the file of an unacknowledged large message is gone ({} "
-                                 "bytes of reference)", missing->size()));
-  return true;
 }
 
 }  // namespace robustmq::worker
