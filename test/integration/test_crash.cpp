@@ -168,34 +168,6 @@ TEST_CASE("eight producer threads keep each thread's order") {
   client.stop();
 }
 
-namespace {
-
-// Live robustmq-worker processes (the real executable: not a fork child on its way to exec,
-// not a wrapper script) that hold the lock of this cache directory.
-std::vector<pid_t> workers_of(const std::filesystem::path& cache_dir) {
-  namespace fs = std::filesystem;
-  // NOLINTNEXTLINE(concurrency-mt-unsafe): read once, the tests set no environment
-  const fs::path worker = fs::canonical(std::getenv("ROBUSTMQ_WORKER"));
-  const fs::path lock = fs::canonical(cache_dir) / "robustmq.lock";
-  std::vector<pid_t> out;
-  std::error_code ec;
-  for (const auto& p : fs::directory_iterator("/proc", ec)) {
-    const std::string name = p.path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    if (fs::read_symlink(p.path() / "exe", ec) != worker || ec) continue;
-    for (const auto& fd : fs::directory_iterator(p.path() / "fd", ec)) {
-      std::error_code e2;
-      if (fs::read_symlink(fd.path(), e2) == lock) {
-        out.push_back(static_cast<pid_t>(std::stoi(name)));
-        break;
-      }
-    }
-  }
-  return out;
-}
-
-}  // namespace
-
 TEST_CASE("a worker that reports ready too late is not used, and never runs beside its successor") {
   testkit::Mosquitto broker;
   testkit::Subscriber sub(broker.host(), broker.port(), "crash/late/#");
@@ -239,12 +211,12 @@ TEST_CASE("a worker that reports ready too late is not used, and never runs besi
   // The late one now executes the real worker (same pid): it must leave without working beside
   // the accepted one.
   CHECK_MESSAGE(wait_until([&] { return !process_alive(late); }, 10s),
-                "the late worker ", late, " still runs; workers: ", workers_of(cache).size());
-  CHECK(workers_of(cache).size() == 1);
+                "the late worker ", late, " still runs beside ", client.stats().worker_pid);
+  CHECK(runs_worker(client.stats().worker_pid));
   REQUIRE_FALSE(publish_range(client, "crash/late/seq", 1000, 2000));
   const auto problem = wait_in_order(sub, 2000, 60s);
   CHECK_MESSAGE(problem.empty(), problem);
-  CHECK(workers_of(cache).size() == 1);
+  CHECK(!process_alive(late));
   const auto seqs = testkit::sequences(sub.messages());
   const std::size_t twice = seqs.size() - 2000;
   MESSAGE(twice, " messages arrived twice (a kill sends the window again)");
