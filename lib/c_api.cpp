@@ -109,6 +109,7 @@ void fill_stats(struct robustmq_stats& out, const robustmq::Stats& s) {
             .count();
   copy_cut(out.last_error, s.last_error);
   copy_cut(out.cache_error, s.cache_error);
+  out.worker_wakeups = s.worker_wakeups;
 }
 
 }  // namespace

@@ -169,6 +169,7 @@ Stats RobustClient::Impl::stats() const {
   s.dropped_expired = st.dropped_expired.load();
   s.dropped_overflow = st.dropped_overflow.load();
   s.connect_attempts = st.connect_attempts.load();
+  s.worker_wakeups = st.worker_wakeups.load();
   if (const auto oldest = st.oldest_enqueue_ns.load(); oldest > 0) {
     const auto age = now_ns() - oldest;
     s.oldest_age = std::chrono::seconds(age > 0 ? age / 1'000'000'000 : 0);

@@ -155,6 +155,9 @@ struct StatusBlock {
   std::atomic<std::int64_t> oldest_enqueue_ns;  // worker: oldest unacknowledged message, 0: none
   StatusText last_error;   // the most recent problem of any kind
   StatusText cache_error;  // the disk cache's current problem; empty while it works
+  // Appended after version 2 without a new version: a counter that starts at 0 reads the same
+  // to a side that does not know it (an older worker leaves it 0, an older client ignores it).
+  std::atomic<std::uint64_t> worker_wakeups;  // worker: returns from its wait for work
 };
 
 struct Segment {

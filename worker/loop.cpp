@@ -396,6 +396,7 @@ void Loop::wait_for_work(std::optional<std::chrono::milliseconds> at_most) {
          static_cast<int>(std::min<std::int64_t>(timeout_ms, INT32_MAX)));
   sleeping.store(0);
   events_.cancel_sleep();
+  seg_.status.worker_wakeups.fetch_add(1, std::memory_order_relaxed);
   if (fds[0].revents != 0) events_.drain_fd();
   if (producer_alive_ && fds[1].revents != 0) read_lifeline();
 }

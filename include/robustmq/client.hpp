@@ -154,6 +154,7 @@ struct Stats {
   std::uint64_t cache_backlog_bytes = 0;
   std::chrono::seconds oldest_age{0};  // age of the oldest message not yet acknowledged
   int worker_pid = 0;
+  std::uint64_t worker_wakeups = 0;  // times the worker woke from its wait for work (0 when idle)
   std::string last_error;             // empty if none
   std::chrono::system_clock::time_point last_error_time{};
   std::string cache_error;  // what keeps the disk cache from taking messages now; empty: nothing

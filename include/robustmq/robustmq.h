@@ -245,6 +245,7 @@ struct robustmq_stats {
   char last_error[256];       /* NUL-terminated, cut to fit; "" if none */
   char cache_error[256];      /* why the disk cache refuses writes now (disk full...); "" if it
                                  works */
+  uint64_t worker_wakeups;    /* times the worker woke from its wait for work */
 };
 
 /* Writes a snapshot of the counters to the first size bytes of *out, the caller's struct
