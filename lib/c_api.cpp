@@ -110,6 +110,9 @@ void fill_stats(struct robustmq_stats& out, const robustmq::Stats& s) {
   copy_cut(out.last_error, s.last_error);
   copy_cut(out.cache_error, s.cache_error);
   out.worker_wakeups = s.worker_wakeups;
+  out.carried_over = s.carried_over;
+  out.handed_off = s.handed_off;
+  out.took_over_from = s.took_over_from;
 }
 
 }  // namespace
@@ -240,10 +243,14 @@ const char* robustmq_state_name(int state) {
   return robustmq::to_string(static_cast<robustmq::ConnectionState>(state)).data();
 }
 
-int robustmq_stop(robustmq_client* client) {
-  if (client == nullptr) return ROBUSTMQ_ERR_INVALID_ARGUMENT;
+int robustmq_stop(robustmq_client* client) { return robustmq_stop_mode(client, ROBUSTMQ_STOP_SPOOL); }
+
+int robustmq_stop_mode(robustmq_client* client, int mode) {
+  if (client == nullptr || (mode != ROBUSTMQ_STOP_SPOOL && mode != ROBUSTMQ_STOP_HAND_OFF))
+    return ROBUSTMQ_ERR_INVALID_ARGUMENT;
   try {
-    client->client.stop();
+    client->client.stop(mode == ROBUSTMQ_STOP_HAND_OFF ? robustmq::StopMode::hand_off
+                                                       : robustmq::StopMode::spool);
     return ROBUSTMQ_OK;
   } catch (const std::system_error& e) {
     return client->fail(ROBUSTMQ_ERR_SYSTEM, e.code().value(), e.what());

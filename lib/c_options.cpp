@@ -286,6 +286,21 @@ int robustmq_options_set_worker_start_timeout_ms(robustmq_options* o, int64_t ms
   });
 }
 
+int robustmq_options_set_orphan_linger_ms(robustmq_options* o, int64_t ms) {
+  return set(o, [&](robustmq::Options& x) {
+    x.orphan_linger = std::chrono::milliseconds(ms < 0 ? -1 : ms);
+    return ROBUSTMQ_OK;
+  });
+}
+
+int robustmq_options_set_takeover_timeout_ms(robustmq_options* o, int64_t ms) {
+  return set(o, [&](robustmq::Options& x) {
+    if (ms < 1) return ROBUSTMQ_ERR_INVALID_ARGUMENT;
+    x.takeover_timeout = std::chrono::milliseconds(ms);
+    return ROBUSTMQ_OK;
+  });
+}
+
 int robustmq_options_set_content_type(robustmq_options* o, const char* type) {
   return set(o, [&](robustmq::Options& x) {
     x.content_type = str(type);

@@ -7,6 +7,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
+#include <csignal>
+#include <cstdlib>
+#include <thread>
 #include <string>
 #include <system_error>
 
@@ -61,27 +65,53 @@ std::filesystem::path prepare_cache_dir(const std::filesystem::path& dir) {
   return real;
 }
 
-int lock_cache_dir(const std::filesystem::path& dir) {
+// A holder writes "<pid>\n" after truncating the file: a reader racing it sees no line yet.
+pid_t pid_in(int fd) {
+  char buf[32] = {};
+  const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+  if (n <= 0) return 0;
+  char* end = nullptr;
+  const long pid = std::strtol(buf, &end, 10);
+  return end != buf && *end == '\n' && pid > 0 && pid <= INT_MAX ? static_cast<pid_t>(pid) : 0;
+}
+
+namespace {
+
+bool alive(pid_t pid) { return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM); }
+
+}  // namespace
+
+int lock_cache_dir(const std::filesystem::path& dir, std::chrono::milliseconds wait) {
   const auto path = dir / "robustmq.lock";
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) fail(errno, fmt::format("cannot open lock file {}", path.string()));
   ::fchmod(fd, 0600);
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
-    char buf[64] = {};
-    ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
-    ::close(fd);
-    std::string owner = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "unknown";
-    while (!owner.empty() && (owner.back() == '\n' || owner.back() == ' ')) owner.pop_back();
-    if (err == EWOULDBLOCK)
-      fail(EBUSY, fmt::format("cache path {} is in use by another live RobustMQ client (pid "
-                              "{}): stop it or use another cache_path",
-                              dir.string(), owner));
-    fail(err, fmt::format("cannot lock {}", path.string()));
+    if (err == EINTR) continue;
+    if (err != EWOULDBLOCK) {
+      ::close(fd);
+      fail(err, fmt::format("cannot lock {}", path.string()));
+    }
+    const pid_t owner = pid_in(fd);
+    const bool owner_alive = alive(owner);
+    if (owner_alive || std::chrono::steady_clock::now() >= deadline) {
+      ::close(fd);
+      if (owner_alive)
+        fail(EBUSY, fmt::format("cache path {} is in use by another live RobustMQ client (pid "
+                                "{}): stop it or use another cache_path",
+                                dir.string(), owner));
+      fail(EBUSY, fmt::format("cache path {} stayed locked for {} ms although the client that "
+                              "locked it (pid {}) is gone: another process holds {} open (see "
+                              "`fuser -v {}`)",
+                              dir.string(), wait.count(), owner, path.string(), path.string()));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   const std::string pid = fmt::format("{}\n", ::getpid());
   if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
-    // The pid is only informational; the lock itself is what matters.
+    // The pid only names the owner in error messages; the lock itself is what matters.
   }
   return fd;
 }

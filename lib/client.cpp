@@ -25,6 +25,7 @@
 #include "lib/client_impl.hpp"
 #include "lib/fail.hpp"
 #include "lib/spawn.hpp"
+#include "lib/takeover.hpp"
 #include "proto/large_message.hpp"
 #include "proto/segment.hpp"
 #include "proto/validate.hpp"
@@ -59,6 +60,8 @@ void validate_options(const Options& o) {
                              shm::kMaxRingBytes));
   if (o.worker_start_timeout.count() < 1)
     fail(EINVAL, "Options::worker_start_timeout must be at least 1 ms");
+  if (o.takeover_timeout.count() < 1)
+    fail(EINVAL, "Options::takeover_timeout must be at least 1 ms");
   if (o.large_message_bytes > large::kMaxInlinePayloadBytes)
     fail(EINVAL, fmt::format("Options::large_message_bytes {} is above the limit of {} (a "
                              "larger payload could not be cached in one record)",
@@ -129,7 +132,10 @@ void RobustClient::Impl::connect_async(const std::string& host, int port) {
                              "RobustMQ, or set Options::worker_path or ROBUSTMQ_WORKER",
                              worker_path_.string()));
   cache_dir_ = prepare_cache_dir(options.cache_path);
-  lock_fd_ = lock_cache_dir(cache_dir_);
+  // A moment of a lock held by a gone owner (cache_dir.hpp) lasts microseconds: a second at
+  // least, whatever takeover_timeout says.
+  lock_fd_ = lock_cache_dir(cache_dir_, std::max(options.takeover_timeout,
+                                                 std::chrono::milliseconds(1000)));
   try {
     // No publish() of this cache path runs now (we hold the lock): a .tmp file is a dead
     // producer's half-written payload.
@@ -142,6 +148,10 @@ void RobustClient::Impl::connect_async(const std::string& host, int port) {
     segment_.emplace(MappedSegment::create_or_adopt(segment_name_, options.ring_bytes, origin,
                                                     note));
     if (!note.empty()) set_error(note);
+    // A worker of an earlier life may still be delivering from this segment and the cache: it
+    // hands over first (takeover.hpp), before anything below changes what it reads.
+    took_over_from_ = take_over_worker(cache_dir_, worker_path_, seg().control,
+                                       options.takeover_timeout);
     // An adopted segment may carry its dead owner's stop request or flush target.
     seg().control.stop_requested.store(0);
     seg().control.flush_target.store(0);
@@ -165,6 +175,9 @@ void RobustClient::Impl::connect_async(const std::string& host, int port) {
     monitor_wake_ = ::eventfd(0, EFD_CLOEXEC);
     if (monitor_wake_ < 0) fail(errno, "eventfd");
     start_worker();
+    // The worker said "running" once its counts were in the segment.
+    const Stats s = stats();
+    carried_over_ = s.ring_backlog + s.cache_backlog;
   } catch (...) {
     if (lifeline_ >= 0) ::close(lifeline_);
     if (monitor_wake_ >= 0) ::close(monitor_wake_);
@@ -195,7 +208,7 @@ void robustmq_atfork_child() noexcept {
   registry_mu().unlock();
 }
 
-void RobustClient::Impl::stop() {
+void RobustClient::Impl::stop(StopMode mode) {
   if (connected_.load() && in_forked_child()) {
     // The parent's client: leave its worker, segment and lock alone.
     connected_.store(false);
@@ -220,6 +233,10 @@ void RobustClient::Impl::stop() {
   const std::uint64_t one = 1;
   (void)!::write(monitor_wake_, &one, sizeof one);
   if (monitor_.joinable()) monitor_.join();
+  if (mode == StopMode::hand_off) {
+    hand_off();
+    return;
+  }
 
   // Ask the worker to spool the ring to disk and exit; wait for its end of the lifeline to
   // close. A worker that died meanwhile is replaced once so the ring still reaches the disk.
@@ -248,6 +265,34 @@ void RobustClient::Impl::stop() {
   connected_.store(false);
   if (seg().consumer.tail.load() == seg().producer.head.load())
     MappedSegment::unlink(segment_name_);
+  ::close(lifeline_);
+  ::close(monitor_wake_);
+  ::close(lock_fd_);
+  lifeline_ = monitor_wake_ = lock_fd_ = -1;
+}
+
+// The worker becomes an orphan on purpose: it reads 'h', then EOF, and goes on delivering
+// (worker/loop.cpp). The segment stays, and so do the messages in it; the client lock goes
+// with our descriptor, so that a later client can take over at once (takeover.hpp).
+void RobustClient::Impl::hand_off() {
+  // A worker that died (the monitor may have been between restarts) is replaced first, so that
+  // someone delivers.
+  pollfd p{lifeline_, POLLIN | POLLRDHUP, 0};
+  char probe = 0;
+  if (::poll(&p, 1, 0) > 0 && ::recv(lifeline_, &probe, 1, MSG_DONTWAIT) == 0) {
+    try {
+      start_worker();
+    } catch (const std::exception& e) {
+      set_error(fmt::format("no worker to hand off to ({}): the messages wait in the ring and "
+                            "the cache for the next client",
+                            e.what()));
+    }
+  }
+  const Stats s = stats();
+  handed_off_.store(s.ring_backlog + s.cache_backlog);
+  const char c = 'h';
+  (void)::send(lifeline_, &c, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+  connected_.store(false);
   ::close(lifeline_);
   ::close(monitor_wake_);
   ::close(lock_fd_);
@@ -285,6 +330,7 @@ std::error_code RobustClient::flush(std::chrono::milliseconds timeout) {
 }
 Stats RobustClient::stats() const { return impl_->stats(); }
 void RobustClient::stop() { impl_->stop(); }
+void RobustClient::stop(StopMode mode) { impl_->stop(mode); }
 const Options& RobustClient::options() const noexcept { return impl_->options; }
 
 }  // namespace robustmq

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <mutex>
 #include <optional>
@@ -32,7 +33,7 @@ class RobustClient::Impl {
   std::error_code publish(std::string_view topic, std::string_view payload, int qos, bool retain);
   std::error_code flush(std::chrono::milliseconds timeout);
   Stats stats() const;
-  void stop();
+  void stop(StopMode mode = StopMode::spool);
 
   Options options;
 
@@ -45,6 +46,7 @@ class RobustClient::Impl {
   bool wait_for_worker(Pred pred, std::chrono::steady_clock::time_point deadline);
   void monitor_loop();
   void start_worker();
+  void hand_off();  // stop(StopMode::hand_off), after the monitor has stopped
   void set_error(std::string e) {
     std::lock_guard lock(error_mu_);
     error_ = std::move(e);
@@ -76,6 +78,9 @@ class RobustClient::Impl {
   int lock_fd_ = -1;
   int lifeline_ = -1;  // replaced in place with dup2 when the worker is restarted
   int monitor_wake_ = -1;
+  int took_over_from_ = 0;             // Stats::took_over_from
+  std::uint64_t carried_over_ = 0;     // Stats::carried_over
+  std::atomic<std::uint64_t> handed_off_{0};  // Stats::handed_off
   std::thread monitor_;
   mutable std::mutex error_mu_;
   std::string error_;

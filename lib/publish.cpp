@@ -170,6 +170,9 @@ Stats RobustClient::Impl::stats() const {
   s.dropped_overflow = st.dropped_overflow.load();
   s.connect_attempts = st.connect_attempts.load();
   s.worker_wakeups = st.worker_wakeups.load();
+  s.took_over_from = took_over_from_;
+  s.carried_over = carried_over_;
+  s.handed_off = handed_off_.load();
   if (const auto oldest = st.oldest_enqueue_ns.load(); oldest > 0) {
     const auto age = now_ns() - oldest;
     s.oldest_age = std::chrono::seconds(age > 0 ? age / 1'000'000'000 : 0);

@@ -76,7 +76,7 @@ void close_from_fallback(int first) {
 
 // Runs in the forked children: async-signal-safe calls only. Every signal is blocked on entry
 // (spawn_worker blocked them around the fork).
-[[noreturn]] void exec_worker(const char* path, char* const argv[], int lifeline, int lock_fd) {
+[[noreturn]] void exec_worker(const char* path, char* const argv[], int lifeline) {
   // Handlers first, then the mask: a signal pending since the fork, or arriving meanwhile,
   // must not run a handler of the host in this child. (sigaction refuses SIGKILL, SIGSTOP and
   // the C library's own signals, which is fine.)
@@ -88,11 +88,10 @@ void close_from_fallback(int first) {
   // NOLINTNEXTLINE(concurrency-mt-unsafe): the forked child has one thread
   sigprocmask(SIG_SETMASK, &none, nullptr);
   setsid();
-  // Move both descriptors out of the way first, so that dup2 onto 3 and 4 cannot clobber them.
+  // Out of the way first, so that dup2 onto 3 cannot clobber it.
   const int a = fcntl(lifeline, F_DUPFD, 10);
-  const int b = fcntl(lock_fd, F_DUPFD, 10);
-  if (a < 0 || b < 0 || dup2(a, 3) < 0 || dup2(b, 4) < 0) _exit(126);
-  if (syscall(SYS_close_range, 5u, ~0u, 0u) != 0) close_from_fallback(5);
+  if (a < 0 || dup2(a, 3) < 0) _exit(126);
+  if (syscall(SYS_close_range, 4u, ~0u, 0u) != 0) close_from_fallback(4);
   execve(path, argv, environ);
   const int err = errno;
   char msg[64] = "error exec failed: errno ";
@@ -140,8 +139,7 @@ std::filesystem::path find_worker(const std::filesystem::path& configured) {
   return ROBUSTMQ_WORKER_INSTALL_PATH;
 }
 
-SpawnResult spawn_worker(const std::filesystem::path& worker, int lock_fd,
-                         std::string_view config_blob, std::chrono::milliseconds timeout) {
+SpawnResult spawn_worker(const std::filesystem::path& worker, std::string_view config_blob, std::chrono::milliseconds timeout) {
   if (::access(worker.c_str(), X_OK) != 0)
     fail(errno, fmt::format("robustmq-worker not found or not executable at {}: install "
                             "RobustMQ, or set Options::worker_path or ROBUSTMQ_WORKER",
@@ -152,8 +150,7 @@ SpawnResult spawn_worker(const std::filesystem::path& worker, int lock_fd,
   const std::string path = worker.string();
   std::string arg0 = "robustmq-worker";
   std::string arg1 = "--lifeline-fd=3";
-  std::string arg2 = "--lock-fd=4";
-  char* argv[] = {arg0.data(), arg1.data(), arg2.data(), nullptr};
+  char* argv[] = {arg0.data(), arg1.data(), nullptr};
 
   // _Fork, not fork: no atfork handler runs, neither the host's nor ours (which would close the
   // descriptors this child must hand on), and the children call async-signal-safe functions only.
@@ -174,7 +171,7 @@ SpawnResult spawn_worker(const std::filesystem::path& worker, int lock_fd,
   }
   if (child == 0) {
     const pid_t grandchild = ::_Fork();
-    if (grandchild == 0) exec_worker(path.c_str(), argv, sv[1], lock_fd);
+    if (grandchild == 0) exec_worker(path.c_str(), argv, sv[1]);
     _exit(grandchild < 0 ? 1 : 0);
   }
   ::close(sv[1]);

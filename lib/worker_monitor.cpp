@@ -19,8 +19,7 @@
 namespace robustmq {
 
 void RobustClient::Impl::start_worker() {
-  SpawnResult r = spawn_worker(worker_path_, lock_fd_, config_blob_,
-                               options.worker_start_timeout);
+  SpawnResult r = spawn_worker(worker_path_, config_blob_, options.worker_start_timeout);
   if (lifeline_ < 0) {
     lifeline_ = r.lifeline;
   } else {

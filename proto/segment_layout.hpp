@@ -124,6 +124,11 @@ struct alignas(64) ControlLine {
   std::atomic<std::uint32_t> stop_requested;  // client: spool everything, disconnect, exit
   std::atomic<std::uint32_t> worker_pid;      // worker: its pid, for stats and error messages
   std::atomic<std::uint64_t> flush_target;    // client: make every byte before this durable
+  // Added after version 2 without a new version (0 reads as "none" to a side that does not know
+  // it): the pid of a new application that takes over from this worker, an orphan whose
+  // application died (lib/takeover.cpp). Set before the new client sends the orphan SIGTERM,
+  // cleared once the orphan is gone; the orphan only logs it.
+  std::atomic<std::uint32_t> takeover_by;
 };
 
 // A message the worker writes and the client reads; seq is a seqlock (odd while writing), so a

@@ -67,6 +67,9 @@ struct WorkerConfig {
   bool will_retain = false;
   std::string content_type;
   std::vector<std::pair<std::string, std::string>> user_properties;  // MQTT 5, every message
+  // After the application died or handed off: how long the worker goes on delivering before it
+  // commits what is left to the cache and exits. Negative: until everything is delivered.
+  std::chrono::milliseconds orphan_linger{-1};
   // logging
   LogLevel log_level = LogLevel::info;
   bool log_syslog = false;

@@ -61,6 +61,10 @@ Connection and delivery:
       --cache-type sqlite|file   the disk cache (default sqlite)
       --timeout SECONDS  how long to wait for delivery once the input is queued (default 10)
       --progress         print "queued N" on stdout once the Nth message is queued
+      --hand-off         return as soon as every message is queued: the worker goes on
+                         delivering in the background, reconnecting as needed, and exits once
+                         everything is acknowledged; the next run with the same -i and
+                         --cache-dir takes over from it. Exit code 0 then means "queued"
   -d, --debug            the worker logs at debug level (on stderr)
       --help             this text
       --version          the RobustMQ version
@@ -71,7 +75,8 @@ shared memory, from where no crash of robustmq-pub loses it), then robustmq-pub 
 then is written to the disk cache.
 
 Exit codes:
-  0  every message was delivered (acknowledged by the broker, or sent at QoS 0)
+  0  every message was delivered (acknowledged by the broker, or sent at QoS 0); with
+     --hand-off: every message was queued and handed to the worker
   1  usage error
   2  connect/setup error (cache directory, worker, options); nothing was published
   3  a message was refused (invalid topic, payload too large, queue full for --timeout); the
@@ -80,11 +85,12 @@ Exit codes:
      they are sent by the next robustmq-pub (or RobustMQ client) with the same -i and
      --cache-dir, e.g. robustmq-pub -i ID --cache-dir DIR --drain
 
-After a crash or kill -9: the worker process of the dead run sends or caches what was queued,
-then exits. Run robustmq-pub again with the same -i and --cache-dir: it takes over the dead run's
-shared memory and cache (waiting while the old worker finishes), delivers the leftovers first,
-oldest first, then its own messages. Lines read from stdin but not yet queued when the process
-was killed are lost with it; use --progress to know how far it got.
+After a crash or kill -9: the worker process of the dead run goes on delivering what was
+queued, reconnecting as needed, and exits once everything is acknowledged. A robustmq-pub run
+with the same -i and --cache-dir meanwhile takes over from it at once: the old worker commits
+what is left to the cache and exits, and the new run delivers the leftovers first, oldest
+first, then its own messages. Lines read from stdin but not yet queued when the process was
+killed are lost with it; use --progress to know how far it got.
 )";
 
 // Command-line and environment handling runs in main() before the client starts any thread:
@@ -134,6 +140,7 @@ struct Args {
   robustmq::CacheType cache_type = robustmq::CacheType::sqlite;
   std::chrono::seconds timeout{10};
   bool progress = false;
+  bool hand_off = false;
   bool debug = false;
   Source source = Source::none;
   std::string message;  // -m text, or -f file name
@@ -145,7 +152,7 @@ void set_source(Args& a, Source s) {
 }
 
 Args parse(int argc, char** argv) {
-  enum { kCacheDir = 1000, kCacheType, kTimeout, kProgress, kHelpOpt, kVersion, kDrain };
+  enum { kCacheDir = 1000, kCacheType, kTimeout, kProgress, kHelpOpt, kVersion, kDrain, kHandOff };
   static const option longs[] = {
       {"host", required_argument, nullptr, 'h'},   {"port", required_argument, nullptr, 'p'},
       {"topic", required_argument, nullptr, 't'},  {"qos", required_argument, nullptr, 'q'},
@@ -158,6 +165,7 @@ Args parse(int argc, char** argv) {
       {"cache-type", required_argument, nullptr, kCacheType},
       {"timeout", required_argument, nullptr, kTimeout},
       {"progress", no_argument, nullptr, kProgress},
+      {"hand-off", no_argument, nullptr, kHandOff},
       {"drain", no_argument, nullptr, kDrain},
       {"help", no_argument, nullptr, kHelpOpt},    {"version", no_argument, nullptr, kVersion},
       {nullptr, 0, nullptr, 0}};
@@ -210,6 +218,7 @@ Args parse(int argc, char** argv) {
         break;
       }
       case kProgress: a.progress = true; break;
+      case kHandOff: a.hand_off = true; break;
       case kHelpOpt: std::fputs(kHelp, stdout); std::exit(kDelivered);
       case kVersion: std::printf("robustmq-pub %s\n", robustmq_version()); std::exit(kDelivered);
       case ':': usage_error(std::string("option ") + argv[optind - 1] + " needs a value");
@@ -233,8 +242,8 @@ class Publisher {
  public:
   explicit Publisher(const Args& a) : args_(a) {}
 
-  // Connects; an earlier run's worker may still hold the cache directory while it finishes its
-  // drain: wait for it (up to --timeout, at least 30 s).
+  // Connects. The worker of an earlier run that still delivers (it was killed, or handed off)
+  // hands over to this run within Options::takeover_timeout; EBUSY means another run is alive.
   bool connect() {
     robustmq::Options o;
     o.client_id = args_.client_id;
@@ -245,23 +254,13 @@ class Publisher {
     o.reconnect_min = 100ms;
     o.reconnect_max = 2s;
     o.log_level = args_.debug ? robustmq::LogLevel::debug : robustmq::LogLevel::warning;
-    const auto deadline = Clock::now() + std::max<Clock::duration>(args_.timeout, 30s);
-    bool told = false;
-    while (true) {
-      client_.emplace(o);
-      try {
-        client_->connect_async(args_.host, args_.port);
-        return true;
-      } catch (const std::system_error& e) {
-        if (e.code().value() != EBUSY || Clock::now() >= deadline) {
-          std::fprintf(stderr, "robustmq-pub: %s\n", e.what());
-          return false;
-        }
-        if (!told)
-          std::fprintf(stderr, "robustmq-pub: waiting for the cache directory: %s\n", e.what());
-        told = true;
-        std::this_thread::sleep_for(100ms);
-      }
+    client_.emplace(o);
+    try {
+      client_->connect_async(args_.host, args_.port);
+      return true;
+    } catch (const std::system_error& e) {
+      std::fprintf(stderr, "robustmq-pub: %s\n", e.what());
+      return false;
     }
   }
 
@@ -313,6 +312,9 @@ class Publisher {
   }
 
   void stop() { client_->stop(); }
+
+  // --hand-off: the worker delivers in the background.
+  void hand_off() { client_->stop(robustmq::StopMode::hand_off); }
 
  private:
   const Args& args_;
@@ -366,6 +368,10 @@ int main(int argc, char** argv) {
   if (!ok) {
     pub.stop();  // what was queued before the refused message is delivered or cached as usual
     return kRefused;
+  }
+  if (args.hand_off) {
+    pub.hand_off();
+    return kDelivered;
   }
   return pub.finish() ? kDelivered : kLeftCached;
 }

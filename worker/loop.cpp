@@ -66,6 +66,13 @@
 // application exited, the ring is drained to the broker for cache_timeout (drain_deadline_),
 // then spooled.
 //
+// An orphan (the application died, or handed off: stop(StopMode::hand_off)) is a worker like
+// any other, without a producer: it connects, reconnects with backoff and sends the cache, then
+// the ring, until the ring, the window and the cache are empty (delivered_all()); whether it
+// was connected when the application died does not matter. orphan_linger bounds that
+// (linger_deadline_): then it stops as on stop(). A new client of the same cache directory
+// ends it early: SIGTERM, the same stop (lib/takeover.hpp).
+//
 // Where a message goes (spool_wanted() names the trigger):
 //   ring  --spool()-->            cache   when the link is not up, the ring is more than half
 //                                          full and more than queue_cache_threshold of its
@@ -93,6 +100,7 @@
 #include <random>
 
 #include "worker/log.hpp"
+#include "worker/start.hpp"
 
 namespace robustmq::worker {
 
@@ -148,8 +156,7 @@ bool Loop::step() {
   if (spool_wanted(why)) spool(why.c_str());
   if (link_ == Link::connected) fill_window();
   const bool ring_empty = ring_.tail() == ring_.head();
-  const bool done = (stop_wanted() && ring_empty) ||
-                    (!producer_alive_ && ring_empty && window_.empty());
+  const bool done = (stop_wanted() && ring_empty) || delivered_all();
   if (!done) {
     if (spooler_.counts_dirty()) spooler_.publish_counts();
     if (!swept_ && ring_empty && window_.empty()) swept_ = sweep_large_orphans();
@@ -165,9 +172,20 @@ void Loop::finish() {
   if (!producer_alive_ && ring_.tail() == ring_.head() && window_.empty()) sweep_large_orphans();
   spooler_.close();
   report_.state(ConnectionState::stopped);
-  if (!producer_alive_ && ring_.tail() == ring_.head()) MappedSegment::unlink(config_.segment_name);
-  log(Level::info, "stopped: ring empty, {} messages left in the cache",
-      seg_.status.cache_backlog.load());
+  const auto left = seg_.status.cache_backlog.load();
+  if (const auto by = seg_.control.takeover_by.load(); by != 0 && !producer_alive_)
+    log(Level::info, "application pid {} takes over: {} messages left for it in the cache", by,
+        left);
+  if (!producer_alive_ && ring_.tail() == ring_.head() &&
+      !unlink_segment_unless_claimed(config_.cache_dir, config_.segment_name))
+    log(Level::debug, "a new client holds the cache directory: the segment stays for it");
+  log(Level::info, "stopped: ring empty, {} messages left in the cache", left);
+}
+
+bool Loop::delivered_all() {
+  if (producer_alive_ || ring_.tail() != ring_.head() || !window_.empty()) return false;
+  if (spooler_.counts_dirty()) spooler_.publish_counts();
+  return spooler_.empty_for_sure();
 }
 
 // Once the ring, the window and the cache are empty (LargeFiles::sweep_orphans() says why then).
@@ -341,8 +359,10 @@ void Loop::spool(const char* why) {
 
 // stop() of the application, or SIGTERM to this worker. SIGTERM stays local: the application's
 // next worker must not inherit it through the shared segment.
+// An orphan whose orphan_linger ran out stops the same way.
 bool Loop::stop_wanted() const {
-  return g_terminate.load() || seg_.control.stop_requested.load() != 0;
+  return g_terminate.load() || seg_.control.stop_requested.load() != 0 ||
+         (linger_deadline_ && time_.now() >= *linger_deadline_);
 }
 
 bool Loop::settling() const { return settle_deadline_ && time_.now() < *settle_deadline_; }
@@ -355,6 +375,7 @@ std::optional<Clock::time_point> Loop::next_deadline() const {
     consider(window_.oldest().sent_at + config_.cache_timeout + window_.oldest().ack_grace +
              std::chrono::milliseconds(1));
   if (drain_deadline_) consider(*drain_deadline_);
+  if (linger_deadline_) consider(*linger_deadline_);
   if (const auto retry = spooler_.retry_at()) consider(*retry);
   if (const auto due = spooler_.removals_due()) consider(*due);
   if (settle_deadline_) consider(*settle_deadline_);
@@ -401,19 +422,29 @@ void Loop::wait_for_work(std::optional<std::chrono::milliseconds> at_most) {
   if (producer_alive_ && fds[1].revents != 0) read_lifeline();
 }
 
-// Wake-up bytes from the application, or EOF: it exited (or was killed). Its messages in the
-// ring are drained to the broker for cache_timeout, then spooled (spool_wanted()).
+// Wake-up bytes from the application ('h': it hands off and leaves), or EOF: it exited (or was
+// killed). Its messages in the ring are drained to the broker for cache_timeout, then spooled
+// (spool_wanted()); the worker goes on delivering as an orphan (the design block above).
 void Loop::read_lifeline() {
   char buf[256];
   ssize_t n = 0;
   while ((n = ::recv(lifeline_, buf, sizeof buf, MSG_DONTWAIT)) > 0) {
+    if (std::find(buf, buf + n, 'h') != buf + n) handed_off_ = true;
   }
-  if (n == 0) {
-    producer_alive_ = false;
-    drain_deadline_ = time_.now() + config_.cache_timeout;
-    log(Level::info, "the application exited; draining {} bytes left in the ring",
-        ring_.head() - ring_.tail());
-  }
+  if (n != 0) return;
+  producer_alive_ = false;
+  const auto now = time_.now();
+  drain_deadline_ = now + config_.cache_timeout;
+  if (config_.orphan_linger.count() >= 0) linger_deadline_ = now + config_.orphan_linger;
+  const std::uint64_t read = seg_.status.ring_messages_read.load();
+  const std::uint64_t published = seg_.status.published.load();
+  log(Level::info, "the application {}: delivering {} messages from the ring and {} from the "
+      "cache in the background, {}",
+      handed_off_ ? "handed off" : "exited", published > read ? published - read : 0,
+      spooler_.counts().messages,
+      linger_deadline_ ? fmt::format("for at most {} ms (orphan_linger)",
+                                     config_.orphan_linger.count())
+                       : std::string("until they are delivered"));
 }
 
 // The enqueue time of the oldest message not yet acknowledged, for stats().oldest_age.

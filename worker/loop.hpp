@@ -35,15 +35,16 @@ class Loop {
        int lifeline, EventQueue& events, Transport& transport,
        const TimeSource& time = steady_time());
 
-  // Runs until stop() was requested or the application died and the ring is empty. Returns the
-  // process exit code.
+  // Runs until stop() was requested and the ring is empty, or the application is gone and
+  // everything is delivered (or Options::orphan_linger ran out). Returns the process exit code.
   int run();
 
   // The parts of run(), for the unit tests of the loop's rules:
   // Starts the first connection attempt.
   void start();
   // One pass: events, deadlines, the cache's retry, spooling, sending. False when the loop is
-  // done (stop requested and the ring empty, or the application gone and everything drained).
+  // done (stop requested and the ring empty, or the application gone and the ring, the window
+  // and the cache empty).
   bool step();
   // Sleeps until there is work or the next deadline, at most `at_most` if given. Notices the
   // application's exit (EOF on the lifeline).
@@ -90,6 +91,7 @@ class Loop {
   std::size_t ring_waiting();
   bool settling() const;
   bool stop_wanted() const;
+  bool delivered_all();  // the application is gone and nothing is left to deliver
   void update_oldest();
   void read_lifeline();
   bool sweep_large_orphans();
@@ -119,7 +121,9 @@ class Loop {
 
   // Deadlines of a stop, a flush and the application's exit.
   bool producer_alive_ = true;
+  bool handed_off_ = false;  // the application left on purpose (stop(StopMode::hand_off))
   std::optional<Clock::time_point> drain_deadline_;   // the application exited: spool after it
+  std::optional<Clock::time_point> linger_deadline_;  // ... and stop after it (orphan_linger)
   std::optional<Clock::time_point> settle_deadline_;  // stop/flush: let the window drain first
 
   bool swept_ = false;  // sweep_large_orphans() ran in this process

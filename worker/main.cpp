@@ -3,7 +3,6 @@
 //   fd 3  the lifeline: a socket to the application. It first carries the configuration
 //         (worker_config.hpp); the worker answers "ready <pid>\n" or "error <text>\n". Later the
 //         application writes wake-up bytes; EOF means the application died.
-//   fd 4  the cache directory's lock, shared with the application.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -90,11 +89,9 @@ void on_term(int) {
 
 int main(int argc, char** argv) {
   int lifeline = 3;
-  int lock_fd = 4;
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];
     if (int fd = parse_fd(a, "--lifeline-fd="); fd >= 0) lifeline = fd;
-    else if (int fd2 = parse_fd(a, "--lock-fd="); fd2 >= 0) lock_fd = fd2;
     else {
       std::fprintf(stderr, "robustmq-worker is started by the RobustMQ library; it takes no "
                            "arguments of its own\n");
@@ -102,7 +99,6 @@ int main(int argc, char** argv) {
     }
   }
   ::fcntl(lifeline, F_SETFD, FD_CLOEXEC);
-  ::fcntl(lock_fd, F_SETFD, FD_CLOEXEC);
   ::signal(SIGPIPE, SIG_IGN);
   ::signal(SIGINT, SIG_IGN);  // a Ctrl-C is the application's to handle; we drain when it dies
   struct sigaction sa {};
@@ -170,9 +166,7 @@ int main(int argc, char** argv) {
     robustmq::worker::Loop loop(std::move(*config), std::move(segment), std::move(cache),
                                 lifeline, events, mqtt);
     say(lifeline, "running");  // the loop's constructor published the cache's counts
-    const int rc = loop.run();
-    (void)lock_fd;
-    return rc;
+    return loop.run();
   } catch (const std::exception& e) {
     log(Level::error, "{}", e.what());
     say(lifeline, std::string("error ") + e.what());

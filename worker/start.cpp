@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "proto/segment.hpp"
 #include "worker/log.hpp"
 
 namespace robustmq::worker {
@@ -50,6 +51,12 @@ int take_worker_lock(const std::string& cache_dir, int lifeline) {
       return -1;
     }
   }
+  const std::string pid = fmt::format("{}\n", ::getpid());
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+    // Then a new client cannot name this worker to ask it to hand over; it waits for it
+    // (Options::takeover_timeout) instead.
+    log(Level::warning, "cannot write this worker's pid into {}", path);
+  }
   return fd;
 }
 
@@ -61,6 +68,18 @@ bool accepted(int lifeline) {
     if (n < 0 && errno == EINTR) continue;
     return false;
   }
+}
+
+bool unlink_segment_unless_claimed(const std::string& cache_dir, const std::string& segment_name) {
+  const std::string path = cache_dir + "/robustmq.lock";
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return false;
+  }
+  MappedSegment::unlink(segment_name);
+  if (fd >= 0) ::close(fd);  // releases the lock
+  return true;
 }
 
 }  // namespace robustmq::worker

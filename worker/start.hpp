@@ -6,7 +6,8 @@
 //   spawn, send the configuration  --->  decode it
 //                                        take <cache>/robustmq.worker.lock (flock, its own open
 //                                        file: a worker still running elsewhere holds it; wait,
-//                                        leaving if the application gives up meanwhile)
+//                                        leaving if the application gives up meanwhile) and
+//                                        write its pid into it (lib/takeover.cpp reads it)
 //                                        map the segment (checks it, changes nothing)
 //   read "ready <pid>" (up to       <--- "ready <pid>\n"
 //     Options::worker_start_timeout)
@@ -17,8 +18,8 @@
 //   connect_async() returns         <--- "running\n" (or "error <text>\n" and exit)
 //                                        the loop
 //
-// The lock of the application (<cache>/robustmq.lock, inherited as fd 4) is shared by every
-// worker it started, so it cannot keep two workers apart; the worker lock can.
+// The application's lock (<cache>/robustmq.lock) is not passed on: it keeps two live
+// applications apart, the worker lock two workers.
 #pragma once
 
 #include <memory>
@@ -37,6 +38,12 @@ int take_worker_lock(const std::string& cache_dir, int lifeline);
 
 // Waits for the application's answer to "ready": true when it accepted this worker.
 bool accepted(int lifeline);
+
+// An orphan (its application gone) at its end removes the segment's name, so that the next
+// client starts with a fresh one, only if it can take the client lock (<cache>/robustmq.lock)
+// for that moment: a new client holding it has adopted the segment, or will, and its worker
+// maps it by name. True when the name was removed.
+bool unlink_segment_unless_claimed(const std::string& cache_dir, const std::string& segment_name);
 
 
 }  // namespace robustmq::worker

@@ -130,8 +130,30 @@ struct Options {
   // ready. A worker that reports later is not used: it exits without touching the ring or the
   // cache (at most one worker per cache directory runs at any instant).
   std::chrono::milliseconds worker_start_timeout{15'000};
+  // A worker whose application died (or handed off, stop(StopMode::hand_off)) goes on delivering
+  // what it holds, connecting and reconnecting as usual, until everything is acknowledged or
+  // this long has passed; then it commits what is left to the cache and exits. Negative: until
+  // everything is delivered. 0: at once (what is not yet sent waits for the next client).
+  std::chrono::milliseconds orphan_linger{-1};
+  // How long connect_async() waits for such a worker of an earlier life of this client_id and
+  // cache_path to hand over: asked with SIGTERM, it commits the ring to the cache and exits,
+  // and the new worker sends the earlier life's messages first. One that has not exited by
+  // then is killed (SIGKILL), which loses nothing either: its messages are in the ring or the
+  // cache, those in flight are sent again.
+  std::chrono::milliseconds takeover_timeout{5'000};
   LogLevel log_level = LogLevel::info;
   bool log_to_syslog = false;         // false: the application's stderr
+};
+
+// How stop() ends the client.
+enum class StopMode {
+  spool,     // the worker commits the ring to the disk cache, disconnects and exits; stop()
+             // waits for it (Options::stop_timeout). The next client sends what is left.
+  hand_off,  // returns at once: the worker goes on delivering in the background, like a worker
+             // whose application died (Options::orphan_linger), and a later client with the
+             // same client_id and cache_path takes over from it (Options::takeover_timeout).
+             // Until then the messages are safe from a crash of either process, not from a
+             // power cut: flush() first for that.
 };
 
 enum class ConnectionState : std::uint8_t { idle, connecting, connected, disconnected, stopped };
@@ -155,6 +177,14 @@ struct Stats {
   std::chrono::seconds oldest_age{0};  // age of the oldest message not yet acknowledged
   int worker_pid = 0;
   std::uint64_t worker_wakeups = 0;  // times the worker woke from its wait for work (0 when idle)
+  // connect_async() took over from the worker of an earlier life (an orphan still delivering):
+  // its pid; 0: there was none.
+  int took_over_from = 0;
+  // Messages an earlier life left undelivered (ring and cache), counted when connect_async()
+  // returned; they are sent before this client's.
+  std::uint64_t carried_over = 0;
+  // Messages this client left to its worker at stop(StopMode::hand_off); 0 before.
+  std::uint64_t handed_off = 0;
   std::string last_error;             // empty if none
   std::chrono::system_clock::time_point last_error_time{};
   std::string cache_error;  // what keeps the disk cache from taking messages now; empty: nothing
@@ -173,9 +203,12 @@ class ROBUSTMQ_EXPORT RobustClient {
 
   // Creates the cache directory, maps (or adopts) the shared segment and starts the worker,
   // which connects in the background. Messages left by an earlier client with the same
-  // client_id and cache_path are delivered before anything published now.
+  // client_id and cache_path are delivered before anything published now; a worker of that
+  // earlier client still delivering them (its application died or handed off) is taken over
+  // from within Options::takeover_timeout.
   // Throws std::system_error naming the path when the cache directory cannot be created, the
-  // worker executable is missing, or another live client uses the cache path (naming its pid).
+  // worker executable is missing, or another live client uses the cache path (EBUSY, naming its
+  // pid).
   // Thread safety: call once, before publish(), from one thread.
   void connect_async(const std::string& mqtt_host, int mqtt_port = 1883);
 
@@ -204,6 +237,9 @@ class ROBUSTMQ_EXPORT RobustClient {
   // Spools what is queued to disk, disconnects and waits for the worker to exit. Idempotent.
   // Thread safety: any thread; publish() calls racing with stop() get errc::stopped.
   void stop();
+  // stop() (StopMode::spool) or, with StopMode::hand_off, leaves the delivery to the worker and
+  // returns at once. Only the first stop of a client counts.
+  void stop(StopMode mode);
 
   const Options& options() const noexcept;
 

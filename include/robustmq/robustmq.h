@@ -165,6 +165,13 @@ ROBUSTMQ_EXPORT int robustmq_options_set_stop_timeout_ms(robustmq_options* o, in
  * report ready (default 15000 ms, at least 1). A worker that reports later exits unused. */
 ROBUSTMQ_EXPORT int robustmq_options_set_worker_start_timeout_ms(robustmq_options* o,
                                                                 int64_t ms);
+/* After the application died or handed off (robustmq_stop_mode ROBUSTMQ_STOP_HAND_OFF): how
+ * long its worker goes on delivering before it commits what is left to the cache and exits.
+ * Negative (the default): until everything is delivered. */
+ROBUSTMQ_EXPORT int robustmq_options_set_orphan_linger_ms(robustmq_options* o, int64_t ms);
+/* How long robustmq_connect_async() waits for such a worker of an earlier life to hand over
+ * before it kills it (default 5000 ms, at least 1). */
+ROBUSTMQ_EXPORT int robustmq_options_set_takeover_timeout_ms(robustmq_options* o, int64_t ms);
 /* MQTT 5 (robustmq_options_set_mqtt_version 5): the content type of every message; NULL or "":
  * none. */
 ROBUSTMQ_EXPORT int robustmq_options_set_content_type(robustmq_options* o, const char* type);
@@ -246,6 +253,9 @@ struct robustmq_stats {
   char cache_error[256];      /* why the disk cache refuses writes now (disk full...); "" if it
                                  works */
   uint64_t worker_wakeups;    /* times the worker woke from its wait for work */
+  uint64_t carried_over;      /* messages an earlier life left, counted at connect */
+  uint64_t handed_off;        /* messages left to the worker by ROBUSTMQ_STOP_HAND_OFF */
+  int took_over_from;         /* pid of the earlier life's worker taken over from; 0: none */
 };
 
 /* Writes a snapshot of the counters to the first size bytes of *out, the caller's struct
@@ -274,6 +284,17 @@ ROBUSTMQ_EXPORT const char* robustmq_state_name(int state);
  * (NULL) or ROBUSTMQ_ERR_SYSTEM (robustmq_last_error() says why).
  * Thread safety: any thread; concurrent publishes get ROBUSTMQ_ERR_STOPPED. */
 ROBUSTMQ_EXPORT int robustmq_stop(robustmq_client* client);
+
+/* How robustmq_stop_mode() ends the client (robustmq::StopMode). */
+enum robustmq_stop_mode {
+  ROBUSTMQ_STOP_SPOOL = 0,    /* robustmq_stop(): commit the ring to disk, wait for the worker */
+  ROBUSTMQ_STOP_HAND_OFF = 1  /* return at once; the worker delivers in the background and a
+                                 later client takes over from it */
+};
+/* robustmq_stop() (ROBUSTMQ_STOP_SPOOL) or a hand-off (ROBUSTMQ_STOP_HAND_OFF). Only the first
+ * stop of a client counts. ROBUSTMQ_OK, ROBUSTMQ_ERR_INVALID_ARGUMENT (NULL, another mode) or
+ * ROBUSTMQ_ERR_SYSTEM. Thread safety: as robustmq_stop(). */
+ROBUSTMQ_EXPORT int robustmq_stop_mode(robustmq_client* client, int mode);
 
 /* Copies the message of the last ROBUSTMQ_ERR_SYSTEM or _NO_MEMORY this client returned into
  * buf (NUL-terminated, cut to size; "" if there was none) and returns the message's full length

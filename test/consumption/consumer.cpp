@@ -50,16 +50,21 @@ int main(int argc, char** argv) {
     }
     ::usleep(100'000);
   }
-  // The worker is the process that holds our cache lock as its fd 4: found independently of
-  // stats().worker_pid, so that the check does not rest on what it checks.
+  // The worker is the process that holds the cache directory's worker lock open: found
+  // independently of stats().worker_pid, so that the check does not rest on what it checks.
   std::string worker = "?";
-  const std::string lock = std::string(realpath(argv[3], nullptr)) + "/robustmq.lock";
+  const std::string lock = std::string(realpath(argv[3], nullptr)) + "/robustmq.worker.lock";
   for (const auto& e : std::filesystem::directory_iterator("/proc")) {
     const int pid = std::atoi(e.path().filename().c_str());
-    if (pid <= 0 || pid == ::getpid()) continue;  // "self", and our own lock descriptor
-    char target[PATH_MAX] = {};
-    const std::string fd4 = e.path().string() + "/fd/4";
-    if (::readlink(fd4.c_str(), target, sizeof target - 1) <= 0 || lock != target) continue;
+    if (pid <= 0 || pid == ::getpid()) continue;  // "self", and ourselves
+    bool holds = false;
+    std::error_code ec;
+    for (const auto& fd : std::filesystem::directory_iterator(e.path() / "fd", ec)) {
+      char target[PATH_MAX] = {};
+      if (::readlink(fd.path().c_str(), target, sizeof target - 1) > 0 && lock == target)
+        holds = true;
+    }
+    if (!holds) continue;
     char exe[PATH_MAX] = {};
     const std::string link = e.path().string() + "/exe";
     if (::readlink(link.c_str(), exe, sizeof exe - 1) > 0 &&

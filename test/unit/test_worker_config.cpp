@@ -62,6 +62,7 @@ WorkerConfig full_config() {
   c.user_properties = {{"site", "north"}, {"", ""}, {"k", "v=\xE2\x82\xAC"}};
   c.log_level = LogLevel::error;
   c.log_syslog = true;
+  c.orphan_linger = std::chrono::milliseconds(60'000);
   return c;
 }
 
@@ -460,7 +461,7 @@ TEST_CASE("each bound of each number is enforced by the decoder and the bound it
       }
     }
   });
-  CHECK(bounds == 11);
+  CHECK(bounds == 12);
 }
 
 TEST_CASE("each enumeration and flag is written by its names and accepts no other") {
@@ -522,6 +523,7 @@ TEST_CASE("worker_config() carries every option to its field") {
   o.user_properties = want.user_properties;
   o.log_level = want.log_level;
   o.log_to_syslog = want.log_syslog;
+  o.orphan_linger = want.orphan_linger;
   const WorkerConfig got = worker_config(o);
   check_same(got, want);
   CHECK_FALSE(range_error(got, FieldNames::options).has_value());

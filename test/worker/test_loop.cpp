@@ -666,14 +666,96 @@ TEST_CASE("after the application exits, the ring is drained to the broker, then 
   CHECK(h.status().cached.load() == 0);
 }
 
-TEST_CASE("after the application exits with the broker away, its messages go to the cache") {
-  LoopHarness h;
+// An orphan's broker refuses connections; reconnect attempts come every 400 ms at most.
+void fast_reconnect(WorkerConfig& c) {
+  c.reconnect_min = 100ms;
+  c.reconnect_max = 400ms;
+}
+void broker_away(LoopHarness& h) {
   h.transport.accept_connects = false;
+  h.transport.connect_failed("connection refused");
   h.pump();
+}
+// Passes, acknowledging everything sent, until the loop ends; false if it did not within 100.
+bool runs_to_its_end(LoopHarness& h) {
+  for (int passes = 0; passes < 100; ++passes) {
+    if (!h.step()) return true;
+    h.transport.ack_all();
+  }
+  return false;
+}
+
+TEST_CASE("an orphan whose broker is away caches the ring, keeps reconnecting, and delivers "
+          "everything once the broker is back") {
+  LoopHarness h(fast_reconnect);
+  broker_away(h);
   h.publish_numbered(3);
   h.application_exits();
   CHECK(h.cached_payloads() == numbered(0, 3));
-  CHECK(!h.step());
+  // Not done while anything is undelivered: it goes on with its reconnect attempts.
+  for (int i = 0; i < 5; ++i) {
+    h.time.advance(400ms);
+    REQUIRE(h.step());
+    h.transport.connect_failed("connection refused");
+    h.pump();
+  }
+  CHECK(h.transport.connects >= 5);
+  h.transport.accept_connects = true;
+  h.time.advance(400ms);
+  CHECK(runs_to_its_end(h));
+  CHECK(h.transport.payloads() == numbered(0, 3));
+  CHECK(h.status().cache_backlog.load() == 0);
+  CHECK(h.ring_empty());
+}
+
+TEST_CASE("an orphan that was connected sends its cache backlog, then the ring, then ends") {
+  LoopHarness h(fast_reconnect);
+  broker_away(h);
+  h.publish_numbered(3);
+  h.pump();
+  CHECK(h.cached_payloads() == numbered(0, 3));
+  h.transport.accept_connects = true;
+  h.time.advance(400ms);
+  h.pump();
+  REQUIRE(h.loop->link() == Link::connected);
+  h.publish_numbered(2, 1, 3);
+  h.application_exits();
+  CHECK(runs_to_its_end(h));
+  CHECK(h.transport.payloads() == numbered(0, 5));
+  CHECK(h.status().cache_backlog.load() == 0);
+}
+
+TEST_CASE("orphan_linger bounds the orphan: then it commits the ring to the cache and ends") {
+  LoopHarness h([](WorkerConfig& c) { c.orphan_linger = 5000ms; });
+  h.pump();
+  REQUIRE(h.loop->link() == Link::connected);
+  h.publish_numbered(3);
+  h.pump();
+  REQUIRE(h.transport.sent.size() == 1);  // one in flight, never acknowledged
+  h.application_exits();
+  h.time.advance(4000ms);
+  CHECK(h.step());  // within the linger, within cache_timeout: still waiting
+  h.time.advance(1001ms);
+  // The linger ran out: stop as on stop(): the window settles for up to 1 s, then the ring
+  // goes to the cache.
+  int passes = 0;
+  while (h.step() && ++passes < 100) h.time.advance(100ms);
+  CHECK(passes < 100);
+  CHECK(h.cached_payloads() == numbered(0, 3));
+  CHECK(h.ring_empty());
+}
+
+TEST_CASE("without orphan_linger an orphan never gives up on its own") {
+  LoopHarness h(fast_reconnect);
+  broker_away(h);
+  h.publish_numbered(3);
+  h.application_exits();
+  for (int i = 0; i < 20; ++i) {
+    h.time.advance(std::chrono::hours(1));
+    REQUIRE(h.step());
+    h.transport.connect_failed("connection refused");
+  }
+  CHECK(h.cached_payloads() == numbered(0, 3));
 }
 
 }  // namespace robustmq::test
