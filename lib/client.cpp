@@ -176,8 +176,10 @@ void RobustClient::Impl::connect_async(const std::string& host, int port) {
     if (monitor_wake_ < 0) fail(errno, "eventfd");
     start_worker();
     // The worker said "running" once its counts were in the segment.
-    const Stats s = stats();
-    carried_over_ = s.ring_backlog + s.cache_backlog;
+    const auto& st = seg().status;
+    const std::uint64_t published = st.published.load();
+    const std::uint64_t read = st.ring_messages_read.load();
+    carried_over_ = (published > read ? published - read : 0) + st.cache_backlog.load();
   } catch (...) {
     if (lifeline_ >= 0) ::close(lifeline_);
     if (monitor_wake_ >= 0) ::close(monitor_wake_);

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <cstring>
 #include <cstdlib>
 #include <map>
 #include <random>
@@ -37,6 +39,18 @@ class ProducerRecord {
   bool connected() const { return rec_[2].load() != 0; }
   bool flushed() const { return rec_[3].load() != 0; }
   bool large_started() const { return rec_[4].load() != 0; }
+  std::uint64_t handed_off() const { return rec_[5].load(); }
+  bool published_all() const { return rec_[6].load() != 0; }
+  pid_t took_over_from() const { return static_cast<pid_t>(rec_[7].load()); }
+  std::uint64_t carried_over() const { return rec_[8].load(); }
+  int connect_errno() const { return static_cast<int>(rec_[9].load()); }
+  std::chrono::microseconds connect_took() const {
+    return std::chrono::microseconds(rec_[10].load());
+  }
+  std::string connect_error() const {
+    const char* text = reinterpret_cast<const char*>(rec_ + 16);
+    return std::string(text, ::strnlen(text, 1024));
+  }
   const std::filesystem::path& path() const { return path_; }
 
  private:
@@ -44,22 +58,35 @@ class ProducerRecord {
   std::atomic<std::uint64_t>* rec_ = nullptr;
 };
 
-inline pid_t spawn_producer(const testkit::Mosquitto& broker, const std::filesystem::path& cache,
-                            const std::string& id, const std::string& topic,
-                            const ProducerRecord& rec, const char* cache_type,
-                            std::uint64_t count = 0) {
+// Starts robustmq-test-producer against host:port; `env` adds ROBUSTMQ_TEST_* variables
+// ("NAME=value") for this producer only.
+inline pid_t spawn_producer_at(const std::string& host, int port, const std::filesystem::path& cache,
+                               const std::string& id, const std::string& topic,
+                               const ProducerRecord& rec, const char* cache_type,
+                               std::uint64_t count = 0, std::vector<std::string> env = {}) {
   const char* exe = std::getenv("ROBUSTMQ_TEST_PRODUCER");
   if (exe == nullptr) throw std::runtime_error("ROBUSTMQ_TEST_PRODUCER is not set");
-  std::vector<std::string> args = {exe, broker.host(), std::to_string(broker.port()),
+  std::vector<std::string> args = {exe, host, std::to_string(port),
                                    cache.string(), id, topic, rec.path().string(), cache_type};
   if (count > 0) args.push_back(std::to_string(count));
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (char** e = environ; *e != nullptr; ++e) envp.push_back(*e);
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
   pid_t pid = 0;
-  if (::posix_spawn(&pid, exe, nullptr, nullptr, argv.data(), environ) != 0)
+  if (::posix_spawn(&pid, exe, nullptr, nullptr, argv.data(), envp.data()) != 0)
     throw std::runtime_error("cannot spawn the producer");
   return pid;
+}
+
+inline pid_t spawn_producer(const testkit::Mosquitto& broker, const std::filesystem::path& cache,
+                            const std::string& id, const std::string& topic,
+                            const ProducerRecord& rec, const char* cache_type,
+                            std::uint64_t count = 0) {
+  return spawn_producer_at(broker.host(), broker.port(), cache, id, topic, rec, cache_type, count);
 }
 
 inline void kill9(pid_t pid) {

@@ -96,27 +96,6 @@ inline bool wait_acknowledged(const RobustClient& c, std::uint64_t n,
   return wait_until([&] { return c.stats().acknowledged >= n; }, timeout);
 }
 
-// connect_async(), repeated while the cache path is busy (EBUSY): the worker of a killed
-// producer holds it until it has sent or cached what that producer left. Any other error, or
-// EBUSY after `timeout`, is thrown.
-inline void connect_when_free(RobustClient& c, const std::string& host, int port,
-                              std::chrono::milliseconds timeout) {
-  std::exception_ptr busy;
-  const bool connected = wait_until(
-      [&] {
-        try {
-          c.connect_async(host, port);
-          return true;
-        } catch (const std::system_error& e) {
-          if (e.code().value() != EBUSY) throw;
-          busy = std::current_exception();
-          return false;
-        }
-      },
-      timeout, 50ms);
-  if (!connected) std::rethrow_exception(busy);
-}
-
 // waitpid() for a child, retried on EINTR; returns its wait status.
 inline int reap(pid_t pid) {
   int status = 0;

@@ -6,7 +6,16 @@
 //   offset 32: u64 "large publish started" flag (with ROBUSTMQ_TEST_LARGE=<bytes> and a COUNT:
 //              after the COUNT small messages, one payload of that many 'L' bytes; then it
 //              waits to be killed)
-//
+//   offset 40: u64 stats().handed_off (with ROBUSTMQ_TEST_HAND_OFF and a COUNT: after the COUNT
+//              messages, stop(StopMode::hand_off) and exit 0)
+//   offset 48: u64 "all COUNT published" flag (with ROBUSTMQ_TEST_PAUSE and a COUNT: then it
+//              waits to be killed)
+//   offset 56: u64 stats().took_over_from       offset 64: u64 stats().carried_over
+//   offset 72: u64 errno of a failed connect_async() (it then exits 4)
+//   offset 80: u64 microseconds connect_async() took
+//   offset 128: the failed connect_async()'s message, NUL-terminated (up to 1024 bytes)
+// ROBUSTMQ_TEST_UNTHROTTLED: publish as fast as publish() allows (else at most ~10,000/s).
+
 //   robustmq-test-producer HOST PORT CACHE_DIR CLIENT_ID TOPIC RECORD_FILE CACHE_TYPE [COUNT]
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -50,18 +59,25 @@ int main(int argc, char** argv) {
   if (const char* d = std::getenv("ROBUSTMQ_TEST_DURABILITY"); d && std::string(d) == "journal")
     o.durability = robustmq::Durability::journal;
   robustmq::RobustClient client(o);
-  // The previous producer's worker may still be draining the ring it left: it holds the cache
-  // lock until it is done.
+  // The previous producer's worker may still be delivering what it left: this takes over.
+  const auto t0 = std::chrono::steady_clock::now();
   try {
-    robustmq::test::connect_when_free(client, argv[1], std::atoi(argv[2]),
-                                      std::chrono::seconds(30));
+    client.connect_async(argv[1], std::atoi(argv[2]));
   } catch (const std::system_error& e) {
     std::fprintf(stderr, "producer: %s\n", e.what());
+    std::strncpy(reinterpret_cast<char*>(rec + 16), e.what(), 1023);
+    rec[9].store(static_cast<std::uint64_t>(e.code().value()));
     return 4;
   }
+  rec[10].store(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                               std::chrono::steady_clock::now() - t0)
+                                               .count()));
+  rec[7].store(static_cast<std::uint64_t>(client.stats().took_over_from));
+  rec[8].store(client.stats().carried_over);
   rec[1].store(static_cast<std::uint64_t>(client.stats().worker_pid));
   rec[2].store(1);
   const std::string topic = argv[5];
+  const bool unthrottled = std::getenv("ROBUSTMQ_TEST_UNTHROTTLED") != nullptr;
   for (std::uint64_t i = 0; i < count; ++i) {
     if (auto ec = client.publish(topic, robustmq::testkit::sequence_payload(i, 64), 1)) {
       std::fprintf(stderr, "producer: publish %llu: %s\n", static_cast<unsigned long long>(i),
@@ -70,7 +86,7 @@ int main(int argc, char** argv) {
     }
     rec[0].store(i + 1, std::memory_order_release);
     // At most ~10,000 messages/s, so that a test's backlog drains in seconds.
-    if (i % 10 == 9) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (!unthrottled && i % 10 == 9) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     if ((i & 1023) == 0) rec[1].store(static_cast<std::uint64_t>(client.stats().worker_pid));
   }
   if (const char* large = std::getenv("ROBUSTMQ_TEST_LARGE")) {
@@ -80,6 +96,15 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "producer: large publish: %s\n", ec.message().c_str());
       return 7;
     }
+    while (true) ::pause();
+  }
+  if (std::getenv("ROBUSTMQ_TEST_HAND_OFF") != nullptr) {
+    client.stop(robustmq::StopMode::hand_off);
+    rec[5].store(client.stats().handed_off);
+    return 0;
+  }
+  if (std::getenv("ROBUSTMQ_TEST_PAUSE") != nullptr) {
+    rec[6].store(1);
     while (true) ::pause();
   }
   // ROBUSTMQ_TEST_FLUSH: make everything durable, say so (offset 24), then wait to be killed,

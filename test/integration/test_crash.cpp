@@ -48,7 +48,7 @@ void run_lifetimes(const char* cache_type, int lifetimes, bool kill_worker, unsi
   RobustClient client(client_options(cache, id, std::string(cache_type) == "file"
                                                     ? CacheType::file
                                                     : CacheType::sqlite));
-  REQUIRE_NOTHROW(connect_when_free(client, broker.host(), broker.port(), 30s));
+  REQUIRE_NOTHROW(client.connect_async(broker.host(), broker.port()));
   const std::uint64_t want = total(confirmed);
   std::string problem;
   wait_until(

@@ -179,7 +179,7 @@ TEST_CASE("after flush() returned, a power cut (both processes and the shared me
     REQUIRE(sub.wait_subscribed());
     RobustClient client(client_options(cache, id, std::string(m.type) == "file" ? CacheType::file
                                                                                  : CacheType::sqlite));
-    REQUIRE_NOTHROW(connect_when_free(client, broker.host(), broker.port(), 10s));
+    REQUIRE_NOTHROW(client.connect_async(broker.host(), broker.port()));
     const auto problem = wait_in_order(sub, 3000, 60s);
     CHECK_MESSAGE(problem.empty(), problem);
     client.stop();

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <set>
 #include <thread>
 
 #include "crash_helpers.hpp"
@@ -316,8 +317,8 @@ TEST_CASE("a producer killed while writing a 200 MB payload leaves nothing that 
   // The next client on the same cache path deletes the half-written file and sends nothing
   // more.
   RobustClient next(large_options(cache, "large-kill", CacheType::file));
-  // The orphaned worker may still hold the cache lock.
-  REQUIRE_NOTHROW(connect_when_free(next, broker.host(), broker.port(), 30s));
+  // The orphaned worker, if it still runs, hands over.
+  REQUIRE_NOTHROW(next.connect_async(broker.host(), broker.port()));
   CHECK(count_files(cache, ".tmp") == 0);
   REQUIRE_FALSE(next.flush(30s));
   std::this_thread::sleep_for(1s);  // room for anything that should not come
@@ -448,7 +449,11 @@ TEST_CASE("a large-message file that nothing refers to is deleted once its produ
   CHECK_MESSAGE(!fs::exists(cache / "large" / orphan), "large/ holds ", listing);
   // This process is alive and could be about to push a reference to it: kept.
   CHECK(fs::exists(cache / "large" / live));
-  CHECK(sub.count() == 2);
+  // Neither file was sent: only the two small messages arrived (small-0 maybe twice: a flush on
+  // a loaded machine may cache it while its acknowledgement is still on the way).
+  std::set<std::string> payloads;
+  for (const auto& m : sub.messages()) payloads.insert(m.payload);
+  CHECK(payloads == std::set<std::string>{"small-0", "small-1"});
   client.stop();
 }
 
