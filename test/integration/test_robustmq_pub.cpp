@@ -190,3 +190,23 @@ TEST_CASE("robustmq-pub killed with SIGKILL during -l: a re-run with the same -i
   CHECK(run(again, lines(queued, kTotal)) == 0);
   CHECK(wait_in_order(sub, kTotal, 30s) == "");
 }
+
+TEST_CASE("robustmq-pub --hand-off returns once queued; its worker delivers after the broker "
+          "comes back, and the next run takes over from it") {
+  testkit::Mosquitto broker;
+  testkit::Subscriber sub(broker.host(), broker.port(), "pub/hand/#");
+  REQUIRE(sub.wait_subscribed());
+  testkit::TempDir dir;
+  const std::string cache = (dir / "cache").string();
+  broker.stop();
+  auto l = base_args(broker, cache, "pub/hand/seq");
+  l.insert(l.end(), {"-l", "--hand-off"});
+  // Exit 0 with the broker away: queued and handed to the worker, which stays behind.
+  CHECK(run(l, lines(0, 500)) == 0);
+  // A second run while that worker still waits for the broker: it takes over (no EBUSY) and
+  // hands off in its turn.
+  CHECK(run(l, lines(500, 1000)) == 0);
+  broker.start();
+  REQUIRE(sub.wait_subscribed(10s, sub.subscribe_count() + 1));
+  CHECK(wait_in_order(sub, 1000, 60s) == "");
+}
