@@ -91,6 +91,11 @@ void close_from_fallback(int first) {
   // Out of the way first, so that dup2 onto 3 cannot clobber it.
   const int a = fcntl(lifeline, F_DUPFD, 10);
   if (a < 0 || dup2(a, 3) < 0) _exit(126);
+  // stdin and stdout are the application's, and the worker may outlive it (a hand-off, an
+  // orphan): holding them would keep a shell's pipe or $(...) waiting for the worker. It writes
+  // only its log, to stderr.
+  const int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0) _exit(126);
   if (syscall(SYS_close_range, 4u, ~0u, 0u) != 0) close_from_fallback(4);
   execve(path, argv, environ);
   const int err = errno;
