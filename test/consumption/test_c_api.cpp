@@ -378,3 +378,41 @@ TEST_CASE("stats() reports the worker's pid") {
   REQUIRE(robustmq_stats(c.get(), &s) == ROBUSTMQ_OK);
   CHECK(s.worker_pid > 0);
 }
+
+TEST_CASE("robustmq_stop_mode hands off to the worker; the next client takes over from it") {
+  testkit::Mosquitto broker;
+  testkit::Subscriber sub(broker.host(), broker.port(), "c/hand/#");
+  REQUIRE(sub.wait_subscribed());
+  testkit::TempDir dir;
+  auto o = options_for(dir / "cache", "c-hand");
+  REQUIRE(robustmq_options_set_takeover_timeout_ms(o.get(), 0) == ROBUSTMQ_ERR_INVALID_ARGUMENT);
+  REQUIRE(robustmq_options_set_takeover_timeout_ms(o.get(), 5000) == ROBUSTMQ_OK);
+  REQUIRE(robustmq_options_set_orphan_linger_ms(o.get(), -1) == ROBUSTMQ_OK);
+  ClientPtr first(robustmq_client_new(o.get()));
+  CHECK(robustmq_stop_mode(first.get(), 7) == ROBUSTMQ_ERR_INVALID_ARGUMENT);
+  CHECK(robustmq_stop_mode(nullptr, ROBUSTMQ_STOP_HAND_OFF) == ROBUSTMQ_ERR_INVALID_ARGUMENT);
+  // The broker is away: everything is still undelivered at the hand-off.
+  broker.stop();
+  REQUIRE(robustmq_connect_async(first.get(), "127.0.0.1", broker.port()) == ROBUSTMQ_OK);
+  for (int i = 0; i < 100; ++i) {
+    const std::string p = testkit::sequence_payload(static_cast<std::uint64_t>(i));
+    REQUIRE(robustmq_publish(first.get(), "c/hand/seq", p.data(), p.size(), 1, 0) == ROBUSTMQ_OK);
+  }
+  struct robustmq_stats s;
+  REQUIRE(robustmq_stats(first.get(), &s) == ROBUSTMQ_OK);
+  const int worker = s.worker_pid;
+  REQUIRE(robustmq_stop_mode(first.get(), ROBUSTMQ_STOP_HAND_OFF) == ROBUSTMQ_OK);
+  REQUIRE(robustmq_stats(first.get(), &s) == ROBUSTMQ_OK);
+  CHECK(s.handed_off >= 100);
+  CHECK(::kill(worker, 0) == 0);  // it stays behind
+
+  ClientPtr second(robustmq_client_new(o.get()));
+  REQUIRE(robustmq_connect_async(second.get(), "127.0.0.1", broker.port()) == ROBUSTMQ_OK);
+  REQUIRE(robustmq_stats(second.get(), &s) == ROBUSTMQ_OK);
+  CHECK(s.took_over_from == worker);
+  CHECK(s.carried_over == 100);
+  broker.start();
+  REQUIRE(sub.wait_subscribed(10s, sub.subscribe_count() + 1));
+  REQUIRE(sub.wait_for(100, 30s));
+  REQUIRE(robustmq_stop(second.get()) == ROBUSTMQ_OK);
+}
