@@ -56,6 +56,11 @@ class Loop {
   // every pass in builds with assertions (assert(invariants_hold())).
   bool invariants_hold();
 
+  // When wait_for_work() wakes up at the latest with nothing happening; none: only an event
+  // wakes it. Never a moment already past while nothing can be done about it (the loop would
+  // spin).
+  std::optional<Clock::time_point> next_deadline() const;
+
   Link link() const noexcept { return link_; }
   const Window& window() const noexcept { return window_; }
   CacheHealth cache_health() const noexcept { return spooler_.health(); }
@@ -95,7 +100,6 @@ class Loop {
   void update_oldest();
   void read_lifeline();
   bool sweep_large_orphans();
-  std::optional<Clock::time_point> next_deadline() const;
 
   WorkerConfig config_;
   const TimeSource& time_;

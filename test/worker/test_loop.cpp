@@ -745,6 +745,23 @@ TEST_CASE("orphan_linger bounds the orphan: then it commits the ring to the cach
   CHECK(h.ring_empty());
 }
 
+TEST_CASE("an orphan waiting for its broker sleeps until its next attempt, past the drain "
+          "deadline too") {
+  LoopHarness h(fast_reconnect);  // cache_timeout 10 s: the ring is drained, then spooled
+  broker_away(h);
+  h.publish_numbered(3);
+  h.application_exits();
+  for (int i = 0; i < 60; ++i) {  // 24 s: well past the drain deadline
+    h.time.advance(400ms);
+    REQUIRE(h.step());
+    h.transport.connect_failed("connection refused");
+    h.pump();
+    const auto wake = h.loop->next_deadline();
+    REQUIRE(wake.has_value());  // the next reconnect attempt
+    CHECK(*wake > h.time.now());
+  }
+}
+
 TEST_CASE("without orphan_linger an orphan never gives up on its own") {
   LoopHarness h(fast_reconnect);
   broker_away(h);
