@@ -374,8 +374,11 @@ std::optional<Clock::time_point> Loop::next_deadline() const {
   if (link_ == Link::connected && !window_.empty())
     consider(window_.oldest().sent_at + config_.cache_timeout + window_.oldest().ack_grace +
              std::chrono::milliseconds(1));
-  if (drain_deadline_) consider(*drain_deadline_);
-  if (linger_deadline_) consider(*linger_deadline_);
+  // The application's exit and orphan_linger each need one wake-up when they come; once past,
+  // spool_wanted() and stop_wanted() act on them in every pass and nothing more is due.
+  const auto now = time_.now();
+  if (drain_deadline_ && *drain_deadline_ > now) consider(*drain_deadline_);
+  if (linger_deadline_ && *linger_deadline_ > now) consider(*linger_deadline_);
   if (const auto retry = spooler_.retry_at()) consider(*retry);
   if (const auto due = spooler_.removals_due()) consider(*due);
   if (settle_deadline_) consider(*settle_deadline_);
