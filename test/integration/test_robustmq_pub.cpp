@@ -33,7 +33,9 @@ const char* pub_exe() {
   return exe;
 }
 
-Run start(std::vector<std::string> args) {
+// Starts robustmq-pub with pipes for stdin and stdout (and stderr, into the same pipe, as
+// `2>&1` or $(...) of a script that keeps both).
+Run start(std::vector<std::string> args, bool with_stderr = false) {
   int in[2], out[2];
   REQUIRE(::pipe2(in, O_CLOEXEC) == 0);
   REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
@@ -41,6 +43,7 @@ Run start(std::vector<std::string> args) {
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, in[0], 0);
   posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  if (with_stderr) posix_spawn_file_actions_adddup2(&fa, out[1], 2);
   args.insert(args.begin(), pub_exe());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
@@ -201,8 +204,25 @@ TEST_CASE("robustmq-pub --hand-off returns once queued; its worker delivers afte
   broker.stop();
   auto l = base_args(broker, cache, "pub/hand/seq");
   l.insert(l.end(), {"-l", "--hand-off"});
-  // Exit 0 with the broker away: queued and handed to the worker, which stays behind.
-  CHECK(run(l, lines(0, 500)) == 0);
+  // Exit 0 with the broker away: queued and handed to the worker, which stays behind without
+  // holding robustmq-pub's output: a script reading it (stderr too) gets EOF at once.
+  Run r = start(l, true);
+  const std::string input = lines(0, 500);
+  REQUIRE(::write(r.in, input.data(), input.size()) == ssize_t(input.size()));
+  ::close(r.in);
+  CHECK(wait_exit(r.pid) == 0);
+  bool eof = false;
+  std::string output;
+  for (int i = 0; i < 600 && !eof; ++i) {  // up to 60 s
+    pollfd p{r.out, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    char buf[4096];
+    const ssize_t n = ::read(r.out, buf, sizeof buf);
+    if (n > 0) output.append(buf, static_cast<std::size_t>(n));
+    eof = n == 0;
+  }
+  ::close(r.out);
+  CHECK_MESSAGE(eof, "the output pipe stayed open after robustmq-pub exited: ", output);
   // A second run while that worker still waits for the broker: it takes over (no EBUSY) and
   // hands off in its turn.
   CHECK(run(l, lines(500, 1000)) == 0);
