@@ -1,7 +1,9 @@
 // The worker's log: one line per event that matters, to stderr (which it shares with the
-// application). Never a line per message at the default level.
+// application, until the application is gone) or syslog. Never a line per message at the
+// default level.
 #pragma once
 
+#include <fcntl.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -40,6 +42,20 @@ void log(Level level, fmt::format_string<Args...> f, Args&&... args) {
   line += fmt::format(f, std::forward<Args>(args)...);
   line += '\n';
   (void)!::write(STDERR_FILENO, line.data(), line.size());
+}
+
+// The application is gone and the worker delivers on as an orphan: the stderr it shared may be a
+// pipe that a script, $(...) or cron reads to its end, which must not wait for this process.
+// Later lines go to syslog (under systemd, the journal), and stderr becomes /dev/null.
+inline void detach_from_stderr() {
+  if (!g_log_syslog) {
+    ::openlog("robustmq-worker", LOG_PID, LOG_DAEMON);
+    g_log_syslog = true;
+  }
+  const int null = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+  if (null < 0) return;
+  ::dup2(null, STDERR_FILENO);
+  if (null != STDERR_FILENO) ::close(null);
 }
 
 }  // namespace robustmq::worker

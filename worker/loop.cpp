@@ -448,6 +448,10 @@ void Loop::read_lifeline() {
       linger_deadline_ ? fmt::format("for at most {} ms (orphan_linger)",
                                      config_.orphan_linger.count())
                        : std::string("until they are delivered"));
+  if (on_orphaned_) {
+    log(Level::info, "further log lines go to syslog");
+    on_orphaned_();
+  }
 }
 
 // The enqueue time of the oldest message not yet acknowledged, for stats().oldest_age.

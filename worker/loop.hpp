@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -60,6 +61,9 @@ class Loop {
   // wakes it. Never a moment already past while nothing can be done about it (the loop would
   // spin).
   std::optional<Clock::time_point> next_deadline() const;
+
+  // Called once the application is gone (the worker main detaches from its stderr).
+  void on_orphaned(std::function<void()> f) { on_orphaned_ = std::move(f); }
 
   Link link() const noexcept { return link_; }
   const Window& window() const noexcept { return window_; }
@@ -130,6 +134,7 @@ class Loop {
   std::optional<Clock::time_point> linger_deadline_;  // ... and stop after it (orphan_linger)
   std::optional<Clock::time_point> settle_deadline_;  // stop/flush: let the window drain first
 
+  std::function<void()> on_orphaned_;
   bool swept_ = false;  // sweep_large_orphans() ran in this process
   std::vector<Event> event_buf_;
   std::vector<std::string> retired_files_;  // retire(): released once the tail/cache moved

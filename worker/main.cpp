@@ -165,6 +165,7 @@ int main(int argc, char** argv) {
                                 events);
     robustmq::worker::Loop loop(std::move(*config), std::move(segment), std::move(cache),
                                 lifeline, events, mqtt);
+    loop.on_orphaned(robustmq::worker::detach_from_stderr);
     say(lifeline, "running");  // the loop's constructor published the cache's counts
     return loop.run();
   } catch (const std::exception& e) {
