@@ -288,7 +288,9 @@ int robustmq_options_set_worker_start_timeout_ms(robustmq_options* o, int64_t ms
 
 int robustmq_options_set_orphan_linger_ms(robustmq_options* o, int64_t ms) {
   return set(o, [&](robustmq::Options& x) {
-    x.orphan_linger = std::chrono::milliseconds(ms < 0 ? -1 : ms);
+    if (ms < 0) ms = -1;
+    if (!robustmq::limits_of("orphan_linger_ms").admits(ms)) return ROBUSTMQ_ERR_INVALID_ARGUMENT;
+    x.orphan_linger = std::chrono::milliseconds(ms);
     return ROBUSTMQ_OK;
   });
 }

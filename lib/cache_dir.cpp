@@ -103,8 +103,10 @@ int lock_cache_dir(const std::filesystem::path& dir, std::chrono::milliseconds w
                                 "{}): stop it or use another cache_path",
                                 dir.string(), owner));
       fail(EBUSY, fmt::format("cache path {} stayed locked for {} ms although the client that "
-                              "locked it (pid {}) is gone: another process holds {} open (see "
-                              "`fuser -v {}`)",
+                              "locked it (pid {}) is gone: another process holds {} open, "
+                              "such as the worker of an older RobustMQ, which kept the lock "
+                              "until it had delivered (wait for it to exit; `fuser -v {}` "
+                              "names it)",
                               dir.string(), wait.count(), owner, path.string(), path.string()));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));

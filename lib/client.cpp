@@ -186,8 +186,7 @@ void RobustClient::Impl::connect_async(const std::string& host, int port) {
     lifeline_ = monitor_wake_ = -1;
     producer_.reset();
     segment_.reset();
-    ::close(lock_fd_);
-    lock_fd_ = -1;
+    release_lock();
     throw;
   }
   owner_pid_ = ::getpid();
@@ -269,8 +268,8 @@ void RobustClient::Impl::stop(StopMode mode) {
     MappedSegment::unlink(segment_name_);
   ::close(lifeline_);
   ::close(monitor_wake_);
-  ::close(lock_fd_);
-  lifeline_ = monitor_wake_ = lock_fd_ = -1;
+  release_lock();
+  lifeline_ = monitor_wake_ = -1;
 }
 
 // The worker becomes an orphan on purpose: it reads 'h', then EOF, and goes on delivering
@@ -297,8 +296,18 @@ void RobustClient::Impl::hand_off() {
   connected_.store(false);
   ::close(lifeline_);
   ::close(monitor_wake_);
+  release_lock();
+  lifeline_ = monitor_wake_ = -1;
+}
+
+// The lock file stops naming this process before the lock goes: an orphan that holds the lock
+// for a moment (unlink_segment_unless_claimed()) must not make a later client of this very
+// process, which is alive, read EBUSY naming it (cache_dir.hpp).
+void RobustClient::Impl::release_lock() noexcept {
+  if (lock_fd_ < 0) return;
+  (void)!::ftruncate(lock_fd_, 0);
   ::close(lock_fd_);
-  lifeline_ = monitor_wake_ = lock_fd_ = -1;
+  lock_fd_ = -1;
 }
 
 RobustClient::RobustClient(std::string client_id, CacheType cache_type,

@@ -47,6 +47,7 @@ class RobustClient::Impl {
   void monitor_loop();
   void start_worker();
   void hand_off();  // stop(StopMode::hand_off), after the monitor has stopped
+  void release_lock() noexcept;
   void set_error(std::string e) {
     std::lock_guard lock(error_mu_);
     error_ = std::move(e);

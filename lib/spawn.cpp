@@ -94,8 +94,14 @@ void close_from_fallback(int first) {
   // stdin and stdout are the application's, and the worker may outlive it (a hand-off, an
   // orphan): holding them would keep a shell's pipe or $(...) waiting for the worker. It writes
   // only its log, to stderr.
-  const int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-  if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0) _exit(126);
+  // Without O_CLOEXEC: if the host had closed 0 or 1, open() returns that very number, which
+  // must stay open across exec; a higher one is closed below.
+  const int null = open("/dev/null", O_RDWR);
+  if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0) {
+    static const char msg[] = "error cannot open /dev/null for the worker's stdin and stdout\n";
+    (void)!write(3, msg, sizeof msg - 1);
+    _exit(126);
+  }
   if (syscall(SYS_close_range, 4u, ~0u, 0u) != 0) close_from_fallback(4);
   execve(path, argv, environ);
   const int err = errno;

@@ -124,8 +124,9 @@ constexpr void for_each_field(Visit&& visit) {
   visit(Field{"content_type", "Options::content_type", &W::content_type, &O::content_type});
   visit(Field{"user_properties", "Options::user_properties", &W::user_properties,
               &O::user_properties});
+  // At most ten years: a deadline that far ahead still fits the clock (-1: until delivered).
   visit(Field{"orphan_linger_ms", "Options::orphan_linger", &W::orphan_linger, &O::orphan_linger,
-              {-1}});
+              {-1, 315'360'000'000}});
   visit(Field{"log_level", "Options::log_level", &W::log_level, &O::log_level});
   visit(Field{"log_syslog", "Options::log_to_syslog", &W::log_syslog, &O::log_to_syslog});
 }

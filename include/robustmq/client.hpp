@@ -133,7 +133,8 @@ struct Options {
   // A worker whose application died (or handed off, stop(StopMode::hand_off)) goes on delivering
   // what it holds, connecting and reconnecting as usual, until everything is acknowledged or
   // this long has passed; then it commits what is left to the cache and exits. Negative: until
-  // everything is delivered. 0: at once (what is not yet sent waits for the next client).
+  // everything is delivered. 0: at once (what is not yet sent waits for the next client). At
+  // most ten years.
   std::chrono::milliseconds orphan_linger{-1};
   // How long connect_async() waits for such a worker of an earlier life of this client_id and
   // cache_path to hand over: asked with SIGTERM, it commits the ring to the cache and exits,
