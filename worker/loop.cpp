@@ -10,7 +10,8 @@
 //   Transport (transport.hpp) the broker: Paho (mqtt.hpp), or a scripted fake in the tests
 //   Loop     (here)          events, the connection's states, the stop/flush/exit deadlines,
 //                            waiting for work; its one send path and retiring the window's
-//                            acknowledged prefix are in loop_send.cpp
+//                            acknowledged prefix are in loop_send.cpp, the application's
+//                            exit and the worker's end in loop_end.cpp
 //
 // Invariants. invariants_hold() (invariants.cpp) checks each after every pass (step()) in
 // builds with assertions: the normal and sanitizer builds of the test command.
@@ -100,7 +101,6 @@
 #include <random>
 
 #include "worker/log.hpp"
-#include "worker/start.hpp"
 
 namespace robustmq::worker {
 
@@ -163,41 +163,6 @@ bool Loop::step() {
   }
   assert(invariants_hold());
   return !done;
-}
-
-void Loop::finish() {
-  if (link_ == Link::connected) transport_.disconnect(std::chrono::milliseconds(1000));
-  spooler_.prepare_close();  // applies removals a failed backend refused, if the disk allows
-  // The producer is gone now: what its crash or an earlier worker's left behind can go too.
-  if (!producer_alive_ && ring_.tail() == ring_.head() && window_.empty()) sweep_large_orphans();
-  spooler_.close();
-  report_.state(ConnectionState::stopped);
-  const auto left = seg_.status.cache_backlog.load();
-  if (const auto by = seg_.control.takeover_by.load(); by != 0 && !producer_alive_)
-    log(Level::info, "application pid {} takes over: {} messages left for it in the cache", by,
-        left);
-  if (!producer_alive_ && ring_.tail() == ring_.head() &&
-      !unlink_segment_unless_claimed(config_.cache_dir, config_.segment_name))
-    log(Level::debug, "a new client holds the cache directory: the segment stays for it");
-  log(Level::info, "stopped: ring empty, {} messages left in the cache", left);
-}
-
-bool Loop::delivered_all() {
-  if (producer_alive_ || ring_.tail() != ring_.head() || !window_.empty()) return false;
-  if (spooler_.counts_dirty()) spooler_.publish_counts();
-  return spooler_.empty_for_sure();
-}
-
-// Once the ring, the window and the cache are empty (LargeFiles::sweep_orphans() says why then).
-// Returns false when the cache still holds messages (or cannot say): nothing was swept.
-bool Loop::sweep_large_orphans() {
-  if (!spooler_.empty_for_sure()) return false;
-  const auto [files, bytes] = large_.sweep_orphans();
-  if (files > 0) {
-    log(Level::info, "deleted {} large-message files ({} bytes) that no message refers to, left "
-        "by a crashed producer or worker", files, bytes);
-  }
-  return true;
 }
 
 void Loop::handle_events() {
@@ -423,35 +388,6 @@ void Loop::wait_for_work(std::optional<std::chrono::milliseconds> at_most) {
   seg_.status.worker_wakeups.fetch_add(1, std::memory_order_relaxed);
   if (fds[0].revents != 0) events_.drain_fd();
   if (producer_alive_ && fds[1].revents != 0) read_lifeline();
-}
-
-// Wake-up bytes from the application ('h': it hands off and leaves), or EOF: it exited (or was
-// killed). Its messages in the ring are drained to the broker for cache_timeout, then spooled
-// (spool_wanted()); the worker goes on delivering as an orphan (the design block above).
-void Loop::read_lifeline() {
-  char buf[256];
-  ssize_t n = 0;
-  while ((n = ::recv(lifeline_, buf, sizeof buf, MSG_DONTWAIT)) > 0) {
-    if (std::find(buf, buf + n, 'h') != buf + n) handed_off_ = true;
-  }
-  if (n != 0) return;
-  producer_alive_ = false;
-  const auto now = time_.now();
-  drain_deadline_ = now + config_.cache_timeout;
-  if (config_.orphan_linger.count() >= 0) linger_deadline_ = now + config_.orphan_linger;
-  const std::uint64_t read = seg_.status.ring_messages_read.load();
-  const std::uint64_t published = seg_.status.published.load();
-  log(Level::info, "the application {}: delivering {} messages from the ring and {} from the "
-      "cache in the background, {}",
-      handed_off_ ? "handed off" : "exited", published > read ? published - read : 0,
-      spooler_.counts().messages,
-      linger_deadline_ ? fmt::format("for at most {} ms (orphan_linger)",
-                                     config_.orphan_linger.count())
-                       : std::string("until they are delivered"));
-  if (on_orphaned_) {
-    log(Level::info, "further log lines go to syslog");
-    on_orphaned_();
-  }
 }
 
 // The enqueue time of the oldest message not yet acknowledged, for stats().oldest_age.
