@@ -72,22 +72,20 @@ int main(int argc, char** argv) {
       break;
     }
   }
-  /* Wait up to 30 s until nothing waits in the shared ring or the disk cache: all delivered.
-   * If the broker is away that long, make sure everything is on disk (robustmq_flush) and
-   * leave: the next run with the same client id and cache directory sends it. */
-  for (int tries = 0; status == 0; ++tries) {
-    struct robustmq_stats s;
-    if (robustmq_stats(client, &s) == ROBUSTMQ_OK && s.ring_backlog == 0 && s.cache_backlog == 0)
-      break;
-    if (tries == 300) {
-      rc = robustmq_flush(client, 30000);
-      fprintf(stderr, "not delivered within 30 s; %s\n",
-              rc == ROBUSTMQ_OK ? "the rest waits in the disk cache" : robustmq_strerror(rc));
+  /* Wait up to 30 s until the broker has every message (this run's and any an earlier run
+   * left). If the broker is away that long, make sure everything is on disk (robustmq_flush)
+   * and leave: the next run with the same client id and cache directory sends it. */
+  if (status == 0) {
+    rc = robustmq_wait_delivered(client, 30000);
+    if (rc != ROBUSTMQ_OK) {
+      const int frc = robustmq_flush(client, 30000);
+      fprintf(stderr, "not delivered within 30 s (%s); %s\n", robustmq_strerror(rc),
+              frc == ROBUSTMQ_OK ? "the rest waits in the disk cache" : robustmq_strerror(frc));
       status = 4;
-      break;
     }
-    nanosleep(&(struct timespec){.tv_sec = 0, .tv_nsec = 100000000}, NULL);
   }
+  printf("delivered through sequence number %llu\n",
+         (unsigned long long)robustmq_delivered_through(client));
 
   struct robustmq_stats s;
   if (robustmq_stats(client, &s) == ROBUSTMQ_OK)

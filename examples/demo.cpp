@@ -107,10 +107,12 @@ int main() try {
               static_cast<unsigned long long>(refused));
   outage_thread.join();
 
-  // stop() would spool what is still queued to disk and end the worker: wait for delivery first.
+  // stop() would spool what is still queued to disk and end the worker: wait for delivery first
+  // (the broker acknowledged every message), then for the subscriber to have them all.
   const auto deadline = Clock::now() + kDeliveryTimeout;
-  while (unique_count(sub) < published && Clock::now() < deadline) std::this_thread::sleep_for(50ms);
+  const auto delivery = client.wait_delivered(kDeliveryTimeout);
   const auto delivered_at = Clock::now();
+  while (unique_count(sub) < published && Clock::now() < deadline) std::this_thread::sleep_for(50ms);
   const auto flushed = client.flush(5s);
   const auto stats = client.stats();
   client.stop();
@@ -122,6 +124,9 @@ int main() try {
               seconds(delivered_at - t0));
   std::printf("in order: %s\n", problem.empty() ? "yes" : ("no: " + problem).c_str());
   std::printf("broker outage: %.2f s\n", seconds(outage));
+  std::printf("wait_delivered: %s (delivered through sequence number %llu)\n",
+              delivery ? delivery.message().c_str() : "ok",
+              static_cast<unsigned long long>(client.delivered_through()));
   std::printf("flush: %s\n", flushed ? flushed.message().c_str() : "ok");
   std::printf("client stats: state %s, published %llu, sent %llu, acknowledged %llu, cached %llu, "
               "reconnects %llu, cache backlog %llu%s%s\n",

@@ -39,8 +39,10 @@ ROBUSTMQ_SAME(ROBUSTMQ_ERR_WORKER_UNAVAILABLE, worker_unavailable);
 ROBUSTMQ_SAME(ROBUSTMQ_ERR_PAYLOAD_OVER_MQTT_LIMIT, payload_over_mqtt_limit);
 ROBUSTMQ_SAME(ROBUSTMQ_ERR_PAYLOAD_OVER_CACHE_LIMIT, payload_over_cache_limit);
 ROBUSTMQ_SAME(ROBUSTMQ_ERR_LARGE_FILE_FAILED, large_file_failed);
+ROBUSTMQ_SAME(ROBUSTMQ_ERR_DELIVERY_TIMEOUT, delivery_timeout);
+ROBUSTMQ_SAME(ROBUSTMQ_ERR_UNKNOWN_SEQUENCE, unknown_sequence);
 #undef ROBUSTMQ_SAME
-static_assert(static_cast<int>(errc::large_file_failed) < ROBUSTMQ_ERR_INVALID_ARGUMENT);
+static_assert(static_cast<int>(errc::unknown_sequence) < ROBUSTMQ_ERR_INVALID_ARGUMENT);
 
 struct robustmq_client {
   explicit robustmq_client(robustmq::Options o) : client(std::move(o)) {}
@@ -62,7 +64,7 @@ struct robustmq_client {
 
 namespace {
 
-constexpr int kLastErrc = static_cast<int>(errc::large_file_failed);
+constexpr int kLastErrc = static_cast<int>(errc::unknown_sequence);
 
 int code_of(std::error_code ec) noexcept {
   if (!ec) return ROBUSTMQ_OK;
@@ -186,14 +188,55 @@ int robustmq_connect_async(robustmq_client* client, const char* host, int port) 
 
 int robustmq_publish(robustmq_client* client, const char* topic, const void* payload, size_t len,
                      int qos, int retain) {
+  return robustmq_publish_seq(client, topic, payload, len, qos, retain, nullptr);
+}
+
+int robustmq_publish_seq(robustmq_client* client, const char* topic, const void* payload,
+                         size_t len, int qos, int retain, uint64_t* sequence) {
   if (client == nullptr || topic == nullptr || (payload == nullptr && len != 0))
     return ROBUSTMQ_ERR_INVALID_ARGUMENT;
   try {
     const std::string_view body =
         len == 0 ? std::string_view() : std::string_view(static_cast<const char*>(payload), len);
-    return code_of(client->client.publish(topic, body, qos, retain != 0));
+    if (sequence == nullptr) return code_of(client->client.publish(topic, body, qos, retain != 0));
+    std::uint64_t seq = 0;
+    const int rc = code_of(client->client.publish(topic, body, qos, retain != 0, seq));
+    if (rc == ROBUSTMQ_OK) *sequence = seq;
+    return rc;
   } catch (const std::bad_alloc&) {
     return ROBUSTMQ_ERR_NO_MEMORY;
+  } catch (const std::exception& e) {
+    return client->fail(ROBUSTMQ_ERR_SYSTEM, EIO, e.what());
+  } catch (...) {
+    return ROBUSTMQ_ERR_SYSTEM;
+  }
+}
+
+uint64_t robustmq_delivered_through(const robustmq_client* client) {
+  if (client == nullptr) return 0;
+  try {
+    return client->client.delivered_through();
+  } catch (...) {
+    return 0;
+  }
+}
+
+int robustmq_wait_delivered(robustmq_client* client, int64_t timeout_ms) {
+  if (client == nullptr) return ROBUSTMQ_ERR_INVALID_ARGUMENT;
+  try {
+    return code_of(client->client.wait_delivered(std::chrono::milliseconds(std::max<int64_t>(timeout_ms, 0))));
+  } catch (const std::exception& e) {
+    return client->fail(ROBUSTMQ_ERR_SYSTEM, EIO, e.what());
+  } catch (...) {
+    return ROBUSTMQ_ERR_SYSTEM;
+  }
+}
+
+int robustmq_wait_delivered_seq(robustmq_client* client, uint64_t sequence, int64_t timeout_ms) {
+  if (client == nullptr) return ROBUSTMQ_ERR_INVALID_ARGUMENT;
+  try {
+    return code_of(client->client.wait_delivered(
+        sequence, std::chrono::milliseconds(std::max<int64_t>(timeout_ms, 0))));
   } catch (const std::exception& e) {
     return client->fail(ROBUSTMQ_ERR_SYSTEM, EIO, e.what());
   } catch (...) {

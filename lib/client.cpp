@@ -155,6 +155,7 @@ void RobustClient::Impl::connect_async(const std::string& host, int port) {
     // An adopted segment may carry its dead owner's stop request or flush target.
     seg().control.stop_requested.store(0);
     seg().control.flush_target.store(0);
+    start_sequence();
     producer_.emplace(seg().producer, seg().consumer, segment_->ring(), segment_->ring_bytes());
     large_threshold_ = options.large_message_bytes != 0 ? options.large_message_bytes
                                                         : producer_->size() / 8;
@@ -336,8 +337,26 @@ std::error_code RobustClient::publish(std::string_view topic, std::span<const st
       topic, std::string_view(reinterpret_cast<const char*>(payload.data()), payload.size()), qos,
       retain);
 }
+std::error_code RobustClient::publish(std::string_view topic, std::string_view payload, int qos,
+                                      bool retain, std::uint64_t& sequence) {
+  return impl_->publish(topic, payload, qos, retain, &sequence);
+}
+std::error_code RobustClient::publish(std::string_view topic, std::span<const std::byte> payload,
+                                      int qos, bool retain, std::uint64_t& sequence) {
+  return impl_->publish(
+      topic, std::string_view(reinterpret_cast<const char*>(payload.data()), payload.size()), qos,
+      retain, &sequence);
+}
 std::error_code RobustClient::flush(std::chrono::milliseconds timeout) {
   return impl_->flush(timeout);
+}
+std::uint64_t RobustClient::delivered_through() const { return impl_->delivered_through(); }
+std::error_code RobustClient::wait_delivered(std::chrono::milliseconds timeout) {
+  return impl_->wait_delivered(std::nullopt, timeout);
+}
+std::error_code RobustClient::wait_delivered(std::uint64_t sequence,
+                                             std::chrono::milliseconds timeout) {
+  return impl_->wait_delivered(sequence, timeout);
 }
 Stats RobustClient::stats() const { return impl_->stats(); }
 void RobustClient::stop() { impl_->stop(); }

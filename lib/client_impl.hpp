@@ -30,8 +30,14 @@ class RobustClient::Impl {
   ~Impl() { stop(); }
 
   void connect_async(const std::string& host, int port);
-  std::error_code publish(std::string_view topic, std::string_view payload, int qos, bool retain);
+  // `sequence`, if given, receives the message's sequence number on success.
+  std::error_code publish(std::string_view topic, std::string_view payload, int qos, bool retain,
+                          std::uint64_t* sequence = nullptr);
   std::error_code flush(std::chrono::milliseconds timeout);
+  std::uint64_t delivered_through() const;
+  // nullopt: every message published before the call.
+  std::error_code wait_delivered(std::optional<std::uint64_t> sequence,
+                                 std::chrono::milliseconds timeout);
   Stats stats() const;
   void stop(StopMode mode = StopMode::spool);
 
@@ -48,6 +54,11 @@ class RobustClient::Impl {
   void start_worker();
   void hand_off();  // stop(StopMode::hand_off), after the monitor has stopped
   void release_lock() noexcept;
+  // connect_async(): continues the numbering of earlier lives (sequence_file.hpp).
+  void start_sequence();
+  // publish(), under publish_mu_: `seq` is about to be given out; records a new bound first if
+  // it reaches the recorded one.
+  void lease_sequence(std::uint64_t seq);
   void set_error(std::string e) {
     std::lock_guard lock(error_mu_);
     error_ = std::move(e);
@@ -82,6 +93,7 @@ class RobustClient::Impl {
   int took_over_from_ = 0;             // Stats::took_over_from
   std::uint64_t carried_over_ = 0;     // Stats::carried_over
   std::atomic<std::uint64_t> handed_off_{0};  // Stats::handed_off
+  std::uint64_t seq_bound_ = 0;  // numbers below it may be given out (publish_mu_)
   std::thread monitor_;
   mutable std::mutex error_mu_;
   std::string error_;

@@ -62,7 +62,7 @@ bool RobustClient::Impl::wait_for_worker(Pred pred, std::chrono::steady_clock::t
 }
 
 std::error_code RobustClient::Impl::publish(std::string_view topic, std::string_view payload,
-                                            int qos, bool retain) {
+                                            int qos, bool retain, std::uint64_t* sequence) {
   if (connected_.load(std::memory_order_acquire) && in_forked_child()) return errc::forked_child;
   if (!connected_.load(std::memory_order_acquire))
     return stopped_.load() ? errc::stopped : errc::not_connected;
@@ -112,6 +112,7 @@ std::error_code RobustClient::Impl::publish(std::string_view topic, std::string_
   if (stopped_.load(std::memory_order_relaxed)) return refused(errc::stopped);
   auto& prod = seg().producer;
   m.seq = prod.next_seq.load(std::memory_order_relaxed);
+  if (m.seq >= seq_bound_) lease_sequence(m.seq);
   if (!producer_->try_push(m)) {
     const auto deadline = std::chrono::steady_clock::now() + options.publish_wait;
     if (!wait_for_worker([&] { return producer_->try_push(m); }, deadline)) {
@@ -119,9 +120,11 @@ std::error_code RobustClient::Impl::publish(std::string_view topic, std::string_
       return refused(errc::queue_full);
     }
   }
-  prod.next_seq.store(m.seq + 1, std::memory_order_relaxed);
+  // Release, after the head (proto/segment_layout.hpp, at ProducerLine).
+  prod.next_seq.store(m.seq + 1, std::memory_order_release);
   seg().status.published.fetch_add(1, std::memory_order_relaxed);
   wake_worker();
+  if (sequence != nullptr) *sequence = m.seq;
   return {};
 }
 
@@ -143,6 +146,31 @@ std::error_code RobustClient::Impl::flush(std::chrono::milliseconds timeout) {
   const bool ok = wait_for_worker(
       [&] { return seg().consumer.tail.load(std::memory_order_acquire) >= target; }, deadline);
   return ok ? std::error_code{} : make_error_code(errc::flush_timeout);
+}
+
+std::uint64_t RobustClient::Impl::delivered_through() const {
+  // The segment stays mapped after stop(): a worker that goes on delivering (a hand-off) goes
+  // on moving it.
+  if (!segment_ || in_forked_child()) return 0;
+  return seg().status.delivered_through.load(std::memory_order_acquire);
+}
+
+std::error_code RobustClient::Impl::wait_delivered(std::optional<std::uint64_t> sequence,
+                                                   std::chrono::milliseconds timeout) {
+  if (connected_.load() && in_forked_child()) return errc::forked_child;
+  if (!connected_.load()) return stopped_.load() ? errc::stopped : errc::not_connected;
+  // Every message published before this call has a number below next_seq (publish() stores it
+  // before it returns).
+  const std::uint64_t next = seg().producer.next_seq.load(std::memory_order_acquire);
+  if (sequence && *sequence >= next) return errc::unknown_sequence;
+  const std::uint64_t target = sequence ? *sequence : next - 1;
+  const auto& delivered = seg().status.delivered_through;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const bool ok = wait_for_worker(
+      [&] { return delivered.load(std::memory_order_acquire) >= target || stopped_.load(); },
+      deadline);
+  if (stopped_.load() && delivered.load() < target) return errc::stopped;
+  return ok ? std::error_code{} : make_error_code(errc::delivery_timeout);
 }
 
 Stats RobustClient::Impl::stats() const {

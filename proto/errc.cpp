@@ -51,6 +51,13 @@ class Category final : public std::error_category {
         return "the payload's file could not be written to the cache directory (disk full, "
                "quota or I/O error; stats().last_error names the file): free disk space or "
                "retry later";
+      case errc::delivery_timeout:
+        return "not every message up to the one waited for was acknowledged by the broker in "
+               "time; they are kept and sent later: call wait_delivered() again, or check "
+               "stats().state and stats().last_error";
+      case errc::unknown_sequence:
+        return "no message has this sequence number yet: wait for a number that publish() "
+               "returned";
     }
     return "unknown robustmq error " + std::to_string(code);
   }

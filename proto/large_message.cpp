@@ -11,6 +11,8 @@
 
 #include <fmt/format.h>
 
+#include "proto/durable_file.hpp"
+
 namespace robustmq::large {
 
 namespace {
@@ -25,16 +27,6 @@ bool valid_name(std::string_view name) {
 }
 
 std::error_code last_error() { return {errno, std::generic_category()}; }
-
-// fsync of a directory makes a rename in it durable.
-std::error_code sync_dir(const std::filesystem::path& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return last_error();
-  std::error_code ec;
-  if (::fsync(fd) != 0) ec = last_error();
-  ::close(fd);
-  return ec;
-}
 
 std::atomic<std::uint64_t> g_counter{0};
 

@@ -6,7 +6,7 @@
 //
 //   offset  size  block         written by
 //   0       64    SegmentHeader creator (once, before the magic is stored with release order)
-//   64      64    ProducerLine  client: head (release), next_seq
+//   64      64    ProducerLine  client: head (release), next_seq (release, after head)
 //   128     64    ConsumerLine  worker: tail (release) after ack or cache commit
 //   192     64    WakeLine      both: the wake-up handshake (described at WakeLine)
 //   256     64    ControlLine   client: stop, flush target; worker: pid
@@ -61,7 +61,12 @@ struct alignas(64) SegmentHeader {
 
 struct alignas(64) ProducerLine {
   std::atomic<std::uint64_t> head;      // end of the last complete record
-  std::atomic<std::uint64_t> next_seq;  // sequence number of the next message
+  // The sequence number of the next message (RobustClient::publish()), stored with release
+  // after the head that holds the previous one: a reader that loads next_seq (acquire) and then
+  // head finds every message numbered below it in [tail, head) or already gone from the ring.
+  // Numbers increase across lives: a new segment starts where <cache>/robustmq.seq says
+  // (lib/sequence_file.hpp), never at 0.
+  std::atomic<std::uint64_t> next_seq;
 };
 
 struct alignas(64) ConsumerLine {
@@ -163,6 +168,11 @@ struct StatusBlock {
   // Appended after version 2 without a new version: a counter that starts at 0 reads the same
   // to a side that does not know it (an older worker leaves it 0, an older client ignores it).
   std::atomic<std::uint64_t> worker_wakeups;  // worker: returns from its wait for work
+  // worker: the highest sequence number such that every message numbered up to it was
+  // acknowledged by the broker or dropped (RobustClient::delivered_through()). Only grows; a
+  // worker that does not know it leaves it 0 ("none"), which makes wait_delivered() time out
+  // rather than return early.
+  std::atomic<std::uint64_t> delivered_through;
 };
 
 struct Segment {

@@ -14,7 +14,6 @@
 #include <optional>
 #include <sstream>
 #include <string>
-#include <thread>
 
 #include <robustmq/client.hpp>
 #include <robustmq/robustmq.h>
@@ -281,21 +280,10 @@ class Publisher {
     return true;
   }
 
-  // Waits up to --timeout until nothing waits in the ring or the cache (this run's messages and
-  // any an earlier run left), then stops. Returns whether everything was delivered.
+  // Waits up to --timeout until every message is delivered (this run's and any an earlier run
+  // left, which are numbered below them), then stops. Returns whether everything was.
   bool finish() {
-    const auto deadline = Clock::now() + args_.timeout;
-    bool delivered = false;
-    while (true) {
-      // ring_backlog first: the worker publishes its cache counts before it moves the tail.
-      const robustmq::Stats s = client_->stats();
-      if (s.ring_backlog == 0 && s.cache_backlog == 0) {
-        delivered = true;
-        break;
-      }
-      if (Clock::now() >= deadline) break;
-      std::this_thread::sleep_for(20ms);
-    }
+    const bool delivered = !client_->wait_delivered(args_.timeout);
     client_->stop();
     if (!delivered) {
       const robustmq::Stats s = client_->stats();

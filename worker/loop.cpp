@@ -130,6 +130,7 @@ Loop::Loop(WorkerConfig config, MappedSegment segment, std::unique_ptr<cache::Ca
   read_pos_ = ring_.tail();
   seg_.control.worker_pid.store(static_cast<std::uint32_t>(::getpid()));
   spooler_.publish_counts();
+  init_delivered();
 }
 
 int Loop::run() {
@@ -161,6 +162,7 @@ bool Loop::step() {
     if (spooler_.counts_dirty()) spooler_.publish_counts();
     if (!swept_ && ring_empty && window_.empty()) swept_ = sweep_large_orphans();
   }
+  if (ring_empty && window_.empty()) update_delivered_when_idle();
   assert(invariants_hold());
   return !done;
 }

@@ -97,6 +97,8 @@ class Loop {
   void pass(const Candidate& c, DropReason reason);
   void passed(const Candidate& c);  // the cursor of c's source moves past it
   void retire();
+  void update_delivered_when_idle();
+  void init_delivered();
   std::size_t ring_waiting();
   bool settling() const;
   bool stop_wanted() const;

@@ -2,6 +2,8 @@
 // acknowledged prefix (the design block is at the top of loop.cpp).
 #include "worker/loop.hpp"
 
+#include <algorithm>
+
 #include "worker/log.hpp"
 
 namespace robustmq::worker {
@@ -21,6 +23,8 @@ void Loop::fill_window() {
     } else if (!ring_sendable()) {
       break;
     } else if (producer_alive_ || !spooler_.has_backlog()) {
+      // Before the head: every message numbered below `next` is in [tail, head) or gone.
+      const std::uint64_t next = seg_.producer.next_seq.load(std::memory_order_acquire);
       const std::uint64_t head = ring_.head();
       if (read_pos_ >= head) break;
       RingConsumer::Item it;
@@ -28,8 +32,10 @@ void Loop::fill_window() {
         c.message = it.message;
         c.ring_end = it.end;
       } else {
+        // Skipped up to the head: so is every message numbered below `next`.
         c.damaged = true;
         c.ring_end = head;
+        c.message.seq = next > 0 ? next - 1 : 0;
       }
     } else {
       break;  // the application is gone: its backlog in the cache goes first, by spooling
@@ -95,6 +101,7 @@ bool Loop::send(const Candidate& c) {
                 .qos = static_cast<std::uint8_t>(m.qos),
                 .records = 1,
                 .send_id = id,
+                .seq = m.seq,
                 .ring_end = c.ring_end,
                 .cache_id = c.cache_id,
                 .enqueue_ns = m.enqueue_ns,
@@ -116,6 +123,7 @@ void Loop::pass(const Candidate& c, DropReason reason) {
                   .records = static_cast<std::uint8_t>(
                       c.source == Inflight::Source::ring && !c.damaged ? 1 : 0),
                   .send_id = window_.next_id(),
+                  .seq = c.message.seq,
                   .ring_end = c.ring_end,
                   .cache_id = c.cache_id,
                   .sent_at = time_.now(),
@@ -135,7 +143,9 @@ void Loop::retire() {
   std::uint64_t tail = ring_.tail();
   std::uint64_t ring_done = 0;
   std::uint64_t cache_done = 0;
+  std::uint64_t delivered = 0;
   window_.retire([&](Inflight& f) {
+    delivered = std::max(delivered, f.seq);
     if (f.source == Inflight::Source::ring) {
       tail = f.ring_end;
       ring_done += f.records;
@@ -151,6 +161,40 @@ void Loop::retire() {
   }
   for (const auto& reference : retired_files_) large_.release(reference);
   retired_files_.clear();
+  // The window retires in order, and nothing older than its front is left anywhere
+  // (invariant 3): every message up to the last one retired is done.
+  report_.delivered(delivered);
+}
+
+// With nothing in flight, nothing in the cache and nothing in the ring, every message numbered
+// below next_seq was delivered or dropped, including those that left without passing the
+// window (dropped while spooling, cut from the cache by max_cache_bytes). Read next_seq before
+// the head (proto/segment_layout.hpp, at ProducerLine).
+void Loop::update_delivered_when_idle() {
+  if (!window_.empty()) return;
+  const std::uint64_t next = seg_.producer.next_seq.load(std::memory_order_acquire);
+  if (next == 0 || ring_.head() != ring_.tail() || !spooler_.empty_for_sure()) return;
+  report_.delivered(next - 1);
+}
+
+// At start: every message older than the oldest one held (in the cache, else in the ring, else
+// the next to be published) was delivered or dropped, by an earlier worker or an earlier life.
+// A new segment (after a reboot) starts at 0 and gets its value here.
+void Loop::init_delivered() {
+  const std::uint64_t next = seg_.producer.next_seq.load(std::memory_order_acquire);
+  std::uint64_t oldest = next;
+  std::optional<std::uint64_t> cached;
+  if (!spooler_.oldest_cached_seq(cached)) return;  // unknown now: the next retire moves it
+  if (cached) {
+    oldest = *cached;
+  } else if (ring_.head() != ring_.tail()) {
+    RingConsumer::Item it;
+    if (ring_.read_at(ring_.tail(), it) != RingConsumer::Status::item) return;
+    oldest = it.message.seq;
+  }
+  // A cache written before sequence numbers continued across reboots may hold numbers at or
+  // above next: not older than the ring's, so nothing can be said.
+  if (oldest > 0 && oldest <= next) report_.delivered(oldest - 1);
 }
 
 }  // namespace robustmq::worker

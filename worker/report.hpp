@@ -1,5 +1,5 @@
 // The worker's side of the segment's status block: its state, its error texts, the client's
-// wake-up when something it may wait for changed (the handshake is described in
+// wake-up when something it may wait for changed (ring room, flush progress, delivery) (the handshake is described in
 // proto/segment_layout.hpp, WakeLine).
 #pragma once
 
@@ -34,6 +34,14 @@ class Report {
   // The tail moved past `messages` ring records.
   void tail_moved(std::uint64_t messages) noexcept {
     seg_.status.ring_messages_read.fetch_add(messages, std::memory_order_relaxed);
+    notify_client();
+  }
+  // Every message numbered up to `seq` was delivered or dropped (StatusBlock::
+  // delivered_through, which only grows; this worker is its only writer).
+  void delivered(std::uint64_t seq) noexcept {
+    auto& d = seg_.status.delivered_through;
+    if (seq <= d.load(std::memory_order_relaxed)) return;
+    d.store(seq, std::memory_order_release);
     notify_client();
   }
   // Wakes client threads blocked in publish() (ring room) or flush() (tail / state): N1-N2 of

@@ -312,6 +312,20 @@ std::int64_t Spooler::oldest_enqueue_ns(Clock::time_point now) {
   return oldest_ns_;
 }
 
+bool Spooler::oldest_cached_seq(std::optional<std::uint64_t>& seq) {
+  seq.reset();
+  if (health_ == CacheHealth::broken) return false;
+  if (!has_backlog()) return true;
+  std::vector<cache::CachedMessage> one;
+  try {
+    cache_->read(acked_id_, 1, one);
+  } catch (const std::exception&) {
+    return false;
+  }
+  if (!one.empty()) seq = one.front().seq;
+  return true;
+}
+
 bool Spooler::empty_for_sure() {
   if (health_ == CacheHealth::broken) return false;
   // The published count first: it costs nothing, while the backend's may query.

@@ -87,6 +87,9 @@ class Spooler {
   std::int64_t oldest_enqueue_ns(Clock::time_point now);
   // The cache is known to hold no message (false when it cannot say).
   bool empty_for_sure();
+  // The sequence number of the oldest cached message not yet retired, in `seq` (nullopt: none).
+  // False when the cache cannot be read now.
+  bool oldest_cached_seq(std::optional<std::uint64_t>& seq);
 
   // The worker stops: apply the removals a broken backend refused, if the disk allows now.
   void prepare_close();

@@ -27,6 +27,10 @@ struct Inflight {
   std::uint8_t qos = 0;          // sent messages: QoS 1/2 count against the window, QoS 0 not
   std::uint8_t records = 1;      // ring: records the tail passes (0 for a damaged range)
   std::uint64_t send_id = 0;     // increasing along the window
+  // The message's sequence number: once this entry retired, every message numbered up to it
+  // was delivered or dropped (the records of a damaged range: the highest number known to
+  // lie before its end; 0: none).
+  std::uint64_t seq = 0;
   std::uint64_t ring_end = 0;    // ring: the tail once this entry retired
   std::uint64_t cache_id = 0;    // cache: removed from the cache once this entry retired
   std::int64_t enqueue_ns = 0;   // sent messages: CLOCK_REALTIME of publish()

@@ -226,6 +226,36 @@ class ROBUSTMQ_EXPORT RobustClient {
   [[nodiscard]] std::error_code publish(std::string_view topic,
                                         std::span<const std::byte> payload, int qos = 2,
                                         bool retain = false);
+  // The same, and on success sets `sequence` to the message's sequence number (untouched on an
+  // error). Sequence numbers start at 1 and increase with every accepted message of a
+  // client_id and cache_path, across lives of the application: a restarted client continues
+  // above its predecessor's numbers (after a reboot with a gap: numbers are increasing, not
+  // contiguous). Several threads get distinct numbers in the order their messages are queued.
+  [[nodiscard]] std::error_code publish(std::string_view topic, std::string_view payload,
+                                        int qos, bool retain, std::uint64_t& sequence);
+  [[nodiscard]] std::error_code publish(std::string_view topic,
+                                        std::span<const std::byte> payload, int qos, bool retain,
+                                        std::uint64_t& sequence);
+
+  // The highest sequence number such that every message numbered up to it has been delivered
+  // (acknowledged by the broker; QoS 0: written to the connection) or dropped by a documented
+  // rule (message_ttl, max_cache_bytes with drop_oldest, a damaged record, a message that was
+  // in the ring unflushed at a power cut). Covers the messages of earlier lives too. 0: none
+  // yet, or not connected. After stop(StopMode::hand_off) it follows the worker that goes on
+  // delivering. Thread safety: any thread; it reads one counter.
+  std::uint64_t delivered_through() const;
+
+  // Waits until every message published before the call (by any thread, and by earlier lives)
+  // is delivered or dropped: delivered_through() reached it. Returns {} then;
+  // errc::delivery_timeout when timeout passed first (the messages are kept and sent later:
+  // wait again). Also not_connected, stopped, forked_child. Unlike flush(), a message on disk
+  // is not enough: the broker must have it.
+  // Thread safety: any thread, any number at once.
+  [[nodiscard]] std::error_code wait_delivered(std::chrono::milliseconds timeout);
+  // Waits until delivered_through() >= sequence: that message and every one before it.
+  // errc::unknown_sequence when no message has that number yet (above the last publish()).
+  [[nodiscard]] std::error_code wait_delivered(std::uint64_t sequence,
+                                               std::chrono::milliseconds timeout);
 
   // Returns {} once every message published before the call is acknowledged by the broker or
   // fsynced to the disk cache; errc::flush_timeout if that did not happen within timeout.

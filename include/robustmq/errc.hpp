@@ -36,6 +36,9 @@ enum class errc : int {
   payload_over_mqtt_limit,  // the PUBLISH packet would exceed MQTT's 268,435,455 bytes
   payload_over_cache_limit, // the payload alone is larger than Options::max_cache_bytes
   large_file_failed,        // the payload's file in the cache directory could not be written
+  // wait_delivered()
+  delivery_timeout,         // not every message up to the one waited for was delivered in time
+  unknown_sequence,         // a sequence number publish() has not given out (yet)
 };
 
 ROBUSTMQ_EXPORT const std::error_category& error_category() noexcept;

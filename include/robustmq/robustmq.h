@@ -72,6 +72,8 @@ enum robustmq_error {
   ROBUSTMQ_ERR_PAYLOAD_OVER_MQTT_LIMIT = 14,  /* a PUBLISH packet over 268,435,455 bytes */
   ROBUSTMQ_ERR_PAYLOAD_OVER_CACHE_LIMIT = 15, /* payload larger than max_cache_bytes */
   ROBUSTMQ_ERR_LARGE_FILE_FAILED = 16,  /* a large payload's file could not be written */
+  ROBUSTMQ_ERR_DELIVERY_TIMEOUT = 17,   /* robustmq_wait_delivered(): not all delivered in time */
+  ROBUSTMQ_ERR_UNKNOWN_SEQUENCE = 18,   /* a sequence number not given out by publish */
   /* C API only. */
   ROBUSTMQ_ERR_INVALID_ARGUMENT = 100,  /* a NULL pointer or an out-of-range enum value */
   ROBUSTMQ_ERR_NO_MEMORY = 101,
@@ -213,6 +215,31 @@ ROBUSTMQ_EXPORT int robustmq_connect_async(robustmq_client* client, const char* 
  * Thread safety: any number of threads; each thread's messages keep their order. */
 ROBUSTMQ_EXPORT int robustmq_publish(robustmq_client* client, const char* topic,
                                      const void* payload, size_t len, int qos, int retain);
+
+/* robustmq_publish(), and on ROBUSTMQ_OK sets *sequence (if not NULL) to the message's sequence
+ * number: from 1, increasing with every accepted message of a client_id and cache_path, across
+ * lives of the application (robustmq::RobustClient::publish() explains the gaps a reboot
+ * leaves). Thread safety: as robustmq_publish(). */
+ROBUSTMQ_EXPORT int robustmq_publish_seq(robustmq_client* client, const char* topic,
+                                         const void* payload, size_t len, int qos, int retain,
+                                         uint64_t* sequence);
+
+/* The highest sequence number such that every message numbered up to it was delivered
+ * (acknowledged by the broker; QoS 0: written to the connection) or dropped by a documented
+ * rule (README "Delivery receipts"); earlier lives' messages included. 0: none yet, not
+ * connected, or client NULL. Thread safety: any thread. */
+ROBUSTMQ_EXPORT uint64_t robustmq_delivered_through(const robustmq_client* client);
+
+/* Waits until every message published before the call is delivered or dropped
+ * (robustmq_delivered_through() reached it): ROBUSTMQ_OK; ROBUSTMQ_ERR_DELIVERY_TIMEOUT when
+ * timeout_ms passed first (the messages are kept and sent later). Also _NOT_CONNECTED, _STOPPED,
+ * _FORKED_CHILD, _INVALID_ARGUMENT. Unlike robustmq_flush(), being on disk is not enough.
+ * Thread safety: any thread, any number at once. */
+ROBUSTMQ_EXPORT int robustmq_wait_delivered(robustmq_client* client, int64_t timeout_ms);
+/* The same, up to the message numbered sequence (and every one before it);
+ * ROBUSTMQ_ERR_UNKNOWN_SEQUENCE when no message has that number yet. */
+ROBUSTMQ_EXPORT int robustmq_wait_delivered_seq(robustmq_client* client, uint64_t sequence,
+                                                int64_t timeout_ms);
 
 /* Returns ROBUSTMQ_OK once every message published before the call is acknowledged by the
  * broker or fsynced to the disk cache; ROBUSTMQ_ERR_FLUSH_TIMEOUT if that took longer than

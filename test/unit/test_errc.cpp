@@ -13,7 +13,7 @@ using robustmq::errc;
 namespace {
 
 constexpr int kFirst = static_cast<int>(errc::ok);
-constexpr int kLast = static_cast<int>(errc::large_file_failed);
+constexpr int kLast = static_cast<int>(errc::unknown_sequence);
 
 // What the category says for a code it does not know.
 std::string fallback_for(int code) { return robustmq::error_category().message(code); }

@@ -50,10 +50,13 @@ inline cache::Backend backend_of(CacheBackend t) {
 class LoopHarness {
  public:
   // `configure` adjusts the worker configuration (window, limits, timeouts) before the loop is
-  // built; `wrap` may wrap the cache the loop gets (e.g. in a cache that fails on command).
+  // built; `wrap` may wrap the cache the loop gets (e.g. in a cache that fails on command);
+  // `first_seq` is the sequence number of the first message published (RobustClient: 1 in a
+  // new cache directory, where robustmq.seq says after a reboot).
   explicit LoopHarness(
       const std::function<void(WorkerConfig&)>& configure = {}, std::size_t ring_bytes = 1u << 20,
-      const std::function<std::unique_ptr<cache::Cache>(std::unique_ptr<cache::Cache>)>& wrap = {})
+      const std::function<std::unique_ptr<cache::Cache>(std::unique_ptr<cache::Cache>)>& wrap = {},
+      std::uint64_t first_seq = 1)
       : dir_("robustmq-loop-test-") {
     static std::atomic<int> counter{0};
     config.segment_name = "robustmq-unit-" + std::to_string(::getpid()) + "-" +
@@ -70,6 +73,7 @@ class LoopHarness {
     client_segment_ = std::make_unique<MappedSegment>(
         MappedSegment::create_or_adopt(config.segment_name, ring_bytes, origin, note));
     auto& seg = client_segment_->segment();
+    seg.producer.next_seq.store(first_seq);
     producer_ = std::make_unique<RingProducer>(seg.producer, seg.consumer, client_segment_->ring(),
                                                client_segment_->ring_bytes());
     int fds[2];
@@ -106,7 +110,7 @@ class LoopHarness {
     m.payload = payload;
     m.large = large;
     if (!producer_->try_push(m)) return false;
-    prod.next_seq.store(m.seq + 1);
+    prod.next_seq.store(m.seq + 1, std::memory_order_release);
     return true;
   }
   // Publishes "0", "1", ... "n-1" (after `first`).
@@ -148,6 +152,7 @@ class LoopHarness {
   }
 
   shm::StatusBlock& status() { return client_segment_->segment().status; }
+  std::uint64_t delivered() { return status().delivered_through.load(); }
   std::uint64_t tail() { return client_segment_->segment().consumer.tail.load(); }
   std::uint64_t head() { return client_segment_->segment().producer.head.load(); }
   bool ring_empty() { return tail() == head(); }

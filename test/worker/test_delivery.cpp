@@ -1,0 +1,149 @@
+// delivered_through (RobustClient::delivered_through(), wait_delivered()): the worker's rules for
+// the highest sequence number up to which every message was delivered or dropped, through the
+// scripted transport. The harness numbers messages from 1, as RobustClient does.
+#include <doctest/doctest.h>
+
+#include "test/worker/loop_harness.hpp"
+
+namespace robustmq::test {
+
+using namespace std::chrono_literals;
+using Link = worker::Loop::Link;
+
+TEST_CASE("delivered_through follows acknowledgements in order, never past an unacknowledged "
+          "message") {
+  LoopHarness h([](WorkerConfig& c) { c.max_inflight = 4; });
+  h.pump();
+  CHECK(h.delivered() == 0);
+  h.publish_numbered(4);  // sequence numbers 1..4
+  h.pump();
+  REQUIRE(h.transport.sent.size() == 4);
+  h.transport.ack(1);
+  h.transport.ack(2);
+  h.pump();
+  CHECK(h.delivered() == 0);  // 1 is not acknowledged
+  h.transport.ack(0);
+  h.pump();
+  CHECK(h.delivered() == 3);
+  h.transport.ack(3);
+  h.pump();
+  CHECK(h.delivered() == 4);
+}
+
+TEST_CASE("a lost link holds delivered_through back; the messages sent again move it on") {
+  LoopHarness h([](WorkerConfig& c) { c.max_inflight = 2; });
+  h.pump();
+  h.publish_numbered(3);
+  h.pump();
+  h.transport.ack(0);
+  h.pump();
+  CHECK(h.delivered() == 1);
+  h.transport.drop_link("broker gone");
+  h.pump();
+  REQUIRE(h.loop->link() != Link::connected);
+  CHECK(h.delivered() == 1);
+  h.time.advance(h.config.reconnect_max);
+  h.pump();
+  REQUIRE(h.loop->link() == Link::connected);
+  while (h.transport.ack_all() > 0) h.pump();
+  CHECK(h.delivered() == 3);
+}
+
+TEST_CASE("messages sent from the cache after an outage move delivered_through in order") {
+  LoopHarness h;
+  h.transport.accept_connects = false;
+  h.pump();
+  h.publish_numbered(5);
+  h.pump();  // the link is not up: spooled
+  REQUIRE(h.cached_payloads() == numbered(0, 5));
+  CHECK(h.delivered() == 0);
+  h.transport.connected();
+  h.pump();
+  for (std::uint64_t i = 1; i <= 5; ++i) {
+    REQUIRE(h.transport.ack_all() == 1);
+    h.pump();
+    CHECK(h.delivered() == i);
+  }
+}
+
+TEST_CASE("dropped messages count as done, also those dropped on the way to the cache") {
+  LoopHarness h([](WorkerConfig& c) { c.message_ttl = std::chrono::seconds(60); });
+  h.transport.accept_connects = false;
+  h.pump();
+  const std::int64_t old = h.ns_ago(120s);
+  REQUIRE(h.publish("old-1", 1, old));
+  REQUIRE(h.publish("old-2", 1, old));
+  h.pump();  // spooled: both expired on the way; nothing is held anywhere
+  CHECK(h.status().dropped_expired.load() == 2);
+  CHECK(h.delivered() == 2);
+  h.transport.connected();
+  h.pump();
+  REQUIRE(h.publish("new-3"));
+  REQUIRE(h.publish("old-4", 1, old));  // dropped from the ring, behind new-3
+  REQUIRE(h.publish("new-5"));
+  h.pump();
+  CHECK(h.delivered() == 2);
+  while (h.transport.ack_all() > 0) h.pump();
+  CHECK(h.transport.payloads() == std::vector<std::string>{"new-3", "new-5"});
+  CHECK(h.delivered() == 5);
+}
+
+TEST_CASE("an invalid record is skipped in its place and counts as done") {
+  LoopHarness h([](WorkerConfig& c) { c.max_inflight = 4; });
+  h.pump();
+  REQUIRE(h.publish("a"));
+  REQUIRE(h.publish("bad", 1, 0, "bad/+/topic"));
+  REQUIRE(h.publish("c"));
+  h.pump();
+  CHECK(h.delivered() == 0);
+  h.transport.ack(0);
+  h.pump();
+  CHECK(h.delivered() == 2);  // 1 delivered, 2 dropped as invalid
+  h.transport.ack(1);
+  h.pump();
+  CHECK(h.delivered() == 3);
+}
+
+TEST_CASE("after a reboot a worker starting on a cache backlog sets delivered_through just "
+          "below its oldest message") {
+  LoopHarness first;
+  first.pump();
+  first.publish_numbered(2);
+  first.pump();
+  while (first.transport.ack_all() > 0) first.pump();
+  REQUIRE(first.delivered() == 2);
+  first.transport.drop_link("broker gone");
+  first.transport.accept_connects = false;
+  first.pump();
+  first.publish_numbered(3, 1, 2);  // 3..5, spooled: the link is down
+  first.pump();
+  REQUIRE(first.cached_payloads() == numbered(2, 5));
+  first.loop.reset();
+  // The reboot: a new segment (delivered_through 0) whose numbering continues at 100
+  // (robustmq.seq), and a new worker on the same cache directory.
+  auto same_dir = [&](WorkerConfig& c) { c.cache_dir = first.config.cache_dir; };
+  LoopHarness second(same_dir, 1u << 20, {}, 100);
+  CHECK(second.delivered() == 2);
+  second.pump();
+  REQUIRE(second.publish("100"));
+  second.pump();
+  while (second.transport.ack_all() > 0) second.pump();
+  CHECK(second.transport.payloads() == std::vector<std::string>{"2", "3", "4", "100"});
+  CHECK(second.delivered() == 100);
+}
+
+TEST_CASE("after a reboot a worker starting with nothing held sets delivered_through just below "
+          "the next number") {
+  LoopHarness first;
+  first.pump();
+  first.publish_numbered(3);
+  first.pump();
+  while (first.transport.ack_all() > 0) first.pump();
+  REQUIRE(first.delivered() == 3);
+  first.loop.reset();
+  auto same_dir = [&](WorkerConfig& c) { c.cache_dir = first.config.cache_dir; };
+  LoopHarness second(same_dir, 1u << 20, {}, 100);
+  CHECK(second.delivered() == 99);
+}
+
+}  // namespace robustmq::test
