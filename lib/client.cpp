@@ -155,7 +155,7 @@ void RobustClient::Impl::connect_async(const std::string& host, int port) {
     // An adopted segment may carry its dead owner's stop request or flush target.
     seg().control.stop_requested.store(0);
     seg().control.flush_target.store(0);
-    start_sequence();
+    start_sequence(origin == MappedSegment::Origin::created);
     producer_.emplace(seg().producer, seg().consumer, segment_->ring(), segment_->ring_bytes());
     large_threshold_ = options.large_message_bytes != 0 ? options.large_message_bytes
                                                         : producer_->size() / 8;

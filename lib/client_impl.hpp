@@ -55,7 +55,7 @@ class RobustClient::Impl {
   void hand_off();  // stop(StopMode::hand_off), after the monitor has stopped
   void release_lock() noexcept;
   // connect_async(): continues the numbering of earlier lives (sequence_file.hpp).
-  void start_sequence();
+  void start_sequence(bool new_segment);
   // publish(), under publish_mu_: `seq` is about to be given out; records a new bound first if
   // it reaches the recorded one.
   void lease_sequence(std::uint64_t seq);

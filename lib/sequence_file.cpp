@@ -52,7 +52,7 @@ bool write(const std::filesystem::path& dir, std::uint64_t bound, bool sync, std
 // The client's side: the numbering of a client continues that of earlier lives.
 namespace robustmq {
 
-void RobustClient::Impl::start_sequence() {
+void RobustClient::Impl::start_sequence(bool new_segment) {
   auto& next = seg().producer.next_seq;
   std::string why;
   const auto bound = sequence_file::read(cache_dir_, why);
@@ -60,10 +60,14 @@ void RobustClient::Impl::start_sequence() {
     set_error(fmt::format("{}: sequence numbers continue from the shared segment's; after a "
                           "reboot they may repeat numbers of messages an earlier life sent",
                           why));
-  // A segment adopted from a crashed application holds the next number; a new one holds 0.
-  next.store(std::max({next.load(), bound.value_or(1), std::uint64_t{1}}),
-             std::memory_order_release);
-  lease_sequence(next.load());
+  // A segment adopted from an earlier life holds its next number, below the bound: the
+  // numbering goes on from there. A new one (after a reboot) starts at the bound. (An adopted
+  // segment of a release without sequence numbers holds 0.)
+  std::uint64_t first = new_segment ? bound.value_or(1) : next.load();
+  if (first == 0) first = bound.value_or(1);
+  next.store(first, std::memory_order_release);
+  if (bound && first < *bound) seq_bound_ = *bound;
+  else lease_sequence(first);
 }
 
 void RobustClient::Impl::lease_sequence(std::uint64_t seq) {

@@ -72,9 +72,10 @@ std::string last_error(const robustmq_client* c) {
 
 }  // namespace
 
-TEST_CASE("every C error code 1..16 is the errc of the same number with the same message") {
-  const int last = static_cast<int>(robustmq::errc::large_file_failed);
-  CHECK(last == ROBUSTMQ_ERR_LARGE_FILE_FAILED);
+TEST_CASE("every C error code 1..18 is the errc of the same number with the same message") {
+  const int last = static_cast<int>(robustmq::errc::unknown_sequence);
+  CHECK(last == ROBUSTMQ_ERR_UNKNOWN_SEQUENCE);
+  CHECK(static_cast<int>(robustmq::errc::delivery_timeout) == ROBUSTMQ_ERR_DELIVERY_TIMEOUT);
   for (int code = 0; code <= last; ++code) {
     CAPTURE(code);
     CHECK(std::string(robustmq_strerror(code)) == robustmq::error_category().message(code));
@@ -143,6 +144,14 @@ TEST_CASE("calls on an unconnected client return codes, not crashes") {
   REQUIRE(c);
   CHECK(robustmq_publish(c.get(), "t", "x", 1, 1, 0) == ROBUSTMQ_ERR_NOT_CONNECTED);
   CHECK(robustmq_flush(c.get(), 10) == ROBUSTMQ_ERR_NOT_CONNECTED);
+  CHECK(robustmq_wait_delivered(c.get(), 10) == ROBUSTMQ_ERR_NOT_CONNECTED);
+  CHECK(robustmq_wait_delivered_seq(c.get(), 1, 10) == ROBUSTMQ_ERR_NOT_CONNECTED);
+  CHECK(robustmq_wait_delivered(nullptr, 10) == ROBUSTMQ_ERR_INVALID_ARGUMENT);
+  CHECK(robustmq_delivered_through(c.get()) == 0);
+  CHECK(robustmq_delivered_through(nullptr) == 0);
+  std::uint64_t seq = 5;
+  CHECK(robustmq_publish_seq(c.get(), "t", "x", 1, 1, 0, &seq) == ROBUSTMQ_ERR_NOT_CONNECTED);
+  CHECK(seq == 5);
   CHECK(robustmq_publish(nullptr, "t", "x", 1, 1, 0) == ROBUSTMQ_ERR_INVALID_ARGUMENT);
   CHECK(robustmq_publish(c.get(), nullptr, "x", 1, 1, 0) == ROBUSTMQ_ERR_INVALID_ARGUMENT);
   CHECK(robustmq_connect_async(c.get(), nullptr, 1883) == ROBUSTMQ_ERR_INVALID_ARGUMENT);
@@ -289,6 +298,35 @@ TEST_CASE("publish, flush, stats and stop through the C API deliver in order") {
   CHECK(robustmq_publish(c.get(), "c/api/seq", "x", 1, 1, 0) == ROBUSTMQ_ERR_STOPPED);
   REQUIRE(robustmq_stats(c.get(), &s) == ROBUSTMQ_OK);
   CHECK(s.state == ROBUSTMQ_STATE_STOPPED);
+}
+
+TEST_CASE("sequence numbers and waiting for delivery through the C API") {
+  testkit::Mosquitto broker;
+  testkit::Subscriber sub(broker.host(), broker.port(), "c/seq/#");
+  REQUIRE(sub.wait_subscribed());
+  testkit::TempDir dir;
+  auto o = options_for(dir / "cache", "c-seq");
+  ClientPtr c(robustmq_client_new(o.get()));
+  REQUIRE(robustmq_connect_async(c.get(), broker.host().c_str(), broker.port()) == ROBUSTMQ_OK);
+  std::uint64_t last = 0;
+  for (std::uint64_t i = 0; i < 100; ++i) {
+    const std::string p = testkit::sequence_payload(i);
+    std::uint64_t seq = 0;
+    REQUIRE(robustmq_publish_seq(c.get(), "c/seq/n", p.data(), p.size(), 1, 0, &seq) ==
+            ROBUSTMQ_OK);
+    CHECK(seq == i + 1);
+    last = seq;
+  }
+  // NULL: no number wanted.
+  REQUIRE(robustmq_publish_seq(c.get(), "c/seq/n", "x", 1, 1, 0, nullptr) == ROBUSTMQ_OK);
+  CHECK(robustmq_wait_delivered_seq(c.get(), last + 2, 10) == ROBUSTMQ_ERR_UNKNOWN_SEQUENCE);
+  REQUIRE(robustmq_wait_delivered_seq(c.get(), last, 60000) == ROBUSTMQ_OK);
+  CHECK(robustmq_delivered_through(c.get()) >= last);
+  REQUIRE(robustmq_wait_delivered(c.get(), 60000) == ROBUSTMQ_OK);
+  CHECK(robustmq_delivered_through(c.get()) == last + 1);
+  CHECK(sub.wait_for(101, 20s));
+  CHECK(robustmq_stop(c.get()) == ROBUSTMQ_OK);
+  CHECK(robustmq_wait_delivered(c.get(), 10) == ROBUSTMQ_ERR_STOPPED);
 }
 
 TEST_CASE("in a fork() child the C client answers ROBUSTMQ_ERR_FORKED_CHILD") {

@@ -47,6 +47,7 @@ class ProducerRecord {
   std::chrono::microseconds connect_took() const {
     return std::chrono::microseconds(rec_[10].load());
   }
+  std::uint64_t last_sequence() const { return rec_[11].load(); }
   std::string connect_error() const {
     const char* text = reinterpret_cast<const char*>(rec_ + 16);
     return std::string(text, ::strnlen(text, 1024));
@@ -126,6 +127,21 @@ inline std::string check_lifetimes(const std::vector<testkit::ReceivedMessage>& 
         return "lifetime " + std::to_string(life) + " lost confirmed seq " + std::to_string(s) +
                " of " + std::to_string(confirmed[life]);
   return "";
+}
+
+// Every message of each lifetime of one client, ("<prefix><life>"), arrived, first arrivals in
+// order lifetime by lifetime; waits up to `timeout` for it. "" or the first problem.
+inline std::string wait_lifetimes(const testkit::Subscriber& sub, const std::string& prefix,
+                           const std::vector<std::uint64_t>& confirmed,
+                           std::chrono::milliseconds timeout) {
+  std::string problem;
+  wait_until(
+      [&] {
+        problem = check_lifetimes(sub.messages(), prefix, confirmed);
+        return problem.empty();
+      },
+      timeout, 100ms);
+  return problem;
 }
 
 inline std::uint64_t total(const std::vector<std::uint64_t>& v) {

@@ -13,6 +13,7 @@
 //   offset 56: u64 stats().took_over_from       offset 64: u64 stats().carried_over
 //   offset 72: u64 errno of a failed connect_async() (it then exits 4)
 //   offset 80: u64 microseconds connect_async() took
+//   offset 88: u64 the sequence number publish() returned for the last confirmed message
 //   offset 128: the failed connect_async()'s message, NUL-terminated (up to 1024 bytes)
 // ROBUSTMQ_TEST_UNTHROTTLED: publish as fast as publish() allows (else at most ~10,000/s).
 
@@ -79,11 +80,13 @@ int main(int argc, char** argv) {
   const std::string topic = argv[5];
   const bool unthrottled = std::getenv("ROBUSTMQ_TEST_UNTHROTTLED") != nullptr;
   for (std::uint64_t i = 0; i < count; ++i) {
-    if (auto ec = client.publish(topic, robustmq::testkit::sequence_payload(i, 64), 1)) {
+    std::uint64_t seq = 0;
+    if (auto ec = client.publish(topic, robustmq::testkit::sequence_payload(i, 64), 1, false, seq)) {
       std::fprintf(stderr, "producer: publish %llu: %s\n", static_cast<unsigned long long>(i),
                    ec.message().c_str());
       return 5;
     }
+    rec[11].store(seq, std::memory_order_relaxed);
     rec[0].store(i + 1, std::memory_order_release);
     // At most ~10,000 messages/s, so that a test's backlog drains in seconds.
     if (!unthrottled && i % 10 == 9) std::this_thread::sleep_for(std::chrono::milliseconds(1));

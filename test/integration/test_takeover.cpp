@@ -20,21 +20,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Every message of each lifetime of one client, ("<prefix><life>"), arrived, first arrivals in
-// order lifetime by lifetime; waits up to `timeout` for it. "" or the first problem.
-std::string wait_lifetimes(const testkit::Subscriber& sub, const std::string& prefix,
-                           const std::vector<std::uint64_t>& confirmed,
-                           std::chrono::milliseconds timeout) {
-  std::string problem;
-  wait_until(
-      [&] {
-        problem = check_lifetimes(sub.messages(), prefix, confirmed);
-        return problem.empty();
-      },
-      timeout, 100ms);
-  return problem;
-}
-
 // A child of ours has ended (or is no child of ours), without reaping it: kill9() and reap()
 // stay safe. (process_alive() is true for a zombie.)
 bool ended(pid_t child) {
