@@ -1,5 +1,5 @@
 // A consumer of an installed or subproject RobustMQ, built by run_consumption.sh outside the
-// RobustMQ build: publishes COUNT sequence numbers, flushes, and prints the worker executable it
+// RobustMQ build: publishes COUNT sequence numbers, waits until they are delivered, and prints the worker executable it
 // got (found with no ROBUSTMQ_WORKER and no Options::worker_path).
 //   consumer HOST PORT CACHE_DIR COUNT TOPIC
 #include <unistd.h>
@@ -40,15 +40,10 @@ int main(int argc, char** argv) {
       return 3;
     }
   }
-  // Delivered: nothing waits in the ring or the cache.
-  for (int i = 0;; ++i) {
-    const auto s = client.stats();
-    if (s.ring_backlog == 0 && s.cache_backlog == 0) break;
-    if (i == 300) {
-      std::fprintf(stderr, "consumer: not delivered within 30 s\n");
-      return 4;
-    }
-    ::usleep(100'000);
+  // Delivered: the broker acknowledged every message.
+  if (auto ec = client.wait_delivered(std::chrono::minutes(2))) {
+    std::fprintf(stderr, "consumer: not delivered: %s\n", ec.message().c_str());
+    return 4;
   }
   // The worker is the process that holds the cache directory's worker lock open: found
   // independently of stats().worker_pid, so that the check does not rest on what it checks.

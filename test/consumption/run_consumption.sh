@@ -13,7 +13,9 @@ work=$2
 here=$src/test/consumption
 unset ROBUSTMQ_WORKER
 mosquitto=${MOSQUITTO:-/usr/sbin/mosquitto}
-nested_opts=(-Dtests=false -Dbench=false -Dexamples=false -Dwerror=false --buildtype=debugoptimized)
+# buildtype plain (no optimisation): these builds check how RobustMQ is consumed, not its speed,
+# and they run beside the rest of the suite.
+nested_opts=(-Dtests=false -Dbench=false -Dexamples=false -Dwerror=false --buildtype=plain)
 
 step() { echo; echo "=== consumption: $*"; }
 fail() { echo "FAIL (consumption): $*" >&2; exit 1; }
@@ -43,22 +45,28 @@ done
 
 # subscribe TOPIC OUT: records every message on TOPIC into OUT (in the background).
 subscribe() {
-  mosquitto_sub -h 127.0.0.1 -p "$port" -q 1 -t "$1" >"$2" 2>&1 &
+  mosquitto_sub -h 127.0.0.1 -p "$port" -q 1 -t "$1" -t "$1/ready" >"$2" 2>&1 &
   sub_pid=$!
-  sleep 0.5  # let it subscribe before anything is published
+  # Subscribed once a probe on its second topic comes back (up to a minute on a busy machine).
+  for _ in $(seq 600); do
+    mosquitto_pub -h 127.0.0.1 -p "$port" -q 1 -t "$1/ready" -m __ready__ 2>/dev/null || true
+    grep -qx __ready__ "$2" && return 0
+    sleep 0.1
+  done
+  fail "mosquitto_sub did not subscribe to $1 within a minute: $(cat "$2")"
 }
 # expect_in_order OUT COUNT: OUT holds 0..COUNT-1 in order (re-sent duplicates allowed).
 expect_in_order() {
   local out=$1 count=$2
-  for _ in $(seq 100); do
-    [[ $(awk '!seen[$0]++' "$out" | wc -l) -ge $count ]] && break
+  for _ in $(seq 1200); do
+    [[ $({ grep -vx __ready__ "$out" || true; } | awk '!seen[$0]++' | wc -l) -ge $count ]] && break
     sleep 0.1
   done
   kill "$sub_pid" 2>/dev/null || true
   wait "$sub_pid" 2>/dev/null || true
   sub_pid=
   local got
-  got=$(awk '!seen[$0]++' "$out" | tr '\n' ' ')
+  got=$({ grep -vx __ready__ "$out" || true; } | awk '!seen[$0]++' | tr '\n' ' ')
   local want
   want=$(seq 0 $((count - 1)) | tr '\n' ' ')
   [[ $got == "$want" ]] || fail "expected 0..$((count - 1)) in order, got: ${got:0:300}"
@@ -67,7 +75,8 @@ expect_in_order() {
 
 # --- the source tree as a release tarball would hold it ---------------------------------------
 step "packing the source tree"
-version=$(sed -n "s/^  version: '\([^']*\)'.*/\1/p" "$src/meson.build" | head -1)
+version=$(sed -n "s/^  version: '\([^']*\)'.*/\1/p" "$src/meson.build")
+version=${version%%$'\n'*}  # the first match (no `| head`: see the ldd check below)
 [[ -n $version ]] || fail "no version in $src/meson.build"
 tarball=$work/robustmq-$version.tar.gz
 if git -C "$src" rev-parse --show-toplevel >/dev/null 2>&1 &&
@@ -100,7 +109,7 @@ source_hash = $hash
 dependency_names = robustmq
 EOF
 meson setup "$work/sub-build" "$consumer" --force-fallback-for=robustmq \
-  "-Drobustmq:examples=false" -Dbuildtype=debugoptimized >"$work/sub-setup.log" 2>&1 ||
+  "-Drobustmq:examples=false" -Dbuildtype=plain >"$work/sub-setup.log" 2>&1 ||
   { tail -40 "$work/sub-setup.log"; fail "meson setup of the subproject consumer"; }
 [[ -f $consumer/subprojects/robustmq-$version/meson.build ]] || fail "the wrap was not unpacked"
 ninja -C "$work/sub-build" >"$work/sub-build.log" 2>&1 ||
@@ -142,7 +151,9 @@ mk=$work/makefile_consumer
 mkdir -p "$mk"
 cp "$here/makefile_consumer/Makefile" "$here/consumer.cpp" "$src/examples/c_example.c" "$mk/"
 make -C "$mk" >"$work/make.log" 2>&1 || { cat "$work/make.log"; fail "make"; }
-ldd "$mk/consumer" | grep -q "$prefix/lib/librobustmq" || fail "consumer is not linked to the installed library"
+# Not `ldd | grep -q`: under pipefail, grep leaving at its first match can kill ldd with SIGPIPE.
+linked=$(ldd "$mk/consumer")
+[[ $linked == *"$prefix/lib/librobustmq"* ]] || fail "consumer is not linked to the installed library: $linked"
 subscribe consumption/installed "$work/inst.out"
 out=$("$mk/consumer" 127.0.0.1 "$port" "$work/inst-cache" 100 consumption/installed) ||
   fail "the Makefile consumer failed"
