@@ -265,8 +265,10 @@ void RobustClient::Impl::stop(StopMode mode) {
     }
   }
   connected_.store(false);
-  if (seg().consumer.tail.load() == seg().producer.head.load())
+  if (seg().consumer.tail.load() == seg().producer.head.load()) {
     MappedSegment::unlink(segment_name_);
+    save_sequence();
+  }
   ::close(lifeline_);
   ::close(monitor_wake_);
   release_lock();

@@ -1,5 +1,7 @@
 #include "lib/sequence_file.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
@@ -25,7 +27,7 @@ std::optional<std::uint64_t> read(const std::filesystem::path& dir, std::string&
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     std::error_code ec;
-    if (!std::filesystem::exists(path, ec) && !ec) return 1;
+    if (!std::filesystem::exists(path, ec) && !ec) return std::nullopt;  // `why` stays empty
     why = fmt::format("cannot read {}", path.string());
     return std::nullopt;
   }
@@ -43,8 +45,12 @@ std::optional<std::uint64_t> read(const std::filesystem::path& dir, std::string&
   return bound;
 }
 
-bool write(const std::filesystem::path& dir, std::uint64_t bound, bool sync, std::string& why) {
-  return !replace_file(dir, kName, fmt::format("{}{}\n", kHeader, bound), sync, why);
+bool write(const std::filesystem::path& dir, std::uint64_t bound, std::string& why) {
+  if (!replace_file(dir, kName, fmt::format("{}{}\n", kHeader, bound), true, why)) return true;
+  // A bound that stays behind the numbers given out would let a later life repeat them: no
+  // file at all makes it check the cache instead (a missing file is not trusted).
+  ::unlink((dir / kName).c_str());
+  return false;
 }
 
 }  // namespace robustmq::sequence_file
@@ -56,31 +62,46 @@ void RobustClient::Impl::start_sequence(bool new_segment) {
   auto& next = seg().producer.next_seq;
   std::string why;
   const auto bound = sequence_file::read(cache_dir_, why);
-  if (!bound)
-    set_error(fmt::format("{}: sequence numbers continue from the shared segment's; after a "
-                          "reboot they may repeat numbers of messages an earlier life sent",
+  if (!why.empty())
+    set_error(fmt::format("{}: the worker takes the next sequence number from the highest in "
+                          "the disk cache; numbers of messages an earlier life delivered may "
+                          "repeat",
                           why));
-  // A segment adopted from an earlier life holds its next number, below the bound: the
-  // numbering goes on from there. A new one (after a reboot) starts at the bound. (An adopted
-  // segment of a release without sequence numbers holds 0.)
-  std::uint64_t first = new_segment ? bound.value_or(1) : next.load();
-  if (first == 0) first = bound.value_or(1);
+  // An adopted segment holds the next number of the life that left it; that life may have died
+  // between publishing a record numbered `next` and storing next + 1 (publish(): head first),
+  // so one number is skipped. A new segment (after a reboot or a clean stop) starts at the
+  // bound. (A segment of a release without numbers holds 0.)
+  std::uint64_t first = bound.value_or(1);
+  if (!new_segment && next.load() != 0) first = next.load() + 1;
   next.store(first, std::memory_order_release);
+  // Without a bound (a new cache directory, a damaged or unwritable file, a cache of a release
+  // without robustmq.seq) the worker starts the numbering above every cached message before it
+  // reports running (Loop::init_sequence()).
+  seg().control.seq_unknown.store(bound ? 0 : 1, std::memory_order_release);
   if (bound && first < *bound) seq_bound_ = *bound;
   else lease_sequence(first);
 }
 
+void RobustClient::Impl::save_sequence() noexcept {
+  // After a clean stop the segment is gone: the next life starts at this number, without a gap.
+  std::string why;
+  try {
+    (void)sequence_file::write(cache_dir_, seg().producer.next_seq.load(), why);
+  } catch (...) {
+  }
+}
+
 void RobustClient::Impl::lease_sequence(std::uint64_t seq) {
   std::string why;
-  if (sequence_file::write(cache_dir_, seq + sequence_file::kLeaseBlock, options.cache_sync,
-                           why)) {
+  if (sequence_file::write(cache_dir_, seq + sequence_file::kLeaseBlock, why)) {
     seq_bound_ = seq + sequence_file::kLeaseBlock;
     return;
   }
   // Numbering goes on (a message is not refused for this), and so do the tries.
   seq_bound_ = seq + sequence_file::kRetryBlock;
-  set_error(fmt::format("{}: after a reboot sequence numbers may repeat numbers given out "
-                        "since", why));
+  set_error(fmt::format("{}: after a reboot the worker takes the next sequence number from the "
+                        "highest in the disk cache; numbers of delivered messages may repeat",
+                        why));
 }
 
 }  // namespace robustmq

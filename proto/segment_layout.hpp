@@ -134,6 +134,11 @@ struct alignas(64) ControlLine {
   // application died (lib/takeover.cpp). Set before the new client sends the orphan SIGTERM,
   // cleared once the orphan is gone; the orphan only logs it.
   std::atomic<std::uint32_t> takeover_by;
+  // Added the same way. client: 1 when it found no usable bound of the sequence numbers
+  // (lib/sequence_file.hpp), before it starts the worker; worker: raises next_seq above the
+  // highest number in the disk cache, then stores 0, before it reports running (the client does
+  // not publish before that). 0 from a side that does not know it: no raise.
+  std::atomic<std::uint32_t> seq_unknown;
 };
 
 // A message the worker writes and the client reads; seq is a seqlock (odd while writing), so a

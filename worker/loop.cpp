@@ -130,6 +130,7 @@ Loop::Loop(WorkerConfig config, MappedSegment segment, std::unique_ptr<cache::Ca
   read_pos_ = ring_.tail();
   seg_.control.worker_pid.store(static_cast<std::uint32_t>(::getpid()));
   spooler_.publish_counts();
+  init_sequence();
   init_delivered();
 }
 

@@ -99,6 +99,7 @@ class Loop {
   void retire();
   void update_delivered_when_idle();
   void init_delivered();
+  void init_sequence();
   std::size_t ring_waiting();
   bool settling() const;
   bool stop_wanted() const;

@@ -162,8 +162,12 @@ void Loop::retire() {
   for (const auto& reference : retired_files_) large_.release(reference);
   retired_files_.clear();
   // The window retires in order, and nothing older than its front is left anywhere
-  // (invariant 3): every message up to the last one retired is done.
-  report_.delivered(delivered);
+  // (invariant 3): every message up to the last one retired is done. Never beyond the numbers
+  // given out (a number read from a damaged record could be anything).
+  if (delivered != 0) {
+    const std::uint64_t next = seg_.producer.next_seq.load(std::memory_order_acquire);
+    report_.delivered(std::min(delivered, next > 0 ? next - 1 : 0));
+  }
 }
 
 // With nothing in flight, nothing in the cache and nothing in the ring, every message numbered
@@ -175,6 +179,24 @@ void Loop::update_delivered_when_idle() {
   const std::uint64_t next = seg_.producer.next_seq.load(std::memory_order_acquire);
   if (next == 0 || ring_.head() != ring_.tail() || !spooler_.empty_for_sure()) return;
   report_.delivered(next - 1);
+}
+
+// At start, when the client found no bound of the sequence numbers (ControlLine::seq_unknown:
+// a new cache directory, a damaged or unwritable robustmq.seq, a cache written by a release
+// without it): the numbering goes on above every number in the disk cache, which therefore
+// stays older than every new message. The client waits for "running" before it publishes.
+void Loop::init_sequence() {
+  auto& unknown = seg_.control.seq_unknown;
+  if (unknown.load(std::memory_order_acquire) == 0) return;
+  std::uint64_t highest = 0;
+  if (!spooler_.highest_cached_seq(highest))
+    throw std::runtime_error("cannot read the disk cache to continue its sequence numbers");
+  auto& next = seg_.producer.next_seq;
+  if (highest >= next.load()) {
+    log(Level::info, "sequence numbers continue at {}, above the disk cache's", highest + 1);
+    next.store(highest + 1, std::memory_order_release);
+  }
+  unknown.store(0, std::memory_order_release);
 }
 
 // At start: every message older than the oldest one held (in the cache, else in the ring, else

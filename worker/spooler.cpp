@@ -326,6 +326,25 @@ bool Spooler::oldest_cached_seq(std::optional<std::uint64_t>& seq) {
   return true;
 }
 
+bool Spooler::highest_cached_seq(std::uint64_t& seq) {
+  seq = 0;
+  if (health_ == CacheHealth::broken) return false;
+  if (!has_backlog()) return true;
+  std::vector<cache::CachedMessage> batch;
+  std::uint64_t after = acked_id_;
+  try {
+    do {
+      batch.clear();
+      cache_->read(after, kCacheReadBatch, batch);
+      for (const auto& m : batch) seq = std::max(seq, m.seq);
+      if (!batch.empty()) after = batch.back().id;
+    } while (!batch.empty());
+  } catch (const std::exception&) {
+    return false;
+  }
+  return true;
+}
+
 bool Spooler::empty_for_sure() {
   if (health_ == CacheHealth::broken) return false;
   // The published count first: it costs nothing, while the backend's may query.

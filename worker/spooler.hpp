@@ -90,6 +90,9 @@ class Spooler {
   // The sequence number of the oldest cached message not yet retired, in `seq` (nullopt: none).
   // False when the cache cannot be read now.
   bool oldest_cached_seq(std::optional<std::uint64_t>& seq);
+  // The highest sequence number in the cache, in `seq` (0: none). Reads the whole cache: for a
+  // start without a known bound only. False when the cache cannot be read.
+  bool highest_cached_seq(std::uint64_t& seq);
 
   // The worker stops: apply the removals a broken backend refused, if the disk allows now.
   void prepare_close();

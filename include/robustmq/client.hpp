@@ -229,8 +229,8 @@ class ROBUSTMQ_EXPORT RobustClient {
   // The same, and on success sets `sequence` to the message's sequence number (untouched on an
   // error). Sequence numbers start at 1 and increase with every accepted message of a
   // client_id and cache_path, across lives of the application: a restarted client continues
-  // above its predecessor's numbers (after a reboot with a gap: numbers are increasing, not
-  // contiguous). Several threads get distinct numbers in the order their messages are queued.
+  // above its predecessor's numbers, after a crash or a reboot with a gap (README "Delivery
+  // receipts"). Several threads get distinct numbers in the order their messages are queued.
   [[nodiscard]] std::error_code publish(std::string_view topic, std::string_view payload,
                                         int qos, bool retain, std::uint64_t& sequence);
   [[nodiscard]] std::error_code publish(std::string_view topic,
@@ -240,9 +240,10 @@ class ROBUSTMQ_EXPORT RobustClient {
   // The highest sequence number such that every message numbered up to it has been delivered
   // (acknowledged by the broker; QoS 0: written to the connection) or dropped by a documented
   // rule (message_ttl, max_cache_bytes with drop_oldest, a damaged record, a message that was
-  // in the ring unflushed at a power cut). Covers the messages of earlier lives too. 0: none
-  // yet, or not connected. After stop(StopMode::hand_off) it follows the worker that goes on
-  // delivering. Thread safety: any thread; it reads one counter.
+  // in the ring unflushed at a power cut; for now also an MQTT 5 refusal). Covers the messages
+  // of earlier lives too. 0: none yet, or connect_async() not called. After stop() the last
+  // value; after stop(StopMode::hand_off) it follows the worker that goes on delivering.
+  // Thread safety: any thread, once connect_async() has returned; it reads one counter.
   std::uint64_t delivered_through() const;
 
   // Waits until every message published before the call (by any thread, and by earlier lives)

@@ -11,6 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include <testkit/fault_proxy.hpp>
+
 #include "crash_helpers.hpp"
 #include "proto/segment.hpp"
 
@@ -31,6 +33,13 @@ std::vector<std::uint64_t> publish_numbered(RobustClient& c, const std::string& 
     seqs.push_back(seq);
   }
   return seqs;
+}
+
+// Distinct (topic, payload) pairs the subscriber has seen: re-sent duplicates count once.
+std::size_t unique_count(const testkit::Subscriber& sub) {
+  std::set<std::pair<std::string, std::string>> seen;
+  for (const auto& m : sub.messages()) seen.emplace(m.topic, m.payload);
+  return seen.size();
 }
 
 }  // namespace
@@ -119,7 +128,7 @@ TEST_CASE("wait_delivered() and delivered_through() are wrong about no message u
   REQUIRE_FALSE(client.wait_delivered(60s));
   CHECK(client.delivered_through() == n);
   // Delivered means the broker has it: the subscriber gets every message.
-  CHECK(wait_until([&] { return sub.count() >= n; }, 60s));
+  CHECK(wait_until([&] { return unique_count(sub) >= n; }, 60s));
   client.stop();
 }
 
@@ -147,13 +156,12 @@ TEST_CASE("while the broker is away wait_delivered() times out and the messages 
     REQUIRE_FALSE(client.flush(60s));
     CHECK(client.delivered_through() == before.back());
     broker.start();
-    testkit::Subscriber sub(broker.host(), broker.port(), "dl/outage/#");
-    REQUIRE(sub.wait_subscribed());
     const auto ec = client.wait_delivered(seqs.back(), 120s);
     REQUIRE_MESSAGE(!ec, ec.message());
     CHECK(client.delivered_through() == seqs.back());
-    // Retained nothing: the subscriber, subscribed after the outage, gets what was sent after it.
-    CHECK(wait_until([&] { return sub.count() >= n; }, 60s));
+    // (A subscriber could not tell: the worker may send before it subscribes to the restarted
+    // broker. The broker's acknowledgements are counted.)
+    CHECK(client.stats().acknowledged >= 10 + n);
     client.stop();
   }
 }
@@ -177,25 +185,36 @@ TEST_CASE("wait_delivered() and delivered_through() refuse what they cannot answ
   CHECK(client.delivered_through() == seqs.back());
 }
 
-TEST_CASE("a worker killed with SIGKILL mid-stream: wait_delivered() returns once its successor "
-          "delivered everything") {
+TEST_CASE("a worker killed with SIGKILL while messages wait: delivered_through() stays where it "
+          "was and wait_delivered() returns once its successor delivered everything") {
+  // The client reaches the broker through a proxy that can turn it away; the subscriber stays
+  // subscribed throughout.
   testkit::Mosquitto broker;
+  testkit::FaultProxy proxy(broker.port());
   testkit::Subscriber sub(broker.host(), broker.port(), "dl/kill/#");
   REQUIRE(sub.wait_subscribed());
   testkit::TempDir dir;
   RobustClient client(client_options(dir / "cache", "dl-kill"));
-  client.connect_async(broker.host(), broker.port());
-  const std::uint64_t n = scaled<std::uint64_t>(3000, 300);
-  const auto seqs = publish_numbered(client, "dl/kill/seq", 0, n);
+  client.connect_async(broker.host(), proxy.port());
+  const std::uint64_t half = scaled<std::uint64_t>(1500, 150);
+  const auto first = publish_numbered(client, "dl/kill/seq", 0, half);
+  REQUIRE_FALSE(client.wait_delivered(60s));
+  REQUIRE(client.delivered_through() == first.back());
+  // The rest cannot be delivered before the kill: the broker is out of reach.
+  proxy.refuse_new(true);
+  proxy.reset_all();
+  const auto rest = publish_numbered(client, "dl/kill/seq", half, half);
   const pid_t worker = worker_of(client);
   REQUIRE(worker > 0);
   kill9(worker);
-  const std::uint64_t at_kill = client.delivered_through();
+  REQUIRE(wait_successor(client, worker) > 0);
+  CHECK(client.delivered_through() == first.back());
+  CHECK(client.wait_delivered(rest.front(), 0ms) == errc::delivery_timeout);
+  proxy.refuse_new(false);
   const auto ec = client.wait_delivered(120s);
   REQUIRE_MESSAGE(!ec, ec.message());
-  CHECK(client.delivered_through() == seqs.back());
-  CHECK(client.delivered_through() >= at_kill);
-  const auto problem = wait_in_order(sub, n, 60s);
+  CHECK(client.delivered_through() == rest.back());
+  const auto problem = wait_in_order(sub, 2 * half, 60s);
   CHECK_MESSAGE(problem.empty(), problem);
   client.stop();
 }
@@ -203,14 +222,15 @@ TEST_CASE("a worker killed with SIGKILL mid-stream: wait_delivered() returns onc
 TEST_CASE("a restarted application numbers on above its killed predecessor, and "
           "delivered_through() covers the predecessor's messages") {
   testkit::Mosquitto broker;
+  testkit::FaultProxy proxy(broker.port());
   testkit::Subscriber sub(broker.host(), broker.port(), "dl/life/#");
   REQUIRE(sub.wait_subscribed());
   testkit::TempDir dir;
   const auto cache = dir / "cache";
-  broker.stop();  // nothing is delivered while the first life runs
+  proxy.refuse_new(true);  // nothing is delivered while the first life runs
   ProducerRecord rec(dir / "record");
   const std::uint64_t n = scaled<std::uint64_t>(2000, 300);
-  const pid_t producer = spawn_producer_at(broker.host(), broker.port(), cache, "dl-life",
+  const pid_t producer = spawn_producer_at(broker.host(), proxy.port(), cache, "dl-life",
                                            "dl/life/0", rec, "sqlite", n,
                                            {"ROBUSTMQ_TEST_PAUSE=1"});
   REQUIRE(wait_until([&] { return rec.published_all(); }, 120s));
@@ -220,12 +240,13 @@ TEST_CASE("a restarted application numbers on above its killed predecessor, and 
   reap(producer);
   // The new life takes over from the orphan (it holds every old message, the broker is away).
   RobustClient client(client_options(cache, "dl-life"));
-  client.connect_async(broker.host(), broker.port());
+  client.connect_async(broker.host(), proxy.port());
   CHECK(client.delivered_through() < old_last);
   const auto seqs = publish_numbered(client, "dl/life/1", 0, 10);
-  CHECK(seqs.front() == old_last + 1);
+  // One number skipped: the killed life could have died between a record and its next number.
+  CHECK(seqs.front() == old_last + 2);
   CHECK(client.wait_delivered(old_last, 200ms) == errc::delivery_timeout);
-  broker.start();
+  proxy.refuse_new(false);
   const auto ec = client.wait_delivered(120s);
   REQUIRE_MESSAGE(!ec, ec.message());
   CHECK(client.delivered_through() == seqs.back());
@@ -234,41 +255,66 @@ TEST_CASE("a restarted application numbers on above its killed predecessor, and 
   client.stop();
 }
 
-TEST_CASE("after a power cut numbering continues above the earlier life's, and "
-          "delivered_through() starts just below the oldest message left in the cache") {
+TEST_CASE("after a power cut numbering continues above the earlier life's, with robustmq.seq "
+          "intact, damaged or deleted, and delivered_through() starts below the oldest message "
+          "left in the cache") {
+  for (const char* seq_file : {"intact", "damaged", "deleted"}) {
+    CAPTURE(seq_file);
+    testkit::Mosquitto broker;
+    testkit::TempDir dir;
+    const auto cache = dir / "cache";
+    const std::string id = "dl-power";
+    broker.stop();
+    ProducerRecord rec(dir / "record");
+    const std::uint64_t n = scaled<std::uint64_t>(1000, 200);
+    const pid_t producer = spawn_producer_at(broker.host(), broker.port(), cache, id,
+                                             "dl/power/0", rec, "file", n,
+                                             {"ROBUSTMQ_TEST_FLUSH=1"});
+    REQUIRE(wait_until([&] { return rec.flushed() || !process_alive(producer); }, 120s, 5ms));
+    REQUIRE(rec.flushed());
+    const std::uint64_t old_last = rec.last_sequence();
+    REQUIRE(old_last == n);
+    // The power cut: both processes die, RAM (the shared segment) is lost.
+    kill9(rec.worker_pid());
+    kill9(producer);
+    reap(producer);
+    MappedSegment::unlink(segment_name(std::filesystem::canonical(cache), id));
+    if (std::string(seq_file) == "damaged") std::ofstream(cache / "robustmq.seq") << "robust";
+    if (std::string(seq_file) == "deleted") std::filesystem::remove(cache / "robustmq.seq");
+    broker.start();
+    testkit::Subscriber sub(broker.host(), broker.port(), "dl/power/#");
+    REQUIRE(sub.wait_subscribed());
+    RobustClient client(client_options(cache, id, CacheType::file));
+    client.connect_async(broker.host(), broker.port());
+    // The cache holds 1..n: the worker started just below 1 (or above, if it sent some since).
+    CHECK(client.delivered_through() <= old_last);
+    const auto seqs = publish_numbered(client, "dl/power/1", 0, 5);
+    CHECK(seqs.front() > old_last);
+    if (std::string(seq_file) != "intact") CHECK(seqs.front() == old_last + 1);  // the raise
+    const auto ec = client.wait_delivered(120s);
+    REQUIRE_MESSAGE(!ec, ec.message());
+    CHECK(client.delivered_through() == seqs.back());
+    const auto problem = wait_lifetimes(sub, "dl/power/", {n, 5}, 60s);
+    CHECK_MESSAGE(problem.empty(), problem);
+    client.stop();
+  }
+}
+
+TEST_CASE("after a clean stop the next life numbers on from the very next number") {
   testkit::Mosquitto broker;
   testkit::TempDir dir;
-  const auto cache = dir / "cache";
-  const std::string id = "dl-power";
-  broker.stop();
-  ProducerRecord rec(dir / "record");
-  const std::uint64_t n = scaled<std::uint64_t>(1000, 200);
-  const pid_t producer = spawn_producer_at(broker.host(), broker.port(), cache, id, "dl/power/0",
-                                           rec, "file", n, {"ROBUSTMQ_TEST_FLUSH=1"});
-  REQUIRE(wait_until([&] { return rec.flushed() || !process_alive(producer); }, 120s, 5ms));
-  REQUIRE(rec.flushed());
-  const std::uint64_t old_last = rec.last_sequence();
-  // The power cut: both processes die, RAM (the shared segment) is lost.
-  kill9(rec.worker_pid());
-  kill9(producer);
-  reap(producer);
-  MappedSegment::unlink(segment_name(std::filesystem::canonical(cache), id));
-  broker.start();
-  testkit::Subscriber sub(broker.host(), broker.port(), "dl/power/#");
-  REQUIRE(sub.wait_subscribed());
-  Options o = client_options(cache, id, CacheType::file);
-  RobustClient client(o);
+  std::uint64_t last = 0;
+  {
+    RobustClient client(client_options(dir / "cache", "dl-clean"));
+    client.connect_async(broker.host(), broker.port());
+    last = publish_numbered(client, "dl/clean/seq", 0, 10).back();
+    REQUIRE_FALSE(client.wait_delivered(60s));
+    client.stop();
+  }
+  RobustClient client(client_options(dir / "cache", "dl-clean"));
   client.connect_async(broker.host(), broker.port());
-  // The cache holds 1..n (nothing could be delivered): the worker started just below 1, or
-  // above if it already sent some.
-  CHECK(client.delivered_through() <= old_last);
-  const auto seqs = publish_numbered(client, "dl/power/1", 0, 5);
-  CHECK(seqs.front() > old_last);
-  const auto ec = client.wait_delivered(120s);
-  REQUIRE_MESSAGE(!ec, ec.message());
-  CHECK(client.delivered_through() == seqs.back());
-  const auto problem = wait_lifetimes(sub, "dl/power/", {n, 5}, 60s);
-  CHECK_MESSAGE(problem.empty(), problem);
+  CHECK(client.delivered_through() == last);
+  CHECK(publish_numbered(client, "dl/clean/seq", 10, 1).front() == last + 1);
   client.stop();
 }
 

@@ -52,11 +52,12 @@ class LoopHarness {
   // `configure` adjusts the worker configuration (window, limits, timeouts) before the loop is
   // built; `wrap` may wrap the cache the loop gets (e.g. in a cache that fails on command);
   // `first_seq` is the sequence number of the first message published (RobustClient: 1 in a
-  // new cache directory, where robustmq.seq says after a reboot).
+  // new cache directory, where robustmq.seq says after a reboot); `seq_unknown` says that the
+  // client found no bound in robustmq.seq (ControlLine::seq_unknown).
   explicit LoopHarness(
       const std::function<void(WorkerConfig&)>& configure = {}, std::size_t ring_bytes = 1u << 20,
       const std::function<std::unique_ptr<cache::Cache>(std::unique_ptr<cache::Cache>)>& wrap = {},
-      std::uint64_t first_seq = 1)
+      std::uint64_t first_seq = 1, bool seq_unknown = false)
       : dir_("robustmq-loop-test-") {
     static std::atomic<int> counter{0};
     config.segment_name = "robustmq-unit-" + std::to_string(::getpid()) + "-" +
@@ -74,6 +75,7 @@ class LoopHarness {
         MappedSegment::create_or_adopt(config.segment_name, ring_bytes, origin, note));
     auto& seg = client_segment_->segment();
     seg.producer.next_seq.store(first_seq);
+    seg.control.seq_unknown.store(seq_unknown ? 1 : 0);  // the client found no bound
     producer_ = std::make_unique<RingProducer>(seg.producer, seg.consumer, client_segment_->ring(),
                                                client_segment_->ring_bytes());
     int fds[2];
@@ -153,6 +155,7 @@ class LoopHarness {
 
   shm::StatusBlock& status() { return client_segment_->segment().status; }
   std::uint64_t delivered() { return status().delivered_through.load(); }
+  std::uint64_t next_seq() { return client_segment_->segment().producer.next_seq.load(); }
   std::uint64_t tail() { return client_segment_->segment().consumer.tail.load(); }
   std::uint64_t head() { return client_segment_->segment().producer.head.load(); }
   bool ring_empty() { return tail() == head(); }

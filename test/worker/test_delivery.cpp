@@ -146,4 +146,53 @@ TEST_CASE("after a reboot a worker starting with nothing held sets delivered_thr
   CHECK(second.delivered() == 99);
 }
 
+TEST_CASE("without a bound of the numbers the worker continues them above the disk cache's "
+          "before the client publishes") {
+  LoopHarness first([](WorkerConfig&) {}, 1u << 20, {}, 500);
+  first.transport.accept_connects = false;
+  first.pump();
+  first.publish_numbered(5);  // 500..504, cached: the link is down
+  first.pump();
+  REQUIRE(first.cached_payloads() == numbered(0, 5));
+  first.loop.reset();
+  auto same_dir = [&](WorkerConfig& c) { c.cache_dir = first.config.cache_dir; };
+  // robustmq.seq was lost: the client starts at 1 and says it does not know better.
+  LoopHarness second(same_dir, 1u << 20, {}, 1, true);
+  CHECK(second.next_seq() == 505);
+  CHECK(second.delivered() == 499);  // just below the oldest cached
+  second.pump();
+  REQUIRE(second.publish("new"));
+  second.pump();
+  while (second.transport.ack_all() > 0) second.pump();
+  CHECK(second.delivered() == 505);
+  // A client that knows its bound: no raise.
+  second.loop.reset();
+  LoopHarness third(same_dir, 1u << 20, {}, 2000, false);
+  CHECK(third.next_seq() == 2000);
+  CHECK(third.delivered() == 1999);
+}
+
+TEST_CASE("a number above those given out moves delivered_through at most to the last one given "
+          "out") {
+  // A cache holding numbers of another numbering (here 1000..1001) while the segment numbers
+  // from 1: what a record damaged in its number would look like.
+  LoopHarness first([](WorkerConfig&) {}, 1u << 20, {}, 1000);
+  first.transport.accept_connects = false;
+  first.pump();
+  first.publish_numbered(2);
+  first.pump();
+  REQUIRE(first.cached_payloads() == numbered(0, 2));
+  first.loop.reset();
+  auto same_dir = [&](WorkerConfig& c) { c.cache_dir = first.config.cache_dir; };
+  LoopHarness second(same_dir, 1u << 20, {}, 1, false);
+  second.pump();
+  while (second.transport.ack_all() > 0) second.pump();
+  CHECK(second.transport.payloads() == numbered(0, 2));
+  CHECK(second.delivered() == 0);  // nothing was given out yet
+  REQUIRE(second.publish("a"));  // number 1
+  second.pump();
+  while (second.transport.ack_all() > 0) second.pump();
+  CHECK(second.delivered() == 1);
+}
+
 }  // namespace robustmq::test
