@@ -318,6 +318,64 @@ TEST_CASE("after a clean stop the next life numbers on from the very next number
   client.stop();
 }
 
+TEST_CASE("a connect_async() that failed without a bound leaves none behind: the retry still "
+          "numbers above the cache") {
+  testkit::Mosquitto broker;
+  testkit::TempDir dir;
+  const auto cache = dir / "cache";
+  const std::string id = "dl-retry";
+  broker.stop();
+  ProducerRecord rec(dir / "record");
+  const std::uint64_t n = scaled<std::uint64_t>(500, 100);
+  const pid_t producer = spawn_producer_at(broker.host(), broker.port(), cache, id, "dl/retry/0",
+                                           rec, "sqlite", n, {"ROBUSTMQ_TEST_FLUSH=1"});
+  REQUIRE(wait_until([&] { return rec.flushed() || !process_alive(producer); }, 120s, 5ms));
+  REQUIRE(rec.flushed());
+  kill9(rec.worker_pid());
+  kill9(producer);
+  reap(producer);
+  MappedSegment::unlink(segment_name(std::filesystem::canonical(cache), id));
+  std::filesystem::remove(cache / "robustmq.seq");
+  {
+    Options o = client_options(cache, id);
+    o.worker_path = "/bin/false";  // a worker that exits before it is ready
+    RobustClient failed(o);
+    CHECK_THROWS(failed.connect_async(broker.host(), broker.port()));
+  }
+  CHECK_FALSE(std::filesystem::exists(cache / "robustmq.seq"));
+  broker.start();
+  RobustClient client(client_options(cache, id));
+  client.connect_async(broker.host(), broker.port());
+  const auto seqs = publish_numbered(client, "dl/retry/1", 0, 3);
+  CHECK(seqs.front() > n);
+  const auto ec = client.wait_delivered(120s);
+  REQUIRE_MESSAGE(!ec, ec.message());
+  CHECK(client.delivered_through() == seqs.back());
+  client.stop();
+}
+
+TEST_CASE("a stop() that cannot write robustmq.seq keeps the earlier bound") {
+  testkit::Mosquitto broker;
+  testkit::TempDir dir;
+  const auto cache = dir / "cache";
+  std::uint64_t last = 0;
+  {
+    RobustClient client(client_options(cache, "dl-nosave"));
+    client.connect_async(broker.host(), broker.port());
+    last = publish_numbered(client, "dl/nosave/seq", 0, 10).back();
+    REQUIRE_FALSE(client.wait_delivered(60s));
+    // Where stop() writes the new file first: a directory makes the write fail.
+    std::filesystem::create_directory(cache / "robustmq.seq.tmp");
+    client.stop();
+  }
+  CHECK(std::filesystem::exists(cache / "robustmq.seq"));
+  std::filesystem::remove(cache / "robustmq.seq.tmp");
+  RobustClient client(client_options(cache, "dl-nosave"));
+  client.connect_async(broker.host(), broker.port());
+  CHECK(publish_numbered(client, "dl/nosave/seq", 10, 1).front() > last);
+  client.stop();
+}
+
 TEST_CASE("a damaged robustmq.seq is reported and publishing goes on") {
   testkit::Mosquitto broker;
   testkit::TempDir dir;

@@ -156,6 +156,7 @@ class LoopHarness {
   shm::StatusBlock& status() { return client_segment_->segment().status; }
   std::uint64_t delivered() { return status().delivered_through.load(); }
   std::uint64_t next_seq() { return client_segment_->segment().producer.next_seq.load(); }
+  std::uint32_t seq_unknown() { return client_segment_->segment().control.seq_unknown.load(); }
   std::uint64_t tail() { return client_segment_->segment().consumer.tail.load(); }
   std::uint64_t head() { return client_segment_->segment().producer.head.load(); }
   bool ring_empty() { return tail() == head(); }

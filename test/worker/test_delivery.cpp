@@ -3,6 +3,7 @@
 // scripted transport. The harness numbers messages from 1, as RobustClient does.
 #include <doctest/doctest.h>
 
+#include "test/worker/failing_cache.hpp"
 #include "test/worker/loop_harness.hpp"
 
 namespace robustmq::test {
@@ -193,6 +194,38 @@ TEST_CASE("a number above those given out moves delivered_through at most to the
   second.pump();
   while (second.transport.ack_all() > 0) second.pump();
   CHECK(second.delivered() == 1);
+}
+
+TEST_CASE("without a bound and with a cache that cannot be read at start, the worker starts; "
+          "cached numbers move delivered_through only once the cache is empty") {
+  LoopHarness first([](WorkerConfig&) {}, 1u << 20, {}, 500);
+  first.transport.accept_connects = false;
+  first.pump();
+  first.publish_numbered(2);  // 500, 501: cached
+  first.pump();
+  REQUIRE(first.cached_payloads() == numbered(0, 2));
+  first.loop.reset();
+  auto same_dir = [&](WorkerConfig& c) { c.cache_dir = first.config.cache_dir; };
+  bool failing = true;
+  auto unreadable = [&](std::unique_ptr<cache::Cache> c) {
+    return std::make_unique<FailingCache>(std::move(c), failing, /*reads_fail=*/true);
+  };
+  // The numbering cannot go above the cache's: the worker says so and runs (the ring is safe).
+  LoopHarness second(same_dir, 1u << 20, unreadable, 1, true);
+  CHECK(second.next_seq() == 1);
+  CHECK(second.seq_unknown() == 2);
+  failing = false;
+  second.time.advance(1001ms);  // the cache's retry
+  second.pump();
+  REQUIRE(second.publish("new"));  // number 1, below the cached 500 and 501
+  second.pump();
+  REQUIRE(second.transport.ack_all() == 1);  // cached 500
+  second.pump();
+  CHECK(second.delivered() == 0);  // not 1: "new" is still waiting
+  while (second.transport.ack_all() > 0) second.pump();
+  CHECK(second.transport.payloads() == std::vector<std::string>{"0", "1", "new"});
+  CHECK(second.delivered() == 1);
+  CHECK(second.seq_unknown() == 0);  // the cache is empty: nothing older is left
 }
 
 }  // namespace robustmq::test
