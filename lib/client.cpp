@@ -176,6 +176,7 @@ void RobustClient::Impl::connect_async(const std::string& host, int port) {
     monitor_wake_ = ::eventfd(0, EFD_CLOEXEC);
     if (monitor_wake_ < 0) fail(errno, "eventfd");
     start_worker();
+    finish_sequence();
     // The worker said "running" once its counts were in the segment.
     const auto& st = seg().status;
     const std::uint64_t published = st.published.load();

@@ -59,6 +59,8 @@ class RobustClient::Impl {
   // publish(), under publish_mu_: `seq` is about to be given out; records a new bound first if
   // it reaches the recorded one.
   void lease_sequence(std::uint64_t seq);
+  // connect_async(), once the worker runs: records the bound start_sequence() could not.
+  void finish_sequence();
   // stop(): records the exact next number once the segment is gone.
   void save_sequence() noexcept;
   void set_error(std::string e) {

@@ -46,11 +46,12 @@ std::optional<std::uint64_t> read(const std::filesystem::path& dir, std::string&
 }
 
 bool write(const std::filesystem::path& dir, std::uint64_t bound, std::string& why) {
-  if (!replace_file(dir, kName, fmt::format("{}{}\n", kHeader, bound), true, why)) return true;
-  // A bound that stays behind the numbers given out would let a later life repeat them: no
-  // file at all makes it check the cache instead (a missing file is not trusted).
+  return !replace_file(dir, kName, fmt::format("{}{}\n", kHeader, bound), true, why);
+}
+
+void forget(const std::filesystem::path& dir) {
   ::unlink((dir / kName).c_str());
-  return false;
+  (void)sync_dir(dir);
 }
 
 }  // namespace robustmq::sequence_file
@@ -76,14 +77,32 @@ void RobustClient::Impl::start_sequence(bool new_segment) {
   next.store(first, std::memory_order_release);
   // Without a bound (a new cache directory, a damaged or unwritable file, a cache of a release
   // without robustmq.seq) the worker starts the numbering above every cached message before it
-  // reports running (Loop::init_sequence()).
+  // reports running (Loop::init_sequence()); the bound is recorded only after that
+  // (finish_sequence()), so that a start that fails on the way leaves none to be trusted.
   seg().control.seq_unknown.store(bound ? 0 : 1, std::memory_order_release);
-  if (bound && first < *bound) seq_bound_ = *bound;
+  if (!bound) seq_bound_ = 0;
+  else if (first < *bound) seq_bound_ = *bound;
   else lease_sequence(first);
+}
+
+void RobustClient::Impl::finish_sequence() {
+  if (seq_bound_ != 0) return;  // a bound was known
+  if (seg().control.seq_unknown.load(std::memory_order_acquire) == 0) {
+    lease_sequence(seg().producer.next_seq.load());
+    return;
+  }
+  // The worker could not read the cache to go above its numbers: none is recorded in this life,
+  // so that the next start looks again.
+  seq_bound_ = UINT64_MAX;
+  set_error("the disk cache could not be read to continue its sequence numbers: new numbers may "
+            "repeat those of cached messages until the cache is empty");
 }
 
 void RobustClient::Impl::save_sequence() noexcept {
   // After a clean stop the segment is gone: the next life starts at this number, without a gap.
+  // Not while the numbering may overlap the cache's (finish_sequence()); a failed write leaves
+  // the earlier bound, which is still above every number given out.
+  if (seg().control.seq_unknown.load() != 0) return;
   std::string why;
   try {
     (void)sequence_file::write(cache_dir_, seg().producer.next_seq.load(), why);
@@ -97,7 +116,10 @@ void RobustClient::Impl::lease_sequence(std::uint64_t seq) {
     seq_bound_ = seq + sequence_file::kLeaseBlock;
     return;
   }
-  // Numbering goes on (a message is not refused for this), and so do the tries.
+  // The recorded bound is about to be passed: no file at all makes a later life look at the
+  // cache instead of trusting it. Numbering goes on (a message is not refused for this), and so
+  // do the tries.
+  sequence_file::forget(cache_dir_);
   seq_bound_ = seq + sequence_file::kRetryBlock;
   set_error(fmt::format("{}: after a reboot the worker takes the next sequence number from the "
                         "highest in the disk cache; numbers of delivered messages may repeat",

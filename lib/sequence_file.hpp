@@ -7,8 +7,10 @@
 // so a client that finds no segment (after a reboot) starts at the bound, above every number an
 // earlier life used; a clean stop() writes the exact next number. The numbers a reboot skips
 // are never given out: the numbers increase across lives, with gaps.
-// Without a usable bound (no file, damage, a failed write) the worker raises next_seq above the
-// highest number in the disk cache before the client publishes (Loop::init_sequence()).
+// Without a usable bound (no file, damage, a failed write, which removes the file) the worker
+// raises next_seq above the highest number in the disk cache before the client publishes
+// (Loop::init_sequence()), and the client records a bound only after that. If the worker cannot
+// read the cache, no bound is recorded in that life.
 #pragma once
 
 #include <cstdint>
@@ -28,8 +30,11 @@ inline constexpr std::uint64_t kRetryBlock = 1u << 12;
 // cannot be read or does not hold a bound (`why` says so).
 std::optional<std::uint64_t> read(const std::filesystem::path& dir, std::string& why);
 
-// Records `bound` (see above), fsynced. False with `why` when it could not be written; the
-// file is then removed if possible, so that a later life does not trust an old bound.
+// Records `bound` (see above), fsynced. False with `why` when it could not be written (the
+// earlier file, if any, is left as it was).
 bool write(const std::filesystem::path& dir, std::uint64_t bound, std::string& why);
+
+// Removes the file (best effort, the removal fsynced): for a bound about to be passed.
+void forget(const std::filesystem::path& dir);
 
 }  // namespace robustmq::sequence_file

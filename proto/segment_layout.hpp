@@ -137,7 +137,9 @@ struct alignas(64) ControlLine {
   // Added the same way. client: 1 when it found no usable bound of the sequence numbers
   // (lib/sequence_file.hpp), before it starts the worker; worker: raises next_seq above the
   // highest number in the disk cache, then stores 0, before it reports running (the client does
-  // not publish before that). 0 from a side that does not know it: no raise.
+  // not publish before that). A cache it cannot read: 2, the new numbers may overlap the cached
+  // ones, which then move no receipt; the worker stores 0 once the cache is empty. 0 from a side
+  // that does not know it: no raise.
   std::atomic<std::uint32_t> seq_unknown;
 };
 

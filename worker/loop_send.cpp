@@ -144,8 +144,11 @@ void Loop::retire() {
   std::uint64_t ring_done = 0;
   std::uint64_t cache_done = 0;
   std::uint64_t delivered = 0;
+  // Cached numbers that may overlap the new ones (ControlLine::seq_unknown 2) say nothing.
+  const bool cache_numbers_known = seg_.control.seq_unknown.load(std::memory_order_relaxed) != 2;
   window_.retire([&](Inflight& f) {
-    delivered = std::max(delivered, f.seq);
+    if (f.source == Inflight::Source::ring || cache_numbers_known)
+      delivered = std::max(delivered, f.seq);
     if (f.source == Inflight::Source::ring) {
       tail = f.ring_end;
       ring_done += f.records;
@@ -179,6 +182,9 @@ void Loop::update_delivered_when_idle() {
   const std::uint64_t next = seg_.producer.next_seq.load(std::memory_order_acquire);
   if (next == 0 || ring_.head() != ring_.tail() || !spooler_.empty_for_sure()) return;
   report_.delivered(next - 1);
+  // Nothing cached is left whose number could overlap the new ones.
+  if (seg_.control.seq_unknown.load(std::memory_order_relaxed) == 2)
+    seg_.control.seq_unknown.store(0, std::memory_order_release);
 }
 
 // At start, when the client found no bound of the sequence numbers (ControlLine::seq_unknown:
@@ -187,10 +193,15 @@ void Loop::update_delivered_when_idle() {
 // stays older than every new message. The client waits for "running" before it publishes.
 void Loop::init_sequence() {
   auto& unknown = seg_.control.seq_unknown;
-  if (unknown.load(std::memory_order_acquire) == 0) return;
+  if (unknown.load(std::memory_order_acquire) != 1) return;
   std::uint64_t highest = 0;
-  if (!spooler_.highest_cached_seq(highest))
-    throw std::runtime_error("cannot read the disk cache to continue its sequence numbers");
+  if (!spooler_.highest_cached_seq(highest)) {
+    // The ring takes messages all the same; their numbers may overlap the cached ones.
+    log(Level::warning, "cannot read the disk cache to continue its sequence numbers: cached "
+                        "messages move no receipt until the cache is empty");
+    unknown.store(2, std::memory_order_release);
+    return;
+  }
   auto& next = seg_.producer.next_seq;
   if (highest >= next.load()) {
     log(Level::info, "sequence numbers continue at {}, above the disk cache's", highest + 1);
@@ -203,6 +214,7 @@ void Loop::init_sequence() {
 // the next to be published) was delivered or dropped, by an earlier worker or an earlier life.
 // A new segment (after a reboot) starts at 0 and gets its value here.
 void Loop::init_delivered() {
+  if (seg_.control.seq_unknown.load(std::memory_order_acquire) == 2) return;  // cached: no say
   const std::uint64_t next = seg_.producer.next_seq.load(std::memory_order_acquire);
   std::uint64_t oldest = next;
   std::optional<std::uint64_t> cached;
