@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <set>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -84,6 +85,18 @@ bool wait_until(Pred&& pred, std::chrono::milliseconds timeout,
     std::this_thread::sleep_for(poll);
   }
   return true;
+}
+
+// Waits until the subscriber has received `count` distinct messages (topic and payload). Not
+// Subscriber::wait_for(count): a message re-sent after a reconnect arrives twice, and `count`
+// arrivals are then not `count` messages.
+inline bool wait_distinct(const testkit::Subscriber& sub, std::size_t count,
+                          std::chrono::milliseconds timeout) {
+  return wait_until([&] {
+    std::set<std::pair<std::string, std::string>> seen;
+    for (const auto& m : sub.messages()) seen.emplace(m.topic, m.payload);
+    return seen.size() >= count;
+  }, timeout);
 }
 
 inline bool wait_connected(const RobustClient& c, std::chrono::milliseconds timeout) {

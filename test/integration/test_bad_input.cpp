@@ -42,7 +42,7 @@ TEST_CASE("each invalid publish() gets its own error code and queued messages st
     CHECK_FALSE(ec.message().empty());
   }
   REQUIRE_FALSE(client.publish("it/bad/seq", testkit::sequence_payload(1), 1));
-  CHECK(sub.wait_for(2, 10s));
+  CHECK(wait_distinct(sub, 2, 10s));
   CHECK(testkit::check_in_order(testkit::sequences(sub.messages()), 2).empty());
   CHECK(client.stats().published == 2);
   client.stop();

@@ -213,7 +213,7 @@ TEST_CASE("max_cache_bytes with drop_oldest keeps the newest messages and counts
     RobustClient client(o);
     client.connect_async(broker.host(), broker.port());
     const std::uint64_t kept = 1000 - dropped;
-    REQUIRE(sub.wait_for(kept, 30s));
+    REQUIRE(wait_distinct(sub, kept, 30s));
     std::this_thread::sleep_for(200ms);  // time for a dropped message, which must not come
     const auto seqs = testkit::sequences(sub.messages());
     CHECK(unique_count(seqs) == kept);
@@ -282,7 +282,7 @@ TEST_CASE("messages older than message_ttl are dropped before sending and counte
   broker.start();
   REQUIRE(wait_connected(client, 30s));
   REQUIRE_FALSE(publish_range(client, "dc/ttl/seq", 100, 110));
-  REQUIRE(sub.wait_for(10, 30s));
+  REQUIRE(wait_distinct(sub, 10, 30s));
   std::this_thread::sleep_for(300ms);  // time for an expired message, which must not come
   const auto seqs = testkit::sequences(sub.messages());
   CHECK(unique_count(seqs) == 10);

@@ -165,7 +165,7 @@ TEST_CASE("50 MB and 200 MB payloads arrive intact and in order between small me
   RobustClient client(large_options(dir / "cache", "large-e2e", CacheType::sqlite));
   client.connect_async(broker.host(), broker.port());
   REQUIRE_FALSE(client.publish("it/large/a", "small-0", 1));
-  REQUIRE(sub.wait_for(1, 30s));
+  REQUIRE(wait_distinct(sub, 1, 30s));
   const pid_t worker = worker_of(client);
   REQUIRE(worker > 0);
   const std::uint64_t base = rss_anon(worker);
@@ -196,7 +196,7 @@ TEST_CASE("50 MB and 200 MB payloads arrive intact and in order between small me
   std::uint64_t after = 0;
   wait_until([&] { return (after = rss_anon(worker)) <= base + 16 * kMiB; }, 30s, 20ms);
 
-  REQUIRE(sub.wait_for(5, 90s));
+  REQUIRE(wait_distinct(sub, 5, 90s));
   const auto t_received = std::chrono::steady_clock::now();
   const std::size_t total_mib = (big50.size() + big200.size()) / kMiB;
   MESSAGE(total_mib, " MiB acknowledged after ", std::chrono::duration<double>(t_acked - t0).count(),
@@ -269,7 +269,7 @@ TEST_CASE("large payloads published while the broker is down go through the disk
 
     broker.start();
     REQUIRE(sub.wait_subscribed(20s, subscribes + 1));
-    REQUIRE(sub.wait_for(5, 90s));
+    REQUIRE(wait_distinct(sub, 5, 90s));
     REQUIRE_FALSE(client.flush(60s));
     const auto problem = check_arrivals(sub.messages(), {expect("small-0"), expect(big50),
                                                          expect("small-1"), expect(big200),
@@ -310,7 +310,7 @@ TEST_CASE("a producer killed while writing a 200 MB payload leaves nothing that 
   CHECK(count_files(cache, ".msg") == 0);
 
   // The orphaned worker drains the 100 small messages and exits.
-  REQUIRE(sub.wait_for(100, 60s));
+  REQUIRE(wait_distinct(sub, 100, 60s));
   const auto problem = wait_in_order(sub, 100, 30s);
   CHECK_MESSAGE(problem.empty(), problem);
 
@@ -338,7 +338,7 @@ TEST_CASE("a worker killed while sending a 50 MB payload is replaced and the pay
   RobustClient client(large_options(dir / "cache", "large-worker-kill", CacheType::sqlite));
   client.connect_async(broker.host(), broker.port());
   REQUIRE_FALSE(client.publish("it/large/d", "small-0", 1));
-  REQUIRE(sub.wait_for(1, 30s));
+  REQUIRE(wait_distinct(sub, 1, 30s));
   // Acknowledged, not merely cached (as flush() allows): the window is free for the big one.
   wait_acknowledged(client, 1, 30s);
   REQUIRE(client.stats().acknowledged == 1);
@@ -360,7 +360,7 @@ TEST_CASE("a worker killed while sending a 50 MB payload is replaced and the pay
   broker.signal(SIGCONT);
   REQUIRE_FALSE(client.publish("it/large/d", "small-1", 1));
 
-  REQUIRE(sub.wait_for(3, 90s));
+  REQUIRE(wait_distinct(sub, 3, 90s));
   REQUIRE_FALSE(client.flush(60s));
   const auto problem = check_arrivals(sub.messages(), {expect("small-0"), expect(big200),
                                                        expect("small-1")});
@@ -399,7 +399,7 @@ TEST_CASE("a large message whose file is truncated is counted as damaged and ski
 
   broker.start();
   REQUIRE(sub.wait_subscribed(20s, subscribes + 1));
-  REQUIRE(sub.wait_for(2, 30s));
+  REQUIRE(wait_distinct(sub, 2, 30s));
   REQUIRE_FALSE(client.flush(30s));
   const auto problem = check_arrivals(sub.messages(), {expect("small-0"), expect(good)});
   CHECK_MESSAGE(problem.empty(), problem);
@@ -441,7 +441,7 @@ TEST_CASE("a large-message file that nothing refers to is deleted once its produ
   RobustClient client(large_options(cache, "large-orphan", CacheType::sqlite));
   client.connect_async(broker.host(), broker.port());
   REQUIRE_FALSE(client.publish("it/large/o", "small-1", 1));
-  REQUIRE(sub.wait_for(2, 30s));
+  REQUIRE(wait_distinct(sub, 2, 30s));
   wait_until([&] { return !fs::exists(cache / "large" / orphan); }, 30s, 20ms);
   std::string listing;  // for the failure message
   for (const auto& e : fs::directory_iterator(cache / "large"))
@@ -512,7 +512,7 @@ TEST_CASE("max_cache_bytes counts large files: drop_oldest drops the oldest mess
 
   broker.start();
   REQUIRE(sub.wait_subscribed(20s, subscribes + 1));
-  REQUIRE(sub.wait_for(3, 60s));
+  REQUIRE(wait_distinct(sub, 3, 60s));
   REQUIRE_FALSE(client.flush(30s));
   const auto problem = check_arrivals(sub.messages(), {expect(l2), expect(l3), expect("small-1")});
   CHECK_MESSAGE(problem.empty(), problem);

@@ -64,7 +64,7 @@ TEST_CASE("an application restarted while its worker drains a large backlog take
   const pid_t orphan = rec.worker_pid();
   // The broker comes back; once the worker is well into its drain the application dies.
   t.proxy.refuse_new(false);
-  REQUIRE(t.sub.wait_for(1000, 60s));
+  REQUIRE(wait_distinct(t.sub, 1000, 60s));
   kill9(producer);
   reap(producer);
   REQUIRE(process_alive(orphan));
