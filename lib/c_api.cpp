@@ -115,6 +115,7 @@ void fill_stats(struct robustmq_stats& out, const robustmq::Stats& s) {
   out.carried_over = s.carried_over;
   out.handed_off = s.handed_off;
   out.took_over_from = s.took_over_from;
+  out.refused = s.refused;
 }
 
 }  // namespace

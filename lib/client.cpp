@@ -102,6 +102,17 @@ std::string_view to_string(ConnectionState s) noexcept {
   return "unknown";
 }
 
+std::string_view to_string(DropReason r) noexcept {
+  switch (r) {
+    case DropReason::expired: return "expired";
+    case DropReason::overflow: return "overflow";
+    case DropReason::damaged: return "damaged";
+    case DropReason::refused: return "refused";
+    case DropReason::unknown: return "unknown";
+  }
+  return "unknown";
+}
+
 // Every connected client, so that a fork() child of the host can drop their descriptors.
 std::mutex& registry_mu() {
   static std::mutex mu;

@@ -185,6 +185,7 @@ Stats RobustClient::Impl::stats() const {
   s.published = st.published.load();
   s.sent = st.sent.load();
   s.acknowledged = st.acknowledged.load();
+  s.refused = st.refused.load();
   s.cached = st.cached.load();
   s.dropped_invalid = st.dropped_invalid.load();
   s.queue_full = st.queue_full.load();

@@ -180,6 +180,19 @@ struct StatusBlock {
   // worker that does not know it leaves it 0 ("none"), which makes wait_delivered() time out
   // rather than return early.
   std::atomic<std::uint64_t> delivered_through;
+  // worker: messages the broker refused for good (MQTT 5 reason code >= 0x80), not counted in
+  // acknowledged.
+  std::atomic<std::uint64_t> refused;
+  // worker: the serial the next record of the drop journal (proto/drop_journal.hpp) gets,
+  // stored (release) after each record is written and before delivered_through passes its
+  // numbers; the newest record (drop_next - 1) may still be extended in place. 0: this worker
+  // has no journal (it cannot open or write it, or does not know it): its drops are reported
+  // through unknown_through.
+  std::atomic<std::uint64_t> drop_next;
+  // worker: every number up to this one whose fate is not in the journal is unknown (it was
+  // dropped without a usable number or a journal record). Only grows; stored before
+  // delivered_through passes it.
+  std::atomic<std::uint64_t> unknown_through;
 };
 
 struct Segment {

@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -159,11 +160,45 @@ enum class StopMode {
 
 enum class ConnectionState : std::uint8_t { idle, connecting, connected, disconnected, stopped };
 
+// Why messages left without being delivered (README "Delivery receipts").
+enum class DropReason : std::uint8_t {
+  expired,   // older than Options::message_ttl
+  overflow,  // dropped to keep the cache within Options::max_cache_bytes (drop_oldest)
+  damaged,   // a record found damaged, a large message whose file is missing or truncated
+  refused,   // the broker refused it for good (MQTT 5 reason code >= 0x80, in reason_code)
+  unknown,   // its fate is unknown: it was in a damaged stretch of the ring, in the ring
+             // unflushed at a power cut, or its drop record was overwritten before it was read
+};
+
+// Consecutive sequence numbers dropped for one reason.
+struct DroppedRange {
+  std::uint64_t first = 0;
+  std::uint64_t last = 0;  // >= first
+  DropReason reason = DropReason::unknown;
+  std::uint8_t reason_code = 0;  // refused: the broker's MQTT 5 reason code; else 0
+  std::chrono::system_clock::time_point time{};  // when the newest of them was dropped
+};
+
+// Event handlers (RobustClient::set_*_handler()). They run on one thread of the library,
+// never the worker's, never a signal handler, one at a time and in order; a slow handler
+// delays only later events.
+//   delivered: every message numbered first..last was acknowledged by the broker (QoS 0:
+//              written to the connection).
+//   dropped:   the messages of the range left without being delivered, for range.reason.
+//   connection: the worker's connection changed state; reason says why (empty when there is
+//              nothing to say, as for connected).
+using DeliveredHandler = std::function<void(std::uint64_t first, std::uint64_t last)>;
+using DroppedHandler = std::function<void(const DroppedRange& range)>;
+using ConnectionHandler = std::function<void(ConnectionState state, std::string_view reason)>;
+
 struct Stats {
   ConnectionState state = ConnectionState::idle;
   std::uint64_t published = 0;        // accepted by publish()
   std::uint64_t sent = 0;             // handed to the broker (including re-sends)
-  std::uint64_t acknowledged = 0;
+  std::uint64_t acknowledged = 0;     // acknowledged with success (QoS 0: written)
+  // Refused by the broker for good (MQTT 5 reason code >= 0x80 that is not retried), reported
+  // to the dropped handler with the code. Not counted in acknowledged.
+  std::uint64_t refused = 0;
   std::uint64_t cached = 0;           // written to the disk cache
   std::uint64_t dropped_invalid = 0;  // records the worker found damaged and skipped
   std::uint64_t dropped_expired = 0;  // older than Options::message_ttl
@@ -192,6 +227,7 @@ struct Stats {
 };
 
 ROBUSTMQ_EXPORT std::string_view to_string(ConnectionState s) noexcept;
+ROBUSTMQ_EXPORT std::string_view to_string(DropReason r) noexcept;
 
 class ROBUSTMQ_EXPORT RobustClient {
  public:
@@ -257,6 +293,24 @@ class ROBUSTMQ_EXPORT RobustClient {
   // errc::unknown_sequence when no message has that number yet (above the last publish()).
   [[nodiscard]] std::error_code wait_delivered(std::uint64_t sequence,
                                                std::chrono::milliseconds timeout);
+
+  // Event handlers: see DeliveredHandler. Each may be set (or replaced, or cleared with
+  // nullptr) before or after connect_async(). Every sequence number above delivered_through()
+  // at connect_async() is reported exactly once in this life of the application: delivered, or
+  // dropped with its reason. A handler set later sees the events that come after it.
+  // The library thread that runs them starts with connect_async() and ends in stop() after a
+  // last pass, so that what the worker did before it exited is reported; a handler must not
+  // call stop() or the destructor of its client (it would wait for itself).
+  // Thread safety: any thread; a handler being replaced may still be running.
+  void set_delivered_handler(DeliveredHandler handler);
+  void set_dropped_handler(DroppedHandler handler);
+  void set_connection_handler(ConnectionHandler handler);
+
+  // The drop journal of this client's cache directory: the newest drops of this and earlier
+  // lives, oldest first (README "Drop journal": at most 4,096 ranges). Works before
+  // connect_async() and after stop(). Empty when nothing was ever dropped. Throws
+  // std::system_error naming the file when it exists but cannot be read.
+  std::vector<DroppedRange> drop_journal() const;
 
   // Returns {} once every message published before the call is acknowledged by the broker or
   // fsynced to the disk cache; errc::flush_timeout if that did not happen within timeout.

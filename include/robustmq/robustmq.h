@@ -283,6 +283,7 @@ struct robustmq_stats {
   uint64_t carried_over;      /* messages an earlier life left, counted at connect */
   uint64_t handed_off;        /* messages left to the worker by ROBUSTMQ_STOP_HAND_OFF */
   int took_over_from;         /* pid of the earlier life's worker taken over from; 0: none */
+  uint64_t refused;           /* refused by the broker for good (MQTT 5 reason code >= 0x80) */
 };
 
 /* Writes a snapshot of the counters to the first size bytes of *out, the caller's struct
