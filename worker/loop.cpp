@@ -123,7 +123,7 @@ Loop::Loop(WorkerConfig config, MappedSegment segment, std::unique_ptr<cache::Ca
       transport_(transport),
       report_(seg_),
       large_(config_.cache_dir),
-      drops_(report_, large_, config_.message_ttl, time_),
+      drops_(report_, large_, config_.message_ttl, time_, config_.cache_dir),
       window_(config_.max_inflight),
       spooler_(config_, std::move(cache), ring_, report_, drops_, large_, time_),
       backoff_(config_.reconnect_min) {
@@ -189,13 +189,19 @@ void Loop::handle_events() {
         if (link_ != Link::connected) break;  // a late report about a connection already given up
         on_link_down(fmt::format("connection lost: {}", e.text));
         break;
-      case Event::Kind::delivered:
-        if (e.code != 0) drops_.refused(e.text, time_.now());
-        if (window_.acknowledge(e.send_id)) {
+      case Event::Kind::delivered: {
+        const Inflight* f = window_.acknowledge(e.send_id);
+        if (f == nullptr) break;  // stale: from before a loss, or already acknowledged
+        if (e.code != 0) {
+          drops_.refused(e.text, time_.now());
+          drops_.refused_for_good(f->seq, static_cast<std::uint8_t>(e.code),
+                                  numbers_known(f->source));
+        } else {
           seg_.status.acknowledged.fetch_add(1, std::memory_order_relaxed);
-          retire();
         }
+        retire();
         break;
+      }
       case Event::Kind::send_failed:
         if (window_.holds(e.send_id) && link_ == Link::connected) {
           on_link_down(fmt::format("connection lost while publishing: {}", e.text));

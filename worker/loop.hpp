@@ -97,6 +97,12 @@ class Loop {
   void pass(const Candidate& c, DropReason reason);
   void passed(const Candidate& c);  // the cursor of c's source moves past it
   void retire();
+  // Whether the sequence numbers of messages from `source` are theirs: not those of a cache
+  // whose numbers may overlap the new ones (ControlLine::seq_unknown 2).
+  bool numbers_known(Inflight::Source source) const noexcept {
+    return source == Inflight::Source::ring ||
+           seg_.control.seq_unknown.load(std::memory_order_relaxed) != 2;
+  }
   void update_delivered_when_idle();
   void init_delivered();
   void init_sequence();

@@ -17,6 +17,7 @@ void Loop::finish() {
   // The producer is gone now: what its crash or an earlier worker's left behind can go too.
   if (!producer_alive_ && ring_.tail() == ring_.head() && window_.empty()) sweep_large_orphans();
   spooler_.close();
+  drops_.make_durable();
   report_.state(ConnectionState::stopped);
   const auto left = seg_.status.cache_backlog.load();
   if (const auto by = seg_.control.takeover_by.load(); by != 0 && !producer_alive_)

@@ -31,6 +31,7 @@ void Loop::fill_window() {
       if (ring_.read_at(read_pos_, it) == RingConsumer::Status::item) {
         c.message = it.message;
         c.ring_end = it.end;
+        if (it.message.seq < next) drops_.ring_read(it.message.seq);
       } else {
         // Skipped up to the head: so is every message numbered below `next`.
         c.damaged = true;
@@ -118,7 +119,9 @@ bool Loop::send(const Candidate& c) {
 // A record that must not be sent (damaged, invalid, expired) leaves in order, like an
 // acknowledged one.
 void Loop::pass(const Candidate& c, DropReason reason) {
-  drops_.drop(reason, c.message.large, c.message.payload);
+  if (c.damaged) drops_.drop_stretch(c.message.seq);
+  else drops_.drop(reason, c.message.large, c.message.payload, c.message.seq,
+                   numbers_known(c.source));
   window_.passed({.source = c.source,
                   .records = static_cast<std::uint8_t>(
                       c.source == Inflight::Source::ring && !c.damaged ? 1 : 0),
@@ -144,8 +147,10 @@ void Loop::retire() {
   std::uint64_t ring_done = 0;
   std::uint64_t cache_done = 0;
   std::uint64_t delivered = 0;
+  // Drops among the retiring entries are in the journal before the tail or the cache moves.
+  drops_.commit();
   // Cached numbers that may overlap the new ones (ControlLine::seq_unknown 2) say nothing.
-  const bool cache_numbers_known = seg_.control.seq_unknown.load(std::memory_order_relaxed) != 2;
+  const bool cache_numbers_known = numbers_known(Inflight::Source::cache);
   window_.retire([&](Inflight& f) {
     if (f.source == Inflight::Source::ring || cache_numbers_known)
       delivered = std::max(delivered, f.seq);

@@ -14,6 +14,16 @@
 
 namespace robustmq::worker {
 
+// Called before delivered_through moves (Drops: the drop journal's pending record is written
+// first, so that a reader that sees the new value finds every drop below it in the journal).
+class DeliveryGate {
+ public:
+  virtual void before_delivered() = 0;
+
+ protected:
+  ~DeliveryGate() = default;
+};
+
 class Report {
  public:
   explicit Report(shm::Segment& segment) noexcept : seg_(segment) {}
@@ -25,6 +35,7 @@ class Report {
     seg_.status.state.store(static_cast<std::uint32_t>(s), std::memory_order_relaxed);
     notify_client();
   }
+  void set_gate(DeliveryGate* gate) noexcept { gate_ = gate; }
   void error(std::string_view e) noexcept { write_status_text(seg_.status.last_error, e); }
   // The disk cache's current problem (empty: none); a problem is also the last error.
   void cache_error(std::string_view e) noexcept {
@@ -41,6 +52,7 @@ class Report {
   void delivered(std::uint64_t seq) noexcept {
     auto& d = seg_.status.delivered_through;
     if (seq <= d.load(std::memory_order_relaxed)) return;
+    if (gate_ != nullptr) gate_->before_delivered();
     d.store(seq, std::memory_order_release);
     notify_client();
   }
@@ -57,6 +69,7 @@ class Report {
 
  private:
   shm::Segment& seg_;
+  DeliveryGate* gate_ = nullptr;
 };
 
 }  // namespace robustmq::worker

@@ -139,6 +139,9 @@ void Spooler::reopen() {
 
 bool Spooler::spool(const char* why) {
   if (health_ == CacheHealth::broken) reopen();
+  // Before the head: every message numbered below `next` is in [tail, head) or gone.
+  const std::uint64_t next =
+      report_.segment().producer.next_seq.load(std::memory_order_acquire);
   const std::uint64_t head = ring_.head();
   std::uint64_t pos = ring_.tail();
   std::uint64_t moved = 0;
@@ -150,7 +153,7 @@ bool Spooler::spool(const char* why) {
     while (pos < head && batch_.size() < kBatchMessages && bytes < kBatchBytes) {
       RingConsumer::Item it;
       if (ring_.read_at(pos, it) != RingConsumer::Status::item) {
-        drops_.drop(DropReason::damaged, false, {});
+        drops_.drop_stretch(next > 0 ? next - 1 : 0);
         report_.error(fmt::format("damaged record in the shared ring at {}: skipped {} bytes up "
                                   "to the head", pos, head - pos));
         pos = head;
@@ -158,14 +161,15 @@ bool Spooler::spool(const char* why) {
       }
       pos = it.end;
       ++records;
+      if (it.message.seq < next) drops_.ring_read(it.message.seq);
       if (!sendable(it.message.topic, it.message.qos)) {
-        drops_.drop(DropReason::damaged, it.message.large, it.message.payload);
+        drops_.drop(DropReason::damaged, it.message.large, it.message.payload, it.message.seq);
         report_.error(fmt::format("invalid message (seq {}) in the shared ring: skipped",
                                   it.message.seq));
         continue;
       }
       if (drops_.expired(it.message.enqueue_ns)) {
-        drops_.drop(DropReason::expired, it.message.large, it.message.payload);
+        drops_.drop(DropReason::expired, it.message.large, it.message.payload, it.message.seq);
         continue;
       }
       batch_.push_back(it.message);
@@ -208,10 +212,11 @@ bool Spooler::spool(const char* why) {
     }
     if (dropped > 0) {
       for (std::size_t i = 0; i < dropped; ++i)
-        drops_.drop(DropReason::overflow, batch_[i].large, batch_[i].payload);
+        drops_.drop(DropReason::overflow, batch_[i].large, batch_[i].payload, batch_[i].seq);
       log(Level::warning, "dropped {} messages to keep the cache within max_cache_bytes", dropped);
     }
     publish_counts();  // before the tail moves: a flush() caller sees both together
+    drops_.commit();   // and the drops among the records, in the journal
     ring_.advance_tail(pos);
     report_.tail_moved(records);
     moved += records;
@@ -271,12 +276,18 @@ std::uint64_t Spooler::drop_oldest_cached(std::uint64_t bytes, const char* why) 
       }
     }
     if (last == 0) return 0;
+    // In the journal first: no crash may leave them gone from the cache and unrecorded.
+    const bool numbered =
+        report_.segment().control.seq_unknown.load(std::memory_order_relaxed) != 2;
+    for (const auto& m : dropped) drops_.note(DropReason::overflow, m.seq, numbered);
+    if (config_.cache_sync) drops_.make_durable();
+    else drops_.commit();
     cache_->remove_through(last);
   } catch (const std::exception& e) {
     report_.error(fmt::format("cannot drop old messages from the disk cache: {}", e.what()));
     return 0;
   }
-  for (const auto& m : dropped) drops_.drop(DropReason::overflow, m.large, m.payload);
+  for (const auto& m : dropped) drops_.drop(DropReason::overflow, m.large, m.payload, m.seq, false);
   acked_id_ = std::max(acked_id_, last);
   if (sent_id_ < last) {
     sent_id_ = last;

@@ -65,9 +65,9 @@ class Window {
   void sent(const Inflight& entry);
   // A record that leaves without being sent: it retires in its place, like an acknowledged one.
   void passed(const Inflight& entry);
-  // The transport reports send_id acknowledged (or refused). False: not in the window (stale,
-  // from before a loss, or already acknowledged).
-  bool acknowledge(std::uint64_t send_id);
+  // The transport reports send_id acknowledged (or refused): the entry, or null when it is not
+  // in the window (stale, from before a loss, or already acknowledged).
+  const Inflight* acknowledge(std::uint64_t send_id);
   bool holds(std::uint64_t send_id) const;
 
   // Removes the acknowledged prefix, calling on_retired(entry) for each, oldest first.

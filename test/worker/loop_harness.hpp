@@ -153,6 +153,12 @@ class LoopHarness {
     client_segment_->segment().control.flush_target.store(client_segment_->segment().producer.head.load());
   }
 
+  // Makes the ring record at `pos` fail validation (its kind byte), as a stray write would.
+  void damage_ring_record(std::uint64_t pos) {
+    auto* ring = reinterpret_cast<unsigned char*>(client_segment_->ring());
+    ring[(pos & (client_segment_->ring_bytes() - 1)) + 7] = 0xEE;
+  }
+
   shm::StatusBlock& status() { return client_segment_->segment().status; }
   std::uint64_t delivered() { return status().delivered_through.load(); }
   std::uint64_t next_seq() { return client_segment_->segment().producer.next_seq.load(); }

@@ -1,0 +1,164 @@
+// The drop journal as the worker keeps it (worker/drops.hpp): every message that leaves
+// undelivered is recorded by number, as ranges with their reason, before delivered_through
+// passes it; what cannot be recorded raises unknown_through. Read back through
+// journal::Reader, as the client's event thread and later lives read it.
+#include <sys/stat.h>
+
+#include <set>
+
+#include <doctest/doctest.h>
+
+#include "proto/drop_journal.hpp"
+#include "test/worker/loop_harness.hpp"
+
+namespace robustmq::test {
+
+using namespace std::chrono_literals;
+using journal::Reason;
+
+namespace {
+
+std::vector<journal::Record> journal_of(LoopHarness& h) {
+  std::error_code ec;
+  auto reader = journal::Reader::open(h.dir(), ec);
+  REQUIRE_MESSAGE(reader, ec.message());
+  return reader->all();
+}
+
+// Each record's (first, last, reason, code), oldest first.
+struct Range {
+  std::uint64_t first, last;
+  Reason reason;
+  std::uint8_t code;
+  friend bool operator==(const Range&, const Range&) = default;
+};
+std::vector<Range> ranges_of(LoopHarness& h) {
+  std::vector<Range> out;
+  for (const auto& r : journal_of(h)) out.push_back({r.first, r.last, r.reason, r.code});
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a refusal is recorded with its reason code, counted refused and not acknowledged") {
+  LoopHarness h([](WorkerConfig& c) { c.max_inflight = 4; });
+  h.pump();
+  h.publish_numbered(3);  // 1..3
+  h.pump();
+  REQUIRE(h.transport.sent.size() == 3);
+  h.transport.ack(0);
+  h.transport.ack(1, 0x87);  // not authorized
+  h.transport.ack(2);
+  h.pump();
+  CHECK(h.status().acknowledged.load() == 2);
+  CHECK(h.status().refused.load() == 1);
+  CHECK(h.delivered() == 3);
+  CHECK(ranges_of(h) == std::vector<Range>{{2, 2, Reason::refused, 0x87}});
+  CHECK(h.status().drop_next.load() == 2);
+  CHECK(h.status().unknown_through.load() == 0);
+}
+
+TEST_CASE("expired messages are recorded as one range per contiguous run, from the ring and on "
+          "the way to the cache") {
+  LoopHarness h([](WorkerConfig& c) {
+    c.message_ttl = std::chrono::seconds(60);
+    c.max_inflight = 8;
+  });
+  h.transport.accept_connects = false;
+  h.pump();
+  const std::int64_t old = h.ns_ago(120s);
+  for (int i = 0; i < 3; ++i) REQUIRE(h.publish("old", 1, old));  // 1..3
+  REQUIRE(h.publish("new-4"));
+  REQUIRE(h.publish("old-5", 1, old));
+  h.pump();  // spooled: 1..3 and 5 expire on the way
+  CHECK(h.status().dropped_expired.load() == 4);
+  CHECK(ranges_of(h) == std::vector<Range>{{1, 3, Reason::expired, 0}, {5, 5, Reason::expired, 0}});
+  h.transport.connected();
+  h.pump();
+  for (int i = 0; i < 2; ++i) REQUIRE(h.publish("old", 1, old));  // 6, 7 from the ring
+  REQUIRE(h.publish("new-8"));
+  h.pump();
+  while (h.transport.ack_all() > 0) h.pump();
+  CHECK(h.delivered() == 8);
+  CHECK(ranges_of(h) == std::vector<Range>{{1, 3, Reason::expired, 0},
+                                           {5, 7, Reason::expired, 0}});
+  // The journal was written before delivered_through passed: drop_next names the next record.
+  CHECK(h.status().drop_next.load() == 3);
+}
+
+TEST_CASE("max_cache_bytes drops are recorded: journal and cache hold every number once") {
+  for (auto backend : {CacheBackend::file, CacheBackend::sqlite}) {
+    CAPTURE(static_cast<int>(backend));
+    LoopHarness h([&](WorkerConfig& c) {
+      c.cache_type = backend;
+      c.max_cache_bytes = 2000;
+      c.overflow = Overflow::drop_oldest;
+    });
+    h.transport.accept_connects = false;
+    h.pump();
+    const std::string payload(90, 'x');
+    for (int round = 0; round < 10; ++round) {
+      for (int i = 0; i < 10; ++i) REQUIRE(h.publish(payload));
+      h.pump();
+    }
+    const auto dropped = h.status().dropped_overflow.load();
+    REQUIRE(dropped > 0);
+    std::set<std::uint64_t> seen;  // in the journal
+    std::uint64_t in_journal = 0;
+    for (const auto& r : journal_of(h)) {
+      CHECK(r.reason == Reason::overflow);
+      for (auto s = r.first; s <= r.last; ++s) {
+        CHECK(seen.insert(s).second);
+        ++in_journal;
+      }
+    }
+    CHECK(in_journal == dropped);
+    // A second handle may still see removals the worker's cache has not made durable yet
+    // (the harness's cached()): those are in the journal; the rest is the cache's backlog.
+    std::uint64_t kept = 0;
+    for (const auto& m : h.cached())
+      if (seen.insert(m.seq).second) ++kept;
+    CHECK(kept == h.status().cache_backlog.load());
+    CHECK(seen.size() == 100);
+    CHECK(*seen.begin() == 1);
+    CHECK(*seen.rbegin() == 100);
+  }
+}
+
+TEST_CASE("a damaged stretch of the ring is recorded from the last number read to the last "
+          "given out") {
+  LoopHarness h;
+  h.pump();
+  h.publish_numbered(2);  // 1, 2
+  h.pump();
+  while (h.transport.ack_all() > 0) h.pump();
+  REQUIRE(h.delivered() == 2);
+  h.publish_numbered(3, 1, 2);  // 3..5
+  // The record of 3 is damaged: 3..5 are skipped up to the head.
+  h.damage_ring_record(h.tail());
+  h.pump();
+  CHECK(h.status().dropped_invalid.load() == 1);
+  CHECK(h.delivered() == 5);
+  CHECK(ranges_of(h) == std::vector<Range>{{3, 5, Reason::damaged, 0}});
+  CHECK(h.status().unknown_through.load() == 0);
+}
+
+TEST_CASE("without a journal every drop raises unknown_through before delivered_through") {
+  LoopHarness h([&](WorkerConfig& c) {
+    c.message_ttl = std::chrono::seconds(60);
+    // A directory in the journal's place: it cannot be opened.
+    ::mkdir((std::filesystem::path(c.cache_dir) / journal::kFileName).c_str(), 0700);
+  });
+  CHECK(h.status().drop_next.load() == 0);
+  CHECK(h.last_error().find("drop journal") != std::string::npos);
+  h.pump();
+  REQUIRE(h.publish("new-1"));
+  REQUIRE(h.publish("old-2", 1, h.ns_ago(120s)));
+  REQUIRE(h.publish("new-3"));
+  h.pump();
+  while (h.transport.ack_all() > 0) h.pump();
+  CHECK(h.delivered() == 3);
+  CHECK(h.status().unknown_through.load() == 2);
+}
+
+}  // namespace robustmq::test
