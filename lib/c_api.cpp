@@ -116,6 +116,7 @@ void fill_stats(struct robustmq_stats& out, const robustmq::Stats& s) {
   out.handed_off = s.handed_off;
   out.took_over_from = s.took_over_from;
   out.refused = s.refused;
+  out.refused_for_now = s.refused_for_now;
 }
 
 }  // namespace

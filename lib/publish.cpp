@@ -186,6 +186,7 @@ Stats RobustClient::Impl::stats() const {
   s.sent = st.sent.load();
   s.acknowledged = st.acknowledged.load();
   s.refused = st.refused.load();
+  s.refused_for_now = st.refused_for_now.load();
   s.cached = st.cached.load();
   s.dropped_invalid = st.dropped_invalid.load();
   s.queue_full = st.queue_full.load();

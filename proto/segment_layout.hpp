@@ -193,6 +193,8 @@ struct StatusBlock {
   // dropped without a usable number or a journal record). Only grows; stored before
   // delivered_through passes it.
   std::atomic<std::uint64_t> unknown_through;
+  // worker: refusals that mean "not now" (MQTT 5 0x89, 0x91, 0x97): sent again after a backoff.
+  std::atomic<std::uint64_t> refused_for_now;
 };
 
 struct Segment {

@@ -48,6 +48,15 @@ inline bool sendable(std::string_view topic, int qos) {
 
 using DropReason = journal::Reason;
 
+// MQTT 5 PUBACK/PUBREC reason codes >= 0x80 that mean "not now" rather than "never": the
+// message is sent again after a backoff, in its place in the order (Loop::hold_after_refusal()).
+// Every other refusal is for good. README "MQTT 5 refusals" has the table.
+constexpr bool refusal_is_temporary(int code) noexcept {
+  return code == 0x89     // Server busy
+         || code == 0x91  // Packet Identifier in use
+         || code == 0x97; // Quota exceeded
+}
+
 class Drops final : public DeliveryGate {
  public:
   // Opens the drop journal of `cache_dir` (none when empty: every drop is then unknown).

@@ -126,7 +126,8 @@ Loop::Loop(WorkerConfig config, MappedSegment segment, std::unique_ptr<cache::Ca
       drops_(report_, large_, config_.message_ttl, time_, config_.cache_dir),
       window_(config_.max_inflight),
       spooler_(config_, std::move(cache), ring_, report_, drops_, large_, time_),
-      backoff_(config_.reconnect_min) {
+      backoff_(config_.reconnect_min),
+      refusal_backoff_(config_.reconnect_min) {
   read_pos_ = ring_.tail();
   seg_.control.worker_pid.store(static_cast<std::uint32_t>(::getpid()));
   spooler_.publish_counts();
@@ -192,12 +193,17 @@ void Loop::handle_events() {
       case Event::Kind::delivered: {
         const Inflight* f = window_.acknowledge(e.send_id);
         if (f == nullptr) break;  // stale: from before a loss, or already acknowledged
+        if (e.code != 0 && refusal_is_temporary(e.code)) {
+          hold_after_refusal(*f, e.text);
+          break;
+        }
         if (e.code != 0) {
           drops_.refused(e.text, time_.now());
           drops_.refused_for_good(f->seq, static_cast<std::uint8_t>(e.code),
                                   numbers_known(f->source));
         } else {
           seg_.status.acknowledged.fetch_add(1, std::memory_order_relaxed);
+          refusal_backoff_ = config_.reconnect_min;
         }
         retire();
         break;
@@ -234,6 +240,22 @@ void Loop::on_link_down(const std::string& why) {
   schedule_reconnect();
 }
 
+void Loop::hold_after_refusal(const Inflight& f, const std::string& why) {
+  const auto delay = refusal_backoff_;
+  refusal_backoff_ = std::min(refusal_backoff_ * 2, config_.reconnect_max);
+  log(Level::warning, "{} (seq {}): sending it and the {} messages after it again in {} ms", why,
+      f.seq, window_.entries() - 1, delay.count());
+  report_.error(fmt::format("{}: sending again in {} ms", why, delay.count()));
+  seg_.status.refused_for_now.fetch_add(1, std::memory_order_relaxed);
+  // As after a loss (invariant 4), without dropping the connection: what was sent after the
+  // refused message goes again behind it, so the order holds. Late answers to the abandoned
+  // sends are stale (Window::acknowledge()).
+  qos2_cut_ = window_.abandon() || qos2_cut_;
+  read_pos_ = ring_.tail();
+  spooler_.rewind();
+  held_until_ = time_.now() + delay;
+}
+
 void Loop::schedule_reconnect() {
   static thread_local std::minstd_rand rng{static_cast<unsigned>(::getpid())};
   // Full jitter in [backoff/2, backoff]: many devices reconnecting after a broker restart do
@@ -261,6 +283,7 @@ void Loop::start_connect() {
 void Loop::check_timeouts() {
   const auto now = time_.now();
   if (link_ == Link::backoff && now >= reconnect_at_) start_connect();
+  if (held_until_ && now >= *held_until_) held_until_.reset();
   if (link_ != Link::connected || window_.empty()) return;
   const Inflight& oldest = window_.oldest();
   if (!oldest.acked && now - oldest.sent_at > config_.cache_timeout + oldest.ack_grace) {
@@ -356,6 +379,7 @@ std::optional<Clock::time_point> Loop::next_deadline() const {
   if (const auto retry = spooler_.retry_at()) consider(*retry);
   if (const auto due = spooler_.removals_due()) consider(*due);
   if (settle_deadline_) consider(*settle_deadline_);
+  if (held_until_) consider(*held_until_);
   return at;
 }
 
@@ -369,7 +393,7 @@ void Loop::wait_for_work(std::optional<std::chrono::milliseconds> at_most) {
   // (an acknowledgement, a timeout) brings us back, and publish() need not make a syscall.
   // The worker's side of the wake-up handshake, W1-W5 (proto/segment_layout.hpp, at WakeLine).
   const bool can_send = link_ == Link::connected && window_.open() && !settling() &&
-                        ring_sendable();
+                        !held_until_ && ring_sendable();
   const bool can_spool = spooler_.health() == CacheHealth::ok && !settling() &&
                          (link_ != Link::connected || config_.durability == Durability::journal);
   auto& sleeping = seg_.wake.worker_sleeping;

@@ -97,6 +97,9 @@ class Loop {
   void pass(const Candidate& c, DropReason reason);
   void passed(const Candidate& c);  // the cursor of c's source moves past it
   void retire();
+  // The broker refused the message of `f` for now (refusal_is_temporary()): everything in
+  // flight is sent again after a backoff, from that message on, in order.
+  void hold_after_refusal(const Inflight& f, const std::string& why);
   // Whether the sequence numbers of messages from `source` are theirs: not those of a cache
   // whose numbers may overlap the new ones (ControlLine::seq_unknown 2).
   bool numbers_known(Inflight::Source source) const noexcept {
@@ -133,6 +136,9 @@ class Loop {
   Clock::time_point reconnect_at_{};
   std::chrono::milliseconds backoff_;
   bool qos2_cut_ = false;  // a QoS 2 message was in flight at the last loss: next connect clean
+  // A temporary refusal: nothing is sent before this (and the backoff for the next one).
+  std::optional<Clock::time_point> held_until_;
+  std::chrono::milliseconds refusal_backoff_;
 
   std::uint64_t read_pos_ = 0;  // ring index of the next record to send (>= tail)
 

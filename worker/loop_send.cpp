@@ -11,7 +11,7 @@ namespace robustmq::worker {
 void Loop::fill_window() {
   // A stop or flush waits a moment for the window to drain before it spools; if spooling then
   // fails (a full disk), sending goes on: it is the only way left to make progress.
-  if (settling()) return;
+  if (settling() || held_until_) return;
   while (link_ == Link::connected && window_.open()) {
     Candidate c;
     if (const cache::CachedMessage* m = spooler_.next_unsent()) {

@@ -199,6 +199,9 @@ struct Stats {
   // Refused by the broker for good (MQTT 5 reason code >= 0x80 that is not retried), reported
   // to the dropped handler with the code. Not counted in acknowledged.
   std::uint64_t refused = 0;
+  // Refusals that mean "not now" (MQTT 5 0x89 server busy, 0x91 packet identifier in use,
+  // 0x97 quota exceeded): the message and those after it were sent again after a backoff.
+  std::uint64_t refused_for_now = 0;
   std::uint64_t cached = 0;           // written to the disk cache
   std::uint64_t dropped_invalid = 0;  // records the worker found damaged and skipped
   std::uint64_t dropped_expired = 0;  // older than Options::message_ttl

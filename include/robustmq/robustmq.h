@@ -284,6 +284,7 @@ struct robustmq_stats {
   uint64_t handed_off;        /* messages left to the worker by ROBUSTMQ_STOP_HAND_OFF */
   int took_over_from;         /* pid of the earlier life's worker taken over from; 0: none */
   uint64_t refused;           /* refused by the broker for good (MQTT 5 reason code >= 0x80) */
+  uint64_t refused_for_now;   /* refusals meaning "not now" (0x89, 0x91, 0x97): sent again */
 };
 
 /* Writes a snapshot of the counters to the first size bytes of *out, the caller's struct

@@ -58,6 +58,46 @@ TEST_CASE("a refusal is recorded with its reason code, counted refused and not a
   CHECK(h.status().unknown_through.load() == 0);
 }
 
+TEST_CASE("a refusal that means 'not now' is sent again after a backoff, in order, and is not "
+          "a drop") {
+  LoopHarness h([](WorkerConfig& c) {
+    c.max_inflight = 4;
+    c.reconnect_min = std::chrono::milliseconds(100);
+  });
+  h.pump();
+  h.publish_numbered(3);  // 1..3
+  h.pump();
+  REQUIRE(h.transport.sent.size() == 3);
+  h.transport.ack(0);
+  h.transport.ack(1, 0x97);  // quota exceeded
+  h.pump();
+  CHECK(h.status().refused_for_now.load() == 1);
+  CHECK(h.status().refused.load() == 0);
+  CHECK(h.delivered() == 1);
+  h.transport.ack(2);  // an answer to a send the hold abandoned: stale
+  h.pump();
+  CHECK(h.delivered() == 1);
+  CHECK(h.transport.sent.size() == 3);  // nothing is sent during the backoff
+  CHECK(h.loop->next_deadline().has_value());
+  h.time.advance(std::chrono::milliseconds(100));
+  h.pump();
+  REQUIRE(h.transport.payloads() == std::vector<std::string>{"0", "1", "2", "1", "2"});
+  h.transport.ack(3, 0x97);  // again: the backoff doubles
+  h.pump();
+  h.time.advance(std::chrono::milliseconds(100));
+  h.pump();
+  CHECK(h.transport.sent.size() == 5);
+  h.time.advance(std::chrono::milliseconds(100));
+  h.pump();
+  REQUIRE(h.transport.payloads() ==
+          std::vector<std::string>{"0", "1", "2", "1", "2", "1", "2"});
+  while (h.transport.ack_all() > 0) h.pump();
+  CHECK(h.delivered() == 3);
+  CHECK(h.status().acknowledged.load() == 3);
+  CHECK(h.status().refused_for_now.load() == 2);
+  CHECK(ranges_of(h).empty());
+}
+
 TEST_CASE("expired messages are recorded as one range per contiguous run, from the ring and on "
           "the way to the cache") {
   LoopHarness h([](WorkerConfig& c) {
