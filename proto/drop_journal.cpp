@@ -197,8 +197,12 @@ std::optional<Writer> Writer::open(const std::filesystem::path& cache_dir,
   }
   if (st.st_size != static_cast<off_t>(kFileBytes)) {
     // New (size 0), or cut short by a crash during its creation: allocate it whole, so that a
-    // full disk cannot keep a drop from being recorded later.
-    if (st.st_size > static_cast<off_t>(kFileBytes) && ::ftruncate(fd, 0) != 0) {
+    // full disk cannot keep a drop from being recorded later; the whole records it holds stay.
+    // Longer only by damage: its slots are where they belong, so cutting it back to kFileBytes
+    // keeps them, and the serials go on from its newest instead of starting again at 1 under
+    // a follower of the journal.
+    if (st.st_size > static_cast<off_t>(kFileBytes) &&
+        ::ftruncate(fd, static_cast<off_t>(kFileBytes)) != 0) {
       error.assign(errno, std::generic_category());
       what = fmt::format("cannot truncate the drop journal {}: {}", path.string(),
                          error.message());
@@ -260,7 +264,9 @@ bool Writer::write(const Record& r) {
 std::optional<Record> Writer::overwrites(std::uint64_t serial) const {
   unsigned char b[kRecordBytes];
   Record r;
-  if (read_slot(fd_, serial % kSlots, b) && !all_zero(b) && decode(b, r) && r.serial < serial)
+  // A record in another serial's slot is damage (as all() and read() say), not a record.
+  if (read_slot(fd_, serial % kSlots, b) && !all_zero(b) && decode(b, r) &&
+      r.serial % kSlots == serial % kSlots && r.serial < serial)
     return r;
   return std::nullopt;
 }

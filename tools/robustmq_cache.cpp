@@ -3,6 +3,16 @@
 //   robustmq-cache stats DIR            backend, messages, bytes, oldest/newest enqueue time,
 //                                       damaged regions found while reading
 //   robustmq-cache dump DIR [--payload] one line per message: id, seq, topic, qos, size, age
+//   robustmq-cache drops DIR            one line per record of the drop journal, oldest first
+//
+// `drops` reads DIR/robustmq.drops (proto/drop_journal.hpp), the sequence numbers that left
+// without being delivered, and needs no cache. A line is
+//   SERIAL FIRST-LAST REASON [code=0xNN] time=YYYY-MM-DDTHH:MM:SSZ count=N
+// e.g. "12 5001-5100 refused code=0x87 time=2026-12-06T05:51:07Z count=100": the first three
+// fields by position (REASON is expired, overflow, damaged, refused or unknown), the rest
+// key=value; code (the broker's MQTT 5 reason code) only for refused, time that of the newest
+// drop of the range (UTC). No journal: nothing on stdout, a note on stderr, exit 0. Damaged
+// records are skipped and counted on stderr's last line.
 //
 // A large message (its payload in a file of DIR/large/, proto/large_message.hpp) shows as
 // "large=<file> size=<payload bytes>", and "file=missing" or "file=<bytes> (truncated)" when
@@ -11,18 +21,23 @@
 // The backend is detected from DIR's content (cache.sqlite3 or log/). The cache is opened with
 // Config::read_only: nothing is truncated, repaired, renamed or deleted, so it is safe to run
 // on a cache a worker is using or on one kept for a post-mortem.
-// Exit codes: 0 ok, 1 usage, 2 cannot open or read the cache.
+// Exit codes: 0 ok, 1 usage, 2 cannot open or read the cache (drops: the journal, or DIR is
+// not a directory).
+#include <sys/stat.h>
+
 #include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include "worker/cache/cache.hpp"
+#include "proto/drop_journal.hpp"
 #include "proto/large_message.hpp"
 
 namespace fs = std::filesystem;
@@ -33,7 +48,8 @@ namespace {
 int usage() {
   fmt::print(stderr,
              "usage: robustmq-cache stats DIR\n"
-             "       robustmq-cache dump DIR [--payload]\n");
+             "       robustmq-cache dump DIR [--payload]\n"
+             "       robustmq-cache drops DIR\n");
   return 1;
 }
 
@@ -58,6 +74,71 @@ std::string printable(std::string_view s) {
   return out;
 }
 
+namespace journal = robustmq::journal;
+
+const char* reason_name(journal::Reason r) {
+  switch (r) {
+    case journal::Reason::expired: return "expired";
+    case journal::Reason::overflow: return "overflow";
+    case journal::Reason::damaged: return "damaged";
+    case journal::Reason::refused: return "refused";
+    case journal::Reason::unknown: return "unknown";
+  }
+  return "?";  // decode() refuses other numbers
+}
+
+// Why Reader::open refused `file`, in words: its error says only ELOOP or EINVAL.
+std::string refusal(const fs::path& file, const std::error_code& ec) {
+  struct stat st{};
+  if (::lstat(file.c_str(), &st) == 0) {
+    if (S_ISLNK(st.st_mode)) return "it is a symbolic link (not followed)";
+    if (!S_ISREG(st.st_mode)) return "it is not a regular file";
+    if (st.st_size != static_cast<off_t>(journal::kFileBytes))
+      return fmt::format("it is {} bytes, not {} (the worker sets its size right when it next "
+                         "opens it)", st.st_size, journal::kFileBytes);
+  }
+  return ec.message();
+}
+
+int drops(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    fmt::print(stderr, "robustmq-cache: {} is not a directory\n", dir.string());
+    return 2;
+  }
+  const auto reader = journal::Reader::open(dir, ec);
+  if (!reader) {
+    if (ec == std::errc::no_such_file_or_directory) {
+      fmt::print(stderr, "robustmq-cache: no drop journal in {} (nothing was ever dropped)\n",
+                 dir.string());
+      return 0;
+    }
+    const fs::path file = journal::file_path(dir);
+    fmt::print(stderr, "robustmq-cache: cannot read the drop journal {}: {}\n", file.string(),
+               refusal(file, ec));
+    return 2;
+  }
+  // A record the worker is extending in place right now reads as damaged: read again, a few
+  // times, before calling it damaged.
+  std::size_t damaged = 0;
+  auto records = reader->all(&damaged);
+  for (int again = 0; again < 3 && damaged > 0; ++again) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    records = reader->all(&damaged);
+  }
+  for (const auto& r : records) {
+    fmt::print("{} {}-{} {}{} time={} count={}\n", r.serial, r.first, r.last,
+               reason_name(r.reason),
+               r.reason == journal::Reason::refused ? fmt::format(" code={:#04x}", r.code)
+                                                    : std::string(),
+               when(r.time_ns), r.last - r.first + 1);
+  }
+  if (damaged > 0)
+    fmt::print(stderr, "robustmq-cache: {} damaged record(s) skipped in {}\n", damaged,
+               journal::file_path(dir).string());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -69,6 +150,7 @@ int main(int argc, char** argv) {
     if (std::string_view(argv[i]) == "--payload" && cmd == "dump") payload = true;
     else return usage();
   }
+  if (cmd == "drops") return drops(dir);
   if (cmd != "stats" && cmd != "dump") return usage();
 
   std::unique_ptr<Cache> cache;

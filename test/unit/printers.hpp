@@ -7,6 +7,7 @@
 #include <string>
 #include <system_error>
 
+#include "proto/drop_journal.hpp"
 #include "proto/record_format.hpp"
 #include "proto/ring.hpp"
 #include "robustmq/errc.hpp"
@@ -54,4 +55,27 @@ inline doctest::String toString(Check c) {
 }
 
 }  // namespace record
+
+namespace journal {
+
+inline doctest::String toString(Reader::Slot s) {
+  switch (s) {
+    case Reader::Slot::intact: return "intact";
+    case Reader::Slot::empty: return "empty";
+    case Reader::Slot::overwritten: return "overwritten";
+    case Reader::Slot::damaged: return "damaged";
+    case Reader::Slot::unreadable: return "unreadable";
+  }
+  return "Slot(?)";
+}
+
+inline doctest::String toString(const Record& r) {
+  const std::string s = "{serial " + std::to_string(r.serial) + ", " + std::to_string(r.first) +
+                        "-" + std::to_string(r.last) + ", reason " +
+                        std::to_string(static_cast<int>(r.reason)) + ", code " +
+                        std::to_string(r.code) + ", time_ns " + std::to_string(r.time_ns) + "}";
+  return s.c_str();
+}
+
+}  // namespace journal
 }  // namespace robustmq

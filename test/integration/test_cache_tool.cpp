@@ -1,0 +1,140 @@
+// robustmq-cache drops: the drop journal's records as lines, exactly, from a journal written
+// with journal::Writer; a missing journal, a FIFO and a file of the wrong size in its place.
+// The real tool, run through the shell (ROBUSTMQ_CACHE_TOOL); no broker.
+#include <doctest/doctest.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <string>
+
+#include "helpers.hpp"
+#include "proto/drop_journal.hpp"
+
+using namespace robustmq;
+using namespace robustmq::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Ran {
+  int status = -1;  // exit status; 124: killed by timeout(1)
+  std::string out, err;
+};
+
+// `robustmq-cache drops DIR`, its stderr into a file beside DIR. Under timeout(1): a tool that
+// blocks on a FIFO fails the test instead of hanging it.
+Ran drops(const fs::path& dir) {
+  const char* tool = std::getenv("ROBUSTMQ_CACHE_TOOL");
+  REQUIRE_MESSAGE(tool != nullptr, "ROBUSTMQ_CACHE_TOOL is not set");
+  const fs::path err = dir.parent_path() / "stderr";
+  const std::string cmd =
+      "timeout 20 " + std::string(tool) + " drops '" + dir.string() + "' 2>'" + err.string() + "'";
+  Ran ran;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  char buf[4096];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) ran.out.append(buf, n);
+  const int st = ::pclose(p);
+  REQUIRE(WIFEXITED(st));
+  ran.status = WEXITSTATUS(st);
+  std::ifstream in(err);
+  ran.err.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  return ran;
+}
+
+constexpr std::int64_t kSecond = 1'000'000'000;
+constexpr std::int64_t kDec6 = 1'796'536'267 * kSecond;  // 2026-12-06T05:51:07Z
+
+}  // namespace
+
+TEST_CASE("robustmq-cache drops prints the journal's records oldest first, one line each, and "
+          "counts damaged ones on stderr") {
+  testkit::TempDir tmp;
+  const fs::path dir = tmp / "cache";
+  fs::create_directory(dir);
+  {
+    std::error_code ec;
+    std::string what;
+    auto w = journal::Writer::open(dir, ec, what);
+    REQUIRE_MESSAGE(w, what);
+    using R = journal::Reason;
+    // Serials 4095..4101 go around the ring: slot order is not the order printed.
+    REQUIRE(w->write({journal::kSlots - 1, 1, 100, kDec6 + 999'999'999, R::expired, 0}));
+    REQUIRE(w->write({journal::kSlots, 101, 101, kDec6 + kSecond, R::refused, 0x87}));
+    REQUIRE(w->write({journal::kSlots + 1, 102, 5101, kDec6 + 2 * kSecond, R::overflow, 0}));
+    REQUIRE(w->write({journal::kSlots + 2, 5102, 5102, kDec6 + 3 * kSecond, R::damaged, 0}));
+    REQUIRE(w->write({journal::kSlots + 3, 5103, 5110, kDec6 + 4 * kSecond, R::unknown, 0}));
+    REQUIRE(w->write({journal::kSlots + 4, 5111, 5111, kDec6 + 5 * kSecond, R::refused, 0x05}));
+    // The newest extended in place: the tool shows it as it is now.
+    REQUIRE(w->write({journal::kSlots + 4, 5111, 5112, kDec6 + 6 * kSecond, R::refused, 0x05}));
+    REQUIRE(w->write({journal::kSlots + 5, 5113, 5113, kDec6 + 7 * kSecond, R::expired, 0}));
+  }
+  Ran ran = drops(dir);
+  CHECK(ran.status == 0);
+  CHECK(ran.err == "");
+  CHECK(ran.out ==
+        "4095 1-100 expired time=2026-12-06T05:51:07Z count=100\n"
+        "4096 101-101 refused code=0x87 time=2026-12-06T05:51:08Z count=1\n"
+        "4097 102-5101 overflow time=2026-12-06T05:51:09Z count=5000\n"
+        "4098 5102-5102 damaged time=2026-12-06T05:51:10Z count=1\n"
+        "4099 5103-5110 unknown time=2026-12-06T05:51:11Z count=8\n"
+        "4100 5111-5112 refused code=0x05 time=2026-12-06T05:51:13Z count=2\n"
+        "4101 5113-5113 expired time=2026-12-06T05:51:14Z count=1\n");
+
+  // Record 4097 (slot 1) damaged on the disk: skipped, and counted on stderr's last line.
+  const int fd = ::open(journal::file_path(dir).c_str(), O_WRONLY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  REQUIRE(::pwrite(fd, "\xff", 1, static_cast<off_t>(journal::kRecordBytes) + 20) == 1);
+  ::close(fd);
+  ran = drops(dir);
+  CHECK(ran.status == 0);
+  CHECK(ran.out.find("4096 101-101 refused code=0x87") != std::string::npos);
+  CHECK(ran.out.find("4097 ") == std::string::npos);
+  CHECK(ran.out.find("4098 5102-5102 damaged") != std::string::npos);
+  CHECK(ran.err == "robustmq-cache: 1 damaged record(s) skipped in " +
+                       journal::file_path(dir).string() + "\n");
+}
+
+TEST_CASE("robustmq-cache drops without a journal prints nothing and exits 0, with a note") {
+  testkit::TempDir tmp;
+  const fs::path dir = tmp / "cache";
+  fs::create_directory(dir);
+  const Ran ran = drops(dir);
+  CHECK(ran.status == 0);
+  CHECK(ran.out == "");
+  CHECK(ran.err == "robustmq-cache: no drop journal in " + dir.string() +
+                       " (nothing was ever dropped)\n");
+  // A directory that is not there is no empty journal.
+  CHECK(drops(tmp / "absent").status == 2);
+}
+
+TEST_CASE("robustmq-cache drops refuses a FIFO (without blocking) or a file of the wrong size, "
+          "naming the file, and exits 2") {
+  testkit::TempDir tmp;
+  const fs::path dir = tmp / "cache";
+  fs::create_directory(dir);
+  const fs::path file = journal::file_path(dir);
+  SUBCASE("a FIFO with no writer") {
+    REQUIRE(::mkfifo(file.c_str(), 0600) == 0);
+    const Ran ran = drops(dir);
+    CHECK(ran.status == 2);  // 124: it blocked until timeout(1) killed it
+    CHECK(ran.out == "");
+    CHECK(ran.err == "robustmq-cache: cannot read the drop journal " + file.string() +
+                         ": it is not a regular file\n");
+  }
+  SUBCASE("a file cut short") {
+    { std::ofstream(file) << "short"; }
+    const Ran ran = drops(dir);
+    CHECK(ran.status == 2);
+    CHECK(ran.out == "");
+    CHECK(ran.err.find(file.string() + ": it is 5 bytes, not " +
+                       std::to_string(journal::kFileBytes)) != std::string::npos);
+  }
+}
