@@ -51,12 +51,12 @@ void Drops::drop(DropReason reason, bool large, std::string_view payload, std::u
       break;
   }
   if (large) large_.release(payload);
-  if (numbered) record(reason, seq, 0);
+  if (numbered) record(reason, seq, seq, 0);
 }
 
 void Drops::refused_for_good(std::uint64_t seq, std::uint8_t code, bool numbered) {
   report_.status().refused.fetch_add(1, std::memory_order_relaxed);
-  if (numbered) record(DropReason::refused, seq, code);
+  if (numbered) record(DropReason::refused, seq, seq, code);
 }
 
 void Drops::drop_stretch(std::uint64_t last) {
@@ -67,8 +67,7 @@ void Drops::drop_stretch(std::uint64_t last) {
     unknown_through(last);
     return;
   }
-  for (std::uint64_t seq = ring_read_ + 1; seq <= last; ++seq)
-    record(DropReason::damaged, seq, 0);
+  record(DropReason::damaged, ring_read_ + 1, last, 0);
   ring_read_ = last;
 }
 
@@ -77,29 +76,30 @@ void Drops::unknown_through(std::uint64_t seq) noexcept {
   if (seq > u.load(std::memory_order_relaxed)) u.store(seq, std::memory_order_release);
 }
 
-void Drops::record(DropReason reason, std::uint64_t seq, std::uint8_t code) {
+void Drops::record(DropReason reason, std::uint64_t first, std::uint64_t last,
+                   std::uint8_t code) {
   // A number not yet given out is not believable (a damaged record can say anything).
   const std::uint64_t next = report_.segment().producer.next_seq.load(std::memory_order_acquire);
   if (next == 0) return;  // an older client: no numbers at all
-  if (seq == 0 || seq >= next) {
+  if (first == 0 || last < first || last >= next) {
     unknown_through(next - 1);
     return;
   }
   if (!journal_) {
-    unknown_through(seq);
+    unknown_through(last);
     return;
   }
   const std::int64_t now = time_.realtime_ns();
-  if (open_ && open_->reason == reason && open_->code == code && seq == open_->last + 1) {
-    open_->last = seq;
+  if (open_ && open_->reason == reason && open_->code == code && first == open_->last + 1) {
+    open_->last = last;
     open_->time_ns = now;
     dirty_ = true;
     return;
   }
-  if (open_ && seq >= open_->first && seq <= open_->last) return;  // recorded already
+  if (open_ && first >= open_->first && last <= open_->last) return;  // recorded already
   commit();
   const std::uint64_t serial = (open_ ? open_->serial : journal_->newest().serial) + 1;
-  open_ = journal::Record{.serial = serial, .first = seq, .last = seq, .time_ns = now,
+  open_ = journal::Record{.serial = serial, .first = first, .last = last, .time_ns = now,
                           .reason = reason, .code = code};
   open_written_ = false;
   dirty_ = true;

@@ -72,7 +72,12 @@ class Drops final : public DeliveryGate {
   // Records `seq` as dropped for `reason` without counting it: before a removal from the cache
   // that drop() then counts (with numbered false).
   void note(DropReason reason, std::uint64_t seq, bool numbered) {
-    if (numbered) record(reason, seq, 0);
+    if (numbered) record(reason, seq, seq, 0);
+  }
+  // Records first..last as numbers whose fate is unknown (no message is counted): those between
+  // the cache's last and a new segment's first after a reboot.
+  void unknown_range(std::uint64_t first, std::uint64_t last) {
+    record(DropReason::unknown, first, last, 0);
   }
   // A refusal for good: counted in `refused` and recorded with the broker's reason code.
   void refused_for_good(std::uint64_t seq, std::uint8_t code, bool numbered);
@@ -100,8 +105,8 @@ class Drops final : public DeliveryGate {
   void refused(const std::string& why, Clock::time_point now);
 
  private:
-  // Records `seq` as dropped for `reason`; false: it could not be (unknown_through raised).
-  void record(DropReason reason, std::uint64_t seq, std::uint8_t code);
+  // Records first..last as dropped for `reason`, or raises unknown_through when it cannot.
+  void record(DropReason reason, std::uint64_t first, std::uint64_t last, std::uint8_t code);
   void journal_failed(const std::string& what);
 
   Report& report_;

@@ -233,7 +233,18 @@ void Loop::init_delivered() {
   }
   // A cache written before sequence numbers continued across reboots may hold numbers at or
   // above next: not older than the ring's, so nothing can be said.
-  if (oldest > 0 && oldest <= next) report_.delivered(oldest - 1);
+  if (oldest == 0 || oldest > next) return;
+  // A new segment (after a reboot: delivered_through 0) with messages still cached: the numbers
+  // between the cache's last and the new segment's first were in the ring unflushed at the
+  // power cut, or never given out. Nothing says which: they are recorded as unknown, before
+  // delivered_through can pass them.
+  std::uint64_t highest = 0;
+  if (cached && seg_.status.delivered_through.load(std::memory_order_relaxed) == 0 &&
+      ring_.head() == ring_.tail() && spooler_.highest_cached_seq(highest) && highest + 1 < next) {
+    drops_.unknown_range(highest + 1, next - 1);
+    drops_.commit();
+  }
+  report_.delivered(oldest - 1);
 }
 
 }  // namespace robustmq::worker

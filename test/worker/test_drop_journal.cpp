@@ -20,7 +20,7 @@ namespace {
 
 std::vector<journal::Record> journal_of(LoopHarness& h) {
   std::error_code ec;
-  auto reader = journal::Reader::open(h.dir(), ec);
+  auto reader = journal::Reader::open(h.config.cache_dir, ec);
   REQUIRE_MESSAGE(reader, ec.message());
   return reader->all();
 }
@@ -199,6 +199,33 @@ TEST_CASE("without a journal every drop raises unknown_through before delivered_
   while (h.transport.ack_all() > 0) h.pump();
   CHECK(h.delivered() == 3);
   CHECK(h.status().unknown_through.load() == 2);
+}
+
+TEST_CASE("after a reboot the numbers between the cache's last and the new segment's first are "
+          "recorded unknown; a clean restart records nothing") {
+  LoopHarness first;
+  first.transport.accept_connects = false;
+  first.pump();
+  first.publish_numbered(3);  // 1..3, spooled: the link is down
+  first.pump();
+  REQUIRE(first.cached_payloads() == numbered(0, 3));
+  first.loop.reset();
+  auto same_dir = [&](WorkerConfig& c) { c.cache_dir = first.config.cache_dir; };
+  SUBCASE("reboot: a new segment numbering from 100") {
+    LoopHarness second(same_dir, 1u << 20, {}, 100);
+    CHECK(second.delivered() == 0);
+    CHECK(ranges_of(second) == std::vector<Range>{{4, 99, Reason::unknown, 0}});
+    second.pump();
+    REQUIRE(second.publish("100"));
+    second.pump();
+    while (second.transport.ack_all() > 0) second.pump();
+    CHECK(second.delivered() == 100);
+    CHECK(second.status().dropped_invalid.load() == 0);  // no message was counted
+  }
+  SUBCASE("numbering goes on where the cache ends: nothing is unknown") {
+    LoopHarness second(same_dir, 1u << 20, {}, 4);
+    CHECK(ranges_of(second).empty());
+  }
 }
 
 }  // namespace robustmq::test
