@@ -22,9 +22,9 @@
  * enum robustmq_error. Values 1..99 are exactly robustmq::errc; values from 100 up are C-only.
  *
  * Structs across the interface are versioned. The options and the client are opaque (set and
- * read through functions); the one struct the library fills, struct robustmq_stats, only ever
- * gains fields at its end, and every call that fills it is told the size of the caller's struct:
- * robustmq_stats(c, &s) is a macro that passes sizeof s. The library writes that many bytes and
+ * read through functions); the structs the library fills, struct robustmq_stats and struct
+ * robustmq_dropped_range, only ever gain fields at their end, and every call that fills one is
+ * told the size of the caller's struct: robustmq_stats(c, &s) is a macro that passes sizeof s. The library writes that many bytes and
  * nothing after them. So a program built against an older header, whose struct is shorter, gets
  * the fields it knows and keeps the memory after its struct; one built against a newer header
  * than the library it runs with reads 0 in the fields this library does not know. A struct added
@@ -32,7 +32,8 @@
  * it (then the fields past that size take their defaults).
  *
  * Thread safety, in general: an options object may be used by one thread at a time. A client's
- * robustmq_publish/flush/stats/stop/last_error may be called from many threads at once;
+ * robustmq_publish/flush/stats/stop/last_error and the callback setters may be called from many
+ * threads at once (callbacks run on a thread of the library: robustmq_set_delivered_callback());
  * robustmq_connect_async once, before publishing; robustmq_client_free once, when no other call
  * on the client is running or will start. Link with -lrobustmq (pkg-config robustmq). */
 #ifndef ROBUSTMQ_ROBUSTMQ_H
