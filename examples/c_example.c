@@ -1,5 +1,6 @@
 /* RobustMQ from C: publishes COUNT messages ("0", "1", ...) on TOPIC, waits until the broker
- * acknowledged them, prints the counters and stops.
+ * acknowledged them, prints the counters and stops. Its callbacks print the delivered sequence
+ * numbers and the connection's states.
  *
  *   robustmq-c-example HOST PORT CACHE_DIR [COUNT [TOPIC]]
  *
@@ -12,6 +13,16 @@
 #include <time.h>
 
 #include <robustmq/robustmq.h>
+
+/* Event callbacks: they run on a thread of the library, one at a time, in order. */
+static void on_delivered(void* ctx, uint64_t first, uint64_t last) {
+  (void)ctx;
+  printf("delivered: %llu..%llu\n", (unsigned long long)first, (unsigned long long)last);
+}
+static void on_connection(void* ctx, int state, const char* reason) {
+  (void)ctx;
+  printf("connection: %s%s%s\n", robustmq_state_name(state), *reason != '\0' ? ": " : "", reason);
+}
 
 int main(int argc, char** argv) {
   if (argc < 4) {
@@ -39,6 +50,8 @@ int main(int argc, char** argv) {
   robustmq_options_free(options); /* the client has its own copy */
   if (client == NULL) return 2;
 
+  robustmq_set_delivered_callback(client, on_delivered, NULL);
+  robustmq_set_connection_callback(client, on_connection, NULL);
   rc = robustmq_connect_async(client, host, port);
   if (rc != ROBUSTMQ_OK) {
     char why[512];

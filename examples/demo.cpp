@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include <robustmq/client.hpp>
@@ -72,6 +73,17 @@ int main() try {
   options.reconnect_max = 1000ms;  // come back quickly after the outage
   options.worker_path = build_tree_worker();
   robustmq::RobustClient client(options);
+  // Events run on a thread of the library; the connection's changes show the outage.
+  std::atomic<std::uint64_t> reported{0};
+  client.set_delivered_handler([&](std::uint64_t first, std::uint64_t last) {
+    reported.fetch_add(last - first + 1);
+  });
+  client.set_connection_handler([&](robustmq::ConnectionState state, std::string_view reason) {
+    std::printf("connection: %s%s%.*s (%llu delivered so far)\n",
+                std::string(robustmq::to_string(state)).c_str(), reason.empty() ? "" : ": ",
+                static_cast<int>(reason.size()), reason.data(),
+                static_cast<unsigned long long>(reported.load()));
+  });
   client.connect_async(broker.host(), broker.port());
 
   // The outage runs beside the publisher, which keeps its pace throughout.
@@ -128,6 +140,8 @@ int main() try {
               delivery ? delivery.message().c_str() : "ok",
               static_cast<unsigned long long>(client.delivered_through()));
   std::printf("flush: %s\n", flushed ? flushed.message().c_str() : "ok");
+  std::printf("delivered handler: %llu messages reported\n",
+              static_cast<unsigned long long>(reported.load()));
   std::printf("client stats: state %s, published %llu, sent %llu, acknowledged %llu, cached %llu, "
               "reconnects %llu, cache backlog %llu%s%s\n",
               std::string(robustmq::to_string(stats.state)).c_str(),

@@ -12,6 +12,7 @@
 #include <new>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include "lib/c_options.hpp"
 #include "robustmq/client.hpp"
@@ -119,6 +120,44 @@ void fill_stats(struct robustmq_stats& out, const robustmq::Stats& s) {
   out.refused_for_now = s.refused_for_now;
 }
 
+void fill_range(struct robustmq_dropped_range& out, const robustmq::DroppedRange& r) {
+  out.first = r.first;
+  out.last = r.last;
+  out.reason = static_cast<int>(r.reason);
+  out.reason_code = r.reason_code;
+  out.time_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(r.time.time_since_epoch()).count();
+}
+
+// Copies `full` into the caller's struct of `size` bytes (versioned structs, robustmq.h): cut
+// to it, or followed by zeros up to it.
+void copy_sized(void* out, const void* full, std::size_t full_size, std::size_t size) {
+  std::memcpy(out, full, std::min(size, full_size));
+  if (size > full_size) std::memset(static_cast<unsigned char*>(out) + full_size, 0, size - full_size);
+}
+
+// Runs a C++ call that may throw and returns its C code; `call` names it in the message of a
+// failure without a message.
+template <typename F>
+int guarded(robustmq_client* client, const char* call, F&& f) noexcept {
+  try {
+    f();
+    return ROBUSTMQ_OK;
+  } catch (const std::system_error& e) {
+    return client->fail(ROBUSTMQ_ERR_SYSTEM, e.code().value(), e.what());
+  } catch (const std::bad_alloc&) {
+    return client->fail(ROBUSTMQ_ERR_NO_MEMORY, ENOMEM, "out of memory");
+  } catch (const std::exception& e) {
+    return client->fail(ROBUSTMQ_ERR_SYSTEM, EIO, e.what());
+  } catch (...) {
+    try {
+      return client->fail(ROBUSTMQ_ERR_SYSTEM, EIO, (std::string(call) + ": unknown failure").c_str());
+    } catch (...) {
+      return ROBUSTMQ_ERR_SYSTEM;
+    }
+  }
+}
+
 }  // namespace
 
 extern "C" {
@@ -174,18 +213,8 @@ int robustmq_connect_async(robustmq_client* client, const char* host, int port) 
   if (client == nullptr) return ROBUSTMQ_ERR_INVALID_ARGUMENT;
   if (host == nullptr)
     return client->fail(ROBUSTMQ_ERR_INVALID_ARGUMENT, EINVAL, "robustmq_connect_async(): host is NULL");
-  try {
-    client->client.connect_async(host, port);
-    return ROBUSTMQ_OK;
-  } catch (const std::system_error& e) {
-    return client->fail(ROBUSTMQ_ERR_SYSTEM, e.code().value(), e.what());
-  } catch (const std::bad_alloc&) {
-    return client->fail(ROBUSTMQ_ERR_NO_MEMORY, ENOMEM, "out of memory");
-  } catch (const std::exception& e) {
-    return client->fail(ROBUSTMQ_ERR_SYSTEM, EIO, e.what());
-  } catch (...) {
-    return client->fail(ROBUSTMQ_ERR_SYSTEM, EIO, "robustmq_connect_async(): unknown failure");
-  }
+  return guarded(client, "robustmq_connect_async()",
+                 [&] { client->client.connect_async(host, port); });
 }
 
 int robustmq_publish(robustmq_client* client, const char* topic, const void* payload, size_t len,
@@ -269,9 +298,7 @@ int robustmq_stats_sized(const robustmq_client* client, struct robustmq_stats* o
   }
   // The caller's struct is size bytes: shorter than ours (an older header), or longer (a newer
   // one), whose fields this library does not know.
-  std::memcpy(out, &full, std::min(size, sizeof full));
-  if (size > sizeof full)
-    std::memset(reinterpret_cast<unsigned char*>(out) + sizeof full, 0, size - sizeof full);
+  copy_sized(out, &full, sizeof full, size);
   return ROBUSTMQ_OK;
 }
 
@@ -293,17 +320,80 @@ int robustmq_stop(robustmq_client* client) { return robustmq_stop_mode(client, R
 int robustmq_stop_mode(robustmq_client* client, int mode) {
   if (client == nullptr || (mode != ROBUSTMQ_STOP_SPOOL && mode != ROBUSTMQ_STOP_HAND_OFF))
     return ROBUSTMQ_ERR_INVALID_ARGUMENT;
-  try {
+  return guarded(client, "robustmq_stop()", [&] {
     client->client.stop(mode == ROBUSTMQ_STOP_HAND_OFF ? robustmq::StopMode::hand_off
                                                        : robustmq::StopMode::spool);
-    return ROBUSTMQ_OK;
-  } catch (const std::system_error& e) {
-    return client->fail(ROBUSTMQ_ERR_SYSTEM, e.code().value(), e.what());
-  } catch (const std::exception& e) {
-    return client->fail(ROBUSTMQ_ERR_SYSTEM, EIO, e.what());
-  } catch (...) {
-    return client->fail(ROBUSTMQ_ERR_SYSTEM, EIO, "robustmq_stop(): unknown failure");
+  });
+}
+
+const char* robustmq_drop_reason_name(int reason) {
+  static_assert(static_cast<int>(robustmq::DropReason::expired) == ROBUSTMQ_DROP_EXPIRED &&
+                static_cast<int>(robustmq::DropReason::overflow) == ROBUSTMQ_DROP_OVERFLOW &&
+                static_cast<int>(robustmq::DropReason::damaged) == ROBUSTMQ_DROP_DAMAGED &&
+                static_cast<int>(robustmq::DropReason::refused) == ROBUSTMQ_DROP_REFUSED &&
+                static_cast<int>(robustmq::DropReason::unknown) == ROBUSTMQ_DROP_UNKNOWN);
+  if (!in_range(reason, ROBUSTMQ_DROP_EXPIRED, ROBUSTMQ_DROP_UNKNOWN)) return "unknown";
+  // Views of string literals: NUL-terminated.
+  return robustmq::to_string(static_cast<robustmq::DropReason>(reason)).data();
+}
+
+int robustmq_set_delivered_callback(robustmq_client* client, robustmq_delivered_callback callback,
+                                    void* ctx) {
+  if (client == nullptr) return ROBUSTMQ_ERR_INVALID_ARGUMENT;
+  return guarded(client, "robustmq_set_delivered_callback()", [&] {
+    if (callback == nullptr) return client->client.set_delivered_handler(nullptr);
+    client->client.set_delivered_handler(
+        [callback, ctx](std::uint64_t first, std::uint64_t last) { callback(ctx, first, last); });
+  });
+}
+
+int robustmq_set_dropped_callback_sized(robustmq_client* client,
+                                        robustmq_dropped_callback callback, void* ctx,
+                                        size_t size) {
+  if (client == nullptr || size == 0) return ROBUSTMQ_ERR_INVALID_ARGUMENT;
+  return guarded(client, "robustmq_set_dropped_callback()", [&] {
+    if (callback == nullptr) return client->client.set_dropped_handler(nullptr);
+    client->client.set_dropped_handler([callback, ctx, size](const robustmq::DroppedRange& r) {
+      struct robustmq_dropped_range full {};
+      fill_range(full, r);
+      if (size <= sizeof full) return callback(ctx, &full);
+      // A caller built against a newer header: its struct, with the fields we do not know 0.
+      std::vector<unsigned char> bigger(size);
+      copy_sized(bigger.data(), &full, sizeof full, size);
+      callback(ctx, reinterpret_cast<const struct robustmq_dropped_range*>(bigger.data()));
+    });
+  });
+}
+
+int robustmq_set_connection_callback(robustmq_client* client,
+                                     robustmq_connection_callback callback, void* ctx) {
+  if (client == nullptr) return ROBUSTMQ_ERR_INVALID_ARGUMENT;
+  return guarded(client, "robustmq_set_connection_callback()", [&] {
+    if (callback == nullptr) return client->client.set_connection_handler(nullptr);
+    client->client.set_connection_handler(
+        [callback, ctx](robustmq::ConnectionState state, std::string_view reason) {
+          const std::string text(reason);  // NUL-terminated
+          callback(ctx, static_cast<int>(state), text.c_str());
+        });
+  });
+}
+
+int robustmq_read_drop_journal_sized(robustmq_client* client, struct robustmq_dropped_range* out,
+                                     size_t capacity, size_t* count, size_t size) {
+  if (client == nullptr || count == nullptr || (out == nullptr && capacity > 0) || size == 0)
+    return ROBUSTMQ_ERR_INVALID_ARGUMENT;
+  std::vector<robustmq::DroppedRange> ranges;
+  if (const int rc = guarded(client, "robustmq_read_drop_journal()",
+                               [&] { ranges = client->client.drop_journal(); }); rc != 0)
+    return rc;
+  auto* bytes = reinterpret_cast<unsigned char*>(out);
+  for (std::size_t i = 0; i < std::min(capacity, ranges.size()); ++i) {
+    struct robustmq_dropped_range full {};
+    fill_range(full, ranges[i]);
+    copy_sized(bytes + i * size, &full, sizeof full, size);
   }
+  *count = ranges.size();
+  return ROBUSTMQ_OK;
 }
 
 size_t robustmq_last_error(const robustmq_client* client, char* buf, size_t size) {

@@ -102,17 +102,6 @@ std::string_view to_string(ConnectionState s) noexcept {
   return "unknown";
 }
 
-std::string_view to_string(DropReason r) noexcept {
-  switch (r) {
-    case DropReason::expired: return "expired";
-    case DropReason::overflow: return "overflow";
-    case DropReason::damaged: return "damaged";
-    case DropReason::refused: return "refused";
-    case DropReason::unknown: return "unknown";
-  }
-  return "unknown";
-}
-
 // Every connected client, so that a fork() child of the host can drop their descriptors.
 std::mutex& registry_mu() {
   static std::mutex mu;
@@ -211,10 +200,16 @@ void RobustClient::Impl::connect_async(const std::string& host, int port) {
       ::pthread_atfork(robustmq_atfork_prepare, robustmq_atfork_parent, robustmq_atfork_child);
     });
     std::lock_guard lock(registry_mu());
-    registry()[this] = [this] { close_inherited_fds(); };
+    registry()[this] = [this] {
+      close_inherited_fds();
+      events.forked();  // its thread exists only in the parent: no handler runs in a child
+    };
   }
   connected_.store(true);
   monitor_ = std::thread([this] { monitor_loop(); });
+  // The worker runs and reported its counts: the event thread starts (if a handler is set)
+  // above the delivered_through of now.
+  events.attach(seg(), cache_dir_);
 }
 
 void robustmq_atfork_child() noexcept {
@@ -233,6 +228,7 @@ void RobustClient::Impl::stop(StopMode mode) {
     // The monitor thread exists only in the parent; its std::thread object must not be joined
     // or destroyed here (that would terminate the child).
     if (monitor_.joinable()) abandon(std::move(monitor_));
+    if (std::thread t = events.release_in_child(); t.joinable()) abandon(std::move(t));
     return;
   }
   if (stopped_.exchange(true) || !connected_.load()) return;
@@ -276,6 +272,8 @@ void RobustClient::Impl::stop(StopMode mode) {
       break;
     }
   }
+  // The worker has exited (or is past waiting for): a last pass reports all it did.
+  events.finish();
   connected_.store(false);
   if (seg().consumer.tail.load() == seg().producer.head.load()) {
     MappedSegment::unlink(segment_name_);
@@ -308,6 +306,9 @@ void RobustClient::Impl::hand_off() {
   handed_off_.store(s.ring_backlog + s.cache_backlog);
   const char c = 'h';
   (void)::send(lifeline_, &c, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+  // What the worker does from now on is not reported in this life (README "Events"): the
+  // next client sees it through delivered_through() and drop_journal().
+  events.finish("handed off: the worker delivers on without this client");
   connected_.store(false);
   ::close(lifeline_);
   ::close(monitor_wake_);

@@ -17,7 +17,9 @@
 #include <string_view>
 #include <system_error>
 #include <thread>
+#include <vector>
 
+#include "lib/events.hpp"
 #include "proto/ring.hpp"
 #include "proto/segment.hpp"
 #include "robustmq/client.hpp"
@@ -39,6 +41,7 @@ class RobustClient::Impl {
   std::error_code wait_delivered(std::optional<std::uint64_t> sequence,
                                  std::chrono::milliseconds timeout);
   Stats stats() const;
+  std::vector<DroppedRange> drop_journal() const;  // events.cpp
   void stop(StopMode mode = StopMode::spool);
 
   Options options;
@@ -101,6 +104,11 @@ class RobustClient::Impl {
   std::thread monitor_;
   mutable std::mutex error_mu_;
   std::string error_;
+
+ public:
+  // The handlers and their thread (events.hpp). Declared last, so destroyed first: its thread
+  // reads the segment.
+  EventThread events;
 };
 
 }  // namespace robustmq

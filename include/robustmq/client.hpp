@@ -301,9 +301,11 @@ class ROBUSTMQ_EXPORT RobustClient {
   // nullptr) before or after connect_async(). Every sequence number above delivered_through()
   // at connect_async() is reported exactly once in this life of the application: delivered, or
   // dropped with its reason. A handler set later sees the events that come after it.
-  // The library thread that runs them starts with connect_async() and ends in stop() after a
-  // last pass, so that what the worker did before it exited is reported; a handler must not
-  // call stop() or the destructor of its client (it would wait for itself).
+  // The library thread that runs them starts with connect_async() (or with the first handler
+  // set after it) and ends in stop() after a last pass, so that what the worker did before it
+  // exited is reported, then `stopped`; after stop(StopMode::hand_off) nothing more is
+  // reported. A handler must not call stop() or the destructor of its client (it would wait for
+  // itself); an exception it throws is dropped. No handler runs in a fork() child.
   // Thread safety: any thread; a handler being replaced may still be running.
   void set_delivered_handler(DeliveredHandler handler);
   void set_dropped_handler(DroppedHandler handler);

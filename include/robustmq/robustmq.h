@@ -22,9 +22,9 @@
  * enum robustmq_error. Values 1..99 are exactly robustmq::errc; values from 100 up are C-only.
  *
  * Structs across the interface are versioned. The options and the client are opaque (set and
- * read through functions); the one struct the library fills, struct robustmq_stats, only ever
- * gains fields at its end, and every call that fills it is told the size of the caller's struct:
- * robustmq_stats(c, &s) is a macro that passes sizeof s. The library writes that many bytes and
+ * read through functions); the structs the library fills, struct robustmq_stats and struct
+ * robustmq_dropped_range, only ever gain fields at their end, and every call that fills one is
+ * told the size of the caller's struct: robustmq_stats(c, &s) is a macro that passes sizeof s. The library writes that many bytes and
  * nothing after them. So a program built against an older header, whose struct is shorter, gets
  * the fields it knows and keeps the memory after its struct; one built against a newer header
  * than the library it runs with reads 0 in the fields this library does not know. A struct added
@@ -32,7 +32,8 @@
  * it (then the fields past that size take their defaults).
  *
  * Thread safety, in general: an options object may be used by one thread at a time. A client's
- * robustmq_publish/flush/stats/stop/last_error may be called from many threads at once;
+ * robustmq_publish/flush/stats/stop/last_error and the callback setters may be called from many
+ * threads at once (callbacks run on a thread of the library: robustmq_set_delivered_callback());
  * robustmq_connect_async once, before publishing; robustmq_client_free once, when no other call
  * on the client is running or will start. Link with -lrobustmq (pkg-config robustmq). */
 #ifndef ROBUSTMQ_ROBUSTMQ_H
@@ -324,6 +325,86 @@ enum robustmq_stop_mode {
  * stop of a client counts. ROBUSTMQ_OK, ROBUSTMQ_ERR_INVALID_ARGUMENT (NULL, another mode) or
  * ROBUSTMQ_ERR_SYSTEM. Thread safety: as robustmq_stop(). */
 ROBUSTMQ_EXPORT int robustmq_stop_mode(robustmq_client* client, int mode);
+
+/* --- events and the drop journal --------------------------------------------------------- */
+
+/* Why messages left without being delivered (robustmq::DropReason). */
+enum robustmq_drop_reason {
+  ROBUSTMQ_DROP_EXPIRED = 0,  /* older than message_ttl_s */
+  ROBUSTMQ_DROP_OVERFLOW = 1, /* dropped to keep the cache within max_cache_bytes (drop oldest) */
+  ROBUSTMQ_DROP_DAMAGED = 2,  /* a damaged record, a large message whose file is gone */
+  ROBUSTMQ_DROP_REFUSED = 3,  /* the broker refused it for good (MQTT 5 code in reason_code) */
+  ROBUSTMQ_DROP_UNKNOWN = 4   /* its fate is unknown (README "Events") */
+};
+
+/* Consecutive sequence numbers dropped for one reason (robustmq::DroppedRange). Versioned (see
+ * the top of this file): fields are only ever added at the end. */
+struct robustmq_dropped_range {
+  uint64_t first;
+  uint64_t last;       /* >= first */
+  int reason;          /* enum robustmq_drop_reason */
+  int reason_code;     /* ROBUSTMQ_DROP_REFUSED: the broker's MQTT 5 reason code; else 0 */
+  int64_t time_ms;     /* Unix time in ms when the newest of them was dropped */
+};
+
+/* "expired", "overflow", "damaged", "refused", "unknown" (also for values out of range). Static
+ * string. */
+ROBUSTMQ_EXPORT const char* robustmq_drop_reason_name(int reason);
+
+/* Callbacks (robustmq::RobustClient::set_delivered_handler() and the others). They run on one
+ * thread of the library, one at a time and in order, never the worker's, never a signal
+ * handler, never in a fork() child; a slow callback delays only later ones. Every sequence
+ * number above robustmq_delivered_through() at robustmq_connect_async() is reported once in
+ * this life of the program: delivered, or dropped with its reason. A callback set later sees
+ * what comes after. robustmq_stop() reports what the worker did before it exited, then
+ * ROBUSTMQ_STATE_STOPPED, then no more. A callback must not call robustmq_stop(),
+ * robustmq_stop_mode() or robustmq_client_free() on its own client.
+ * Each setter replaces the callback and its ctx (NULL clears it; one being replaced may still
+ * be running). ROBUSTMQ_OK, ROBUSTMQ_ERR_INVALID_ARGUMENT (client NULL) or
+ * ROBUSTMQ_ERR_NO_MEMORY. Thread safety: any thread, before or after connecting. */
+typedef void (*robustmq_delivered_callback)(void* ctx, uint64_t first, uint64_t last);
+typedef void (*robustmq_dropped_callback)(void* ctx, const struct robustmq_dropped_range* range);
+/* state: enum robustmq_state; reason: why (for ROBUSTMQ_STATE_DISCONNECTED the error), "" when
+ * there is nothing to say; never NULL, valid during the call only. */
+typedef void (*robustmq_connection_callback)(void* ctx, int state, const char* reason);
+
+ROBUSTMQ_EXPORT int robustmq_set_delivered_callback(robustmq_client* client,
+                                                    robustmq_delivered_callback callback,
+                                                    void* ctx);
+/* Through the macro robustmq_set_dropped_callback(), which passes the size of the caller's
+ * struct robustmq_dropped_range: the callback gets a struct of that size (its fields past this
+ * library's struct 0). */
+ROBUSTMQ_EXPORT int robustmq_set_dropped_callback_sized(robustmq_client* client,
+                                                        robustmq_dropped_callback callback,
+                                                        void* ctx, size_t size);
+#define robustmq_set_dropped_callback(client, callback, ctx) \
+  robustmq_set_dropped_callback_sized((client), (callback), (ctx), \
+                                      sizeof(struct robustmq_dropped_range))
+ROBUSTMQ_EXPORT int robustmq_set_connection_callback(robustmq_client* client,
+                                                     robustmq_connection_callback callback,
+                                                     void* ctx);
+
+/* The most ranges the drop journal holds (README "Drop journal"). */
+#define ROBUSTMQ_DROP_JOURNAL_RECORDS 4096
+
+/* Reads the drop journal of the client's cache directory (robustmq::RobustClient::
+ * drop_journal()): the newest drops of this and earlier lives, oldest first. Works before
+ * robustmq_connect_async() (then the options' cache path) and after robustmq_stop(). Writes the
+ * first min(capacity, *count) ranges to out and sets *count to how many the journal holds, like
+ * snprintf: *count > capacity means out was cut (capacity ROBUSTMQ_DROP_JOURNAL_RECORDS is
+ * always enough; capacity 0 with out NULL asks for the count). Call it through the macro
+ * robustmq_read_drop_journal(), which passes the size of the caller's struct
+ * robustmq_dropped_range (each element is written with that size, as robustmq_stats() does).
+ * ROBUSTMQ_OK (a journal that does not exist yet: *count 0); ROBUSTMQ_ERR_INVALID_ARGUMENT
+ * (client or count NULL, out NULL with capacity > 0); ROBUSTMQ_ERR_SYSTEM (the file exists but
+ * cannot be read: robustmq_last_error() names it). Thread safety: any thread. */
+ROBUSTMQ_EXPORT int robustmq_read_drop_journal_sized(robustmq_client* client,
+                                                     struct robustmq_dropped_range* out,
+                                                     size_t capacity, size_t* count,
+                                                     size_t size);
+#define robustmq_read_drop_journal(client, out, capacity, count) \
+  robustmq_read_drop_journal_sized((client), (out), (capacity), (count), \
+                                   sizeof(struct robustmq_dropped_range))
 
 /* Copies the message of the last ROBUSTMQ_ERR_SYSTEM or _NO_MEMORY this client returned into
  * buf (NUL-terminated, cut to size; "" if there was none) and returns the message's full length
