@@ -65,6 +65,10 @@ std::string verdict(const Figure& f, const Summary& r, const Summary& b) {
     any = true;
     ok = ok && b.median > 0 && r.median / b.median >= *f.min_ratio;
   }
+  if (f.max_ratio && !f.baseline.empty()) {
+    any = true;
+    ok = ok && b.median > 0 && r.median / b.median <= *f.max_ratio;
+  }
   if (f.max_value) { any = true; ok = ok && r.median <= *f.max_value; }
   if (f.min_value) { any = true; ok = ok && r.median >= *f.min_value; }
   return any ? (ok ? "pass" : "MISS") : "";

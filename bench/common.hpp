@@ -51,6 +51,7 @@ struct Figure {
   // Target, as text for the table ("ratio >= 0.95", "<= 1 us") and as a check on the numbers.
   std::string target;
   std::optional<double> min_ratio;      // ratio = robustmq / baseline (medians) must be >= this
+  std::optional<double> max_ratio;      // ... must be <= this (costs: CPU, bytes)
   std::optional<double> max_value;      // robustmq median must be <= this
   std::optional<double> min_value;      // robustmq median must be >= this
   std::string note;

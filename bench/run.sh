@@ -13,7 +13,7 @@ build=${BUILD_DIR:-build}
 if [[ ! -f "$build/build.ninja" ]]; then
   meson setup "$build"
 fi
-programs=(latency throughput spool drain idle)
+programs=(latency throughput spool drain idle events)
 targets=()
 for p in "${programs[@]}"; do targets+=("bench/robustmq-bench-$p"); done
 ninja -C "$build" worker/robustmq-worker "${targets[@]}"
@@ -38,6 +38,7 @@ run throughput-file    BENCH_CACHE=file "$build/bench/robustmq-bench-throughput"
 run spool      "$build/bench/robustmq-bench-spool"
 run drain      "$build/bench/robustmq-bench-drain"
 run idle       "$build/bench/robustmq-bench-idle"
+run events     "$build/bench/robustmq-bench-events"
 
 {
   echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'),"\

@@ -144,7 +144,7 @@ TEST_CASE("robustmq_read_drop_journal() reads nothing from a new cache directory
 }
 
 TEST_CASE("robustmq_read_drop_journal() lists the expired messages of an earlier life, cut "
-          "to the capacity with the full count" * doctest::test_suite("worker-journal")) {
+          "to the capacity with the full count") {
   testkit::Mosquitto broker;
   testkit::TempDir dir;
   broker.stop();

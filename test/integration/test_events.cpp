@@ -1,11 +1,6 @@
 // Events against a real mosquitto: the delivered, dropped and connection handlers
 // (RobustClient::set_*_handler()) across a worker killed with SIGKILL and a broker outage, and
 // drop_journal() in a later life.
-//
-// The cases of the test suite "worker-journal" need a worker that writes its drops into the
-// drop journal and keeps drop_next / unknown_through (proto/segment_layout.hpp, StatusBlock);
-// a worker without that reports its drops as delivered, and they fail. Run only them with
-//   it_events -ts=worker-journal      (or exclude them with -tse=worker-journal)
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -253,7 +248,7 @@ TEST_CASE("drop_journal() before connect_async() on a new cache directory is emp
 }
 
 TEST_CASE("expired messages are reported dropped, with their reason, and drop_journal() of a "
-          "later life lists them" * doctest::test_suite("worker-journal")) {
+          "later life lists them") {
   testkit::Mosquitto broker;
   testkit::TempDir dir;
   broker.stop();
@@ -303,7 +298,7 @@ TEST_CASE("expired messages are reported dropped, with their reason, and drop_jo
 }
 
 TEST_CASE("messages dropped to keep max_cache_bytes are reported as overflow, the rest as "
-          "delivered, each number once" * doctest::test_suite("worker-journal")) {
+          "delivered, each number once") {
   testkit::Mosquitto broker;
   testkit::TempDir dir;
   broker.stop();
