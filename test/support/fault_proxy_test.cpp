@@ -1,10 +1,15 @@
 // Tests of the fault-injecting proxy: each fault must do what the fault tests rely on.
 #include <doctest/doctest.h>
 
+#include <cstdint>
+#include <optional>
+#include <random>
 #include <string>
+#include <vector>
 
 #include <testkit/fault_proxy.hpp>
 #include <testkit/mosquitto.hpp>
+#include <testkit/mqtt_framing.hpp>
 #include <testkit/publisher.hpp>
 #include <testkit/sequence.hpp>
 #include <testkit/subscriber.hpp>
@@ -134,4 +139,192 @@ TEST_CASE_FIXTURE(Fixture, "a stall holds the bytes back and lets them flow when
   proxy.stall(false);
   CHECK(sub.wait_for(1, 5s));
   CHECK(proxy.bytes_dropped() == 0);
+}
+
+// --- PUBACK rewrite ---------------------------------------------------------------------------
+
+namespace {
+
+std::string bytes(std::initializer_list<int> b) {
+  std::string s;
+  for (int c : b) s += static_cast<char>(c);
+  return s;
+}
+
+// A broker→client MQTT 5 stream with every layout the rewrite meets, and bytes that look like a
+// PUBACK's first byte (0x40) inside other packets.
+struct Stream {
+  std::string in;        // as the broker sends it
+  std::string rewritten;  // with the first three PUBACKs given 0x97
+};
+
+Stream sample_stream() {
+  const std::string connack = bytes({0x20, 0x03, 0x00, 0x00, 0x00});
+  // A PUBLISH of 20,000 bytes (three bytes of remaining length), full of 0x40.
+  std::string publish = bytes({0x32, 0xa0, 0x9c, 0x01, 0x00, 0x03, 'a', '/', 'b', 0x00, 0x07,
+                               0x00});
+  publish.append(20'000 - 8, '\x40');
+  REQUIRE(publish.size() == 4 + 20'000);
+  const std::string bare = bytes({0x40, 0x02, 0x00, 0x01});          // success, reason omitted
+  const std::string with_reason = bytes({0x40, 0x03, 0x00, 0x02, 0x10});  // no matching subscribers
+  const std::string with_props =
+      bytes({0x40, 0x0a, 0x00, 0x03, 0x00, 0x06, 0x1f, 0x00, 0x03, 'o', 'k', '!'});
+  const std::string pingresp = bytes({0xd0, 0x00});
+  const std::string last = bytes({0x40, 0x02, 0x01, 0x00});
+
+  Stream s;
+  s.in = connack + publish + bare + pingresp + with_reason + with_props + publish + last;
+  s.rewritten = connack + publish + bytes({0x40, 0x04, 0x00, 0x01, 0x97, 0x00}) + pingresp +
+                bytes({0x40, 0x03, 0x00, 0x02, 0x97}) +
+                bytes({0x40, 0x0a, 0x00, 0x03, 0x97, 0x06, 0x1f, 0x00, 0x03, 'o', 'k', '!'}) +
+                publish + last;
+  return s;
+}
+
+// Feeds `in` in pieces of the given sizes (the last one repeated); returns what came out.
+std::string feed_split(tk::PubackRewriter& r, const std::string& in,
+                       const std::vector<std::size_t>& sizes, bool armed,
+                       const tk::PubackRewriter::Take& take) {
+  std::string out;
+  std::size_t at = 0;
+  for (std::size_t k = 0; at < in.size(); ++k) {
+    const std::size_t n = std::min(sizes[std::min(k, sizes.size() - 1)], in.size() - at);
+    r.feed(std::string_view(in).substr(at, n), out, armed, take);
+    at += n;
+  }
+  return out;
+}
+
+// A Take that rewrites `count` PUBACKs to `code`.
+tk::PubackRewriter::Take rewrite(std::size_t& count, std::uint8_t code) {
+  return [&count, code]() -> std::optional<std::uint8_t> {
+    if (count == 0) return std::nullopt;
+    --count;
+    return code;
+  };
+}
+
+}  // namespace
+
+TEST_CASE("puback_with_reason keeps a reason's layout and adds one where it is omitted") {
+  CHECK(tk::puback_with_reason(bytes({0x40, 0x02, 0x12, 0x34}), 0x97) ==
+        bytes({0x40, 0x04, 0x12, 0x34, 0x97, 0x00}));
+  CHECK(tk::puback_with_reason(bytes({0x40, 0x03, 0x12, 0x34, 0x00}), 0x87) ==
+        bytes({0x40, 0x03, 0x12, 0x34, 0x87}));
+  CHECK(tk::puback_with_reason(bytes({0x40, 0x04, 0x12, 0x34, 0x10, 0x00}), 0x91) ==
+        bytes({0x40, 0x04, 0x12, 0x34, 0x91, 0x00}));
+  // A remaining length written in two bytes (allowed, if wasteful) is read as such.
+  CHECK(tk::puback_with_reason(bytes({0x40, 0x82, 0x00, 0x12, 0x34}), 0x97) ==
+        bytes({0x40, 0x04, 0x12, 0x34, 0x97, 0x00}));
+  CHECK_FALSE(tk::puback_with_reason(bytes({0x40, 0x01, 0x12}), 0x97));        // no identifier
+  CHECK_FALSE(tk::puback_with_reason(bytes({0x40, 0x03, 0x12, 0x34}), 0x97));  // not whole
+  CHECK_FALSE(tk::puback_with_reason(bytes({0x50, 0x02, 0x12, 0x34}), 0x97));  // a PUBREC
+}
+
+TEST_CASE("the PUBACK rewrite finds packets in a stream split anywhere") {
+  const Stream s = sample_stream();
+  const auto take_none = []() -> std::optional<std::uint8_t> { return std::nullopt; };
+
+  SUBCASE("unarmed, every byte passes at once and unchanged") {
+    for (std::size_t piece : {1, 2, 3, 5, 7, 4096, 65536}) {
+      CAPTURE(piece);
+      tk::PubackRewriter r;
+      std::string out;
+      for (std::size_t at = 0; at < s.in.size(); at += piece) {
+        r.feed(std::string_view(s.in).substr(at, piece), out, false, take_none);
+        REQUIRE(out == s.in.substr(0, std::min(s.in.size(), at + piece)));
+      }
+      CHECK(r.packets() == 8);
+      CHECK_FALSE(r.lost());
+    }
+  }
+
+  SUBCASE("armed, the first three PUBACKs get the code, split at every offset") {
+    for (std::size_t cut = 1; cut < s.in.size(); cut += (cut < 20'100 && cut > 60) ? 997 : 1) {
+      CAPTURE(cut);
+      tk::PubackRewriter r;
+      std::size_t count = 3;
+      std::string out;
+      r.feed(std::string_view(s.in).substr(0, cut), out, true, rewrite(count, 0x97));
+      r.feed(std::string_view(s.in).substr(cut), out, true, rewrite(count, 0x97));
+      REQUIRE(out == s.rewritten);
+      CHECK(count == 0);
+    }
+  }
+
+  SUBCASE("armed, in random pieces") {
+    std::mt19937 rng(7);
+    for (int round = 0; round < 200; ++round) {
+      std::vector<std::size_t> sizes;
+      for (int k = 0; k < 64; ++k) sizes.push_back(1 + rng() % (k % 2 ? 9 : 3000));
+      tk::PubackRewriter r;
+      std::size_t count = 3;
+      REQUIRE(feed_split(r, s.in, sizes, true, rewrite(count, 0x97)) == s.rewritten);
+      CHECK(r.packets() == 8);
+    }
+  }
+
+  SUBCASE("armed with nothing left to rewrite, PUBACKs pass unchanged once whole") {
+    tk::PubackRewriter r;
+    CHECK(feed_split(r, s.in, {1}, true, take_none) == s.in);
+  }
+
+  SUBCASE("a count ends in the middle of the stream") {
+    tk::PubackRewriter r;
+    std::size_t count = 1;
+    const std::string out = feed_split(r, s.in, {3}, true, rewrite(count, 0x97));
+    const std::string first = bytes({0x40, 0x04, 0x00, 0x01, 0x97, 0x00});
+    CHECK(out.size() == s.in.size() + 2);
+    CHECK(out.find(first) != std::string::npos);
+    CHECK(out.substr(out.find(first) + first.size()) ==
+          s.in.substr(s.in.find(bytes({0x40, 0x02, 0x00, 0x01})) + 4));
+  }
+
+  SUBCASE("after lost bytes, everything passes unchanged") {
+    tk::PubackRewriter r;
+    std::string out;
+    std::size_t count = 10;
+    r.feed(bytes({0x20, 0x03, 0x00, 0x00, 0x00, 0x40, 0x02}), out, true, rewrite(count, 0x97));
+    CHECK(out.size() == 5);                // the PUBACK's beginning is held
+    CHECK(r.lose() == 2);                  // and dropped with the lost bytes
+    CHECK(r.lost());
+    out.clear();
+    r.feed(s.in, out, true, rewrite(count, 0x97));
+    CHECK(out == s.in);
+    CHECK(count == 10);
+  }
+
+  SUBCASE("a remaining length of five bytes is not MQTT: the stream passes unchanged") {
+    tk::PubackRewriter r;
+    std::string out;
+    std::size_t count = 10;
+    const std::string junk = bytes({0x40, 0xff, 0xff, 0xff, 0xff, 0x01}) + s.in;
+    for (char c : junk) r.feed(std::string_view(&c, 1), out, true, rewrite(count, 0x97));
+    CHECK(out == junk);
+    CHECK(r.lost());
+  }
+}
+
+TEST_CASE_FIXTURE(Fixture, "rewrite_pubacks: an MQTT 5 client sees the broker refuse") {
+  tk::PublisherOptions o;
+  o.mqtt5 = true;
+  tk::Publisher pub("127.0.0.1", proxy.port(), o);
+  REQUIRE(pub.publish("proxy/puback", "0") == 0);
+
+  proxy.rewrite_pubacks(2, 0x97);
+  CHECK(pub.publish("proxy/puback", "1") == 0x97);
+  CHECK(pub.publish("proxy/puback", "2") == 0x97);
+  CHECK(proxy.pubacks_rewritten() == 2);
+  CHECK(pub.publish("proxy/puback", "3") == 0);  // the count is spent
+
+  proxy.rewrite_pubacks(1, 0x87);
+  CHECK(pub.publish("proxy/puback", "4") == 0x87);
+  CHECK(pub.publish("proxy/puback", "5") == 0);
+  CHECK(proxy.pubacks_rewritten() == 3);
+
+  // The broker accepted every one of them: the refusals were the proxy's.
+  REQUIRE(sub.wait_for(6, 10s));
+  CHECK(tk::check_in_order(tk::sequences(sub.messages()), 6) == "");
+  CHECK(pub.connection_losses() == 0);
+  CHECK(proxy.accepted() == 1);
 }

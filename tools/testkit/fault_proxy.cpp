@@ -16,12 +16,15 @@
 #include <deque>
 #include <list>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
+#include <string_view>
 #include <system_error>
 #include <thread>
 #include <vector>
 
 #include "testkit/mosquitto.hpp"
+#include "testkit/mqtt_framing.hpp"
 
 namespace robustmq::testkit {
 namespace {
@@ -48,6 +51,8 @@ struct Settings {
   bool blackhole = false;
   bool stall = false;
   bool refuse = false;
+  std::size_t rewrites_left = 0;  // PUBACKs still to rewrite
+  std::uint8_t rewrite_code = 0;
 };
 
 struct Chunk {
@@ -71,6 +76,7 @@ struct Direction {
 struct Conn {
   int client = -1, upstream = -1;
   Direction up, down;  // client→broker, broker→client
+  PubackRewriter pubacks;  // follows `down`
   bool dead = false;   // an error: reset both sides
 };
 
@@ -125,7 +131,7 @@ class FaultProxy::Impl {
 
   int port_ = 0;
   std::atomic<std::size_t> open_{0};
-  std::atomic<std::uint64_t> accepted_{0}, forwarded_{0}, dropped_{0};
+  std::atomic<std::uint64_t> accepted_{0}, forwarded_{0}, dropped_{0}, rewritten_{0};
 
  private:
   void wake() {
@@ -249,10 +255,19 @@ class FaultProxy::Impl {
     if (n > 0) {
       if (s.blackhole) {
         dropped_ += static_cast<std::uint64_t>(n);
+        if (&d == &c.down) dropped_ += c.pubacks.lose();
         return;
       }
-      d.queue.push_back({Clock::now() + s.latency, std::string(buf, static_cast<std::size_t>(n)), 0});
-      d.queued += static_cast<std::size_t>(n);
+      const std::string_view got(buf, static_cast<std::size_t>(n));
+      std::string data;
+      if (&d == &c.down) {
+        c.pubacks.feed(got, data, s.rewrites_left > 0, [this] { return take_rewrite(); });
+        if (data.empty()) return;  // all of it part of a PUBACK being rewritten
+      } else {
+        data.assign(got);
+      }
+      d.queued += data.size();
+      d.queue.push_back({Clock::now() + s.latency, std::move(data), 0});
     } else if (n == 0) {
       d.eof = true;
     } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
@@ -260,12 +275,23 @@ class FaultProxy::Impl {
     }
   }
 
+  // The reason code for the next PUBACK, if one is still to be rewritten. Asked from the loop
+  // thread with the live settings: a count may run out between two reads.
+  std::optional<std::uint8_t> take_rewrite() {
+    std::lock_guard lk(mu_);
+    if (settings_.rewrites_left == 0) return std::nullopt;
+    --settings_.rewrites_left;
+    ++rewritten_;
+    return settings_.rewrite_code;
+  }
+
   void flush(Conn& c, Direction& d, const Settings& s, Clock::time_point now) {
     if (c.dead) return;
-    if (s.blackhole) {
+    if (s.blackhole && d.queued > 0) {
       dropped_ += d.queued;
       d.queue.clear();
       d.queued = 0;
+      if (&d == &c.down) dropped_ += c.pubacks.lose();
     }
     if (s.bandwidth > 0) {
       const double rate = static_cast<double>(s.bandwidth);
@@ -375,10 +401,17 @@ void FaultProxy::refuse_new(bool on) {
   impl_->update([&](Settings& s) { s.refuse = on; });
 }
 void FaultProxy::reset_all() { impl_->reset_all(); }
+void FaultProxy::rewrite_pubacks(std::size_t count, std::uint8_t reason_code) {
+  impl_->update([&](Settings& s) {
+    s.rewrites_left = count;
+    s.rewrite_code = reason_code;
+  });
+}
 
 std::size_t FaultProxy::connections() const { return impl_->open_; }
 std::uint64_t FaultProxy::accepted() const { return impl_->accepted_; }
 std::uint64_t FaultProxy::bytes_forwarded() const { return impl_->forwarded_; }
 std::uint64_t FaultProxy::bytes_dropped() const { return impl_->dropped_; }
+std::uint64_t FaultProxy::pubacks_rewritten() const { return impl_->rewritten_; }
 
 }  // namespace robustmq::testkit

@@ -2,6 +2,7 @@
 //
 //   robustmq::testkit::FaultProxy proxy(broker.port());   // client connects to proxy.port()
 //   proxy.set_latency(50ms);  proxy.blackhole(true);  proxy.reset_all();
+//   proxy.rewrite_pubacks(3, 0x97);  // MQTT 5: the broker seems to refuse the next three
 //
 // One thread runs a poll() loop over all connections; the fault settings may be changed from any
 // thread at any time and apply from the next loop iteration (reset_all() returns only once every
@@ -48,11 +49,21 @@ class FaultProxy {
   void refuse_new(bool on);
   // Closes every open connection on both sides with RST (SO_LINGER 0). Returns once done.
   void reset_all();
+  // MQTT 5: the next `count` PUBACK packets from the broker to a client, on any connection, get
+  // reason code `reason_code` (e.g. 0x97 quota exceeded, 0x87 not authorized), while the broker
+  // itself accepted the message: a refusal on demand. Replaces what is left of an earlier
+  // count; 0 disarms. A PUBACK counts from its first byte read after the call. The proxy
+  // follows the broker→client stream of every connection packet by packet (mqtt_framing.hpp);
+  // bytes pass unchanged and without delay unless a PUBACK is being rewritten. Only for
+  // MQTT 5 clients: a 3.1.1 PUBACK has no reason code, and the rewritten one would be malformed
+  // for them. A connection that lost bytes to a blackhole is no longer followed.
+  void rewrite_pubacks(std::size_t count, std::uint8_t reason_code);
 
   std::size_t connections() const;      // open right now
   std::uint64_t accepted() const;       // accepted so far, refused ones included
   std::uint64_t bytes_forwarded() const;
   std::uint64_t bytes_dropped() const;  // by blackhole
+  std::uint64_t pubacks_rewritten() const;
 
  private:
   class Impl;

@@ -22,26 +22,39 @@ class Publisher::Impl {
                            std::to_string(g_publisher_counter.fetch_add(1));
     }
     const std::string uri = "tcp://" + host + ":" + std::to_string(port);
-    int rc = MQTTAsync_create(&client_, uri.c_str(), options_.client_id.c_str(),
-                              MQTTCLIENT_PERSISTENCE_NONE, nullptr);
+    MQTTAsync_createOptions create = MQTTAsync_createOptions_initializer;
+    if (options_.mqtt5) create.MQTTVersion = MQTTVERSION_5;
+    int rc = MQTTAsync_createWithOptions(&client_, uri.c_str(), options_.client_id.c_str(),
+                                         MQTTCLIENT_PERSISTENCE_NONE, nullptr, &create);
     if (rc != MQTTASYNC_SUCCESS) {
       throw std::runtime_error("MQTTAsync_create " + uri + ": " + MQTTAsync_strerror(rc));
     }
     MQTTAsync_setCallbacks(client_, this, &Impl::on_connection_lost, &Impl::on_message, nullptr);
 
     MQTTAsync_connectOptions opts = MQTTAsync_connectOptions_initializer;
+    if (options_.mqtt5) {
+      opts = MQTTAsync_connectOptions_initializer5;
+      opts.cleanstart = 1;
+      opts.onSuccess5 = [](void* ctx, MQTTAsync_successData5*) {
+        static_cast<Impl*>(ctx)->connect_result(true);
+      };
+      opts.onFailure5 = [](void* ctx, MQTTAsync_failureData5*) {
+        static_cast<Impl*>(ctx)->connect_result(false);
+      };
+    } else {
+      opts.cleansession = 1;
+      opts.MQTTVersion = MQTTVERSION_3_1_1;
+      opts.onSuccess = [](void* ctx, MQTTAsync_successData*) {
+        static_cast<Impl*>(ctx)->connect_result(true);
+      };
+      opts.onFailure = [](void* ctx, MQTTAsync_failureData*) {
+        static_cast<Impl*>(ctx)->connect_result(false);
+      };
+    }
     opts.keepAliveInterval = static_cast<int>(options_.keepalive.count());
-    opts.cleansession = 1;
-    opts.MQTTVersion = MQTTVERSION_3_1_1;
     opts.connectTimeout =
         static_cast<int>(std::chrono::ceil<std::chrono::seconds>(options_.connect_timeout).count());
     opts.context = this;
-    opts.onSuccess = [](void* ctx, MQTTAsync_successData*) {
-      static_cast<Impl*>(ctx)->connect_result(true);
-    };
-    opts.onFailure = [](void* ctx, MQTTAsync_failureData*) {
-      static_cast<Impl*>(ctx)->connect_result(false);
-    };
     rc = MQTTAsync_connect(client_, &opts);
     bool ok = false;
     if (rc == MQTTASYNC_SUCCESS) {
@@ -74,12 +87,26 @@ class Publisher::Impl {
     // every 100 ms, which would swamp latency measurements).
     MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
     opts.context = this;
-    opts.onSuccess = [](void* ctx, MQTTAsync_successData* r) {
-      static_cast<Impl*>(ctx)->completed(r->token, MQTTASYNC_SUCCESS);
-    };
-    opts.onFailure = [](void* ctx, MQTTAsync_failureData* r) {
-      static_cast<Impl*>(ctx)->completed(r->token, r->code != 0 ? r->code : MQTTASYNC_FAILURE);
-    };
+    if (options_.mqtt5) {
+      opts.onSuccess5 = [](void* ctx, MQTTAsync_successData5* r) {
+        static_cast<Impl*>(ctx)->completed(r->token, MQTTASYNC_SUCCESS);
+      };
+      // A PUBACK with a reason code of 0x80 or above arrives here with code 0 (success of the
+      // exchange) and the broker's reason.
+      opts.onFailure5 = [](void* ctx, MQTTAsync_failureData5* r) {
+        const int rc = r->code != 0 ? r->code
+                       : r->reasonCode >= MQTTREASONCODE_UNSPECIFIED_ERROR ? r->reasonCode
+                                                                          : MQTTASYNC_FAILURE;
+        static_cast<Impl*>(ctx)->completed(r->token, rc);
+      };
+    } else {
+      opts.onSuccess = [](void* ctx, MQTTAsync_successData* r) {
+        static_cast<Impl*>(ctx)->completed(r->token, MQTTASYNC_SUCCESS);
+      };
+      opts.onFailure = [](void* ctx, MQTTAsync_failureData* r) {
+        static_cast<Impl*>(ctx)->completed(r->token, r->code != 0 ? r->code : MQTTASYNC_FAILURE);
+      };
+    }
     int rc = MQTTAsync_sendMessage(client_, t.c_str(), &msg, &opts);
     if (rc != MQTTASYNC_SUCCESS) return rc;
     std::unique_lock lk(mu_);

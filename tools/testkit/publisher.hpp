@@ -14,6 +14,7 @@ struct PublisherOptions {
   std::string client_id;  // empty: "testkit-pub-<pid>-<n>"
   std::chrono::seconds keepalive{10};
   std::chrono::milliseconds connect_timeout{5000};
+  bool mqtt5 = false;  // MQTT 5 instead of 3.1.1: publish() reports the broker's refusals
 };
 
 class Publisher {
@@ -27,7 +28,8 @@ class Publisher {
 
   // Publishes and waits until the broker acknowledged it (QoS 1/2) or it was written (QoS 0).
   // Returns 0 (MQTTASYNC_SUCCESS) or a Paho error code: MQTTASYNC_DISCONNECTED (-3), or
-  // MQTTASYNC_FAILURE (-1) when no acknowledgement came within timeout.
+  // MQTTASYNC_FAILURE (-1) when no acknowledgement came within timeout. MQTT 5: the broker's
+  // reason code (0x80 and above) when it refused the message.
   int publish(std::string_view topic, std::string_view payload, int qos = 1,
               std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
