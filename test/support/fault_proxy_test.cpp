@@ -135,3 +135,14 @@ TEST_CASE_FIXTURE(Fixture, "a stall holds the bytes back and lets them flow when
   CHECK(sub.wait_for(1, 5s));
   CHECK(proxy.bytes_dropped() == 0);
 }
+
+TEST_CASE_FIXTURE(Fixture, "held replies: the broker has the message, its acknowledgement waits") {
+  tk::Publisher pub("127.0.0.1", proxy.port());
+  proxy.hold_replies(true);
+  CHECK(pub.publish("proxy/hold", "0", 1, 300ms) != 0);  // no PUBACK within the timeout
+  CHECK(sub.wait_for(1, 5s));                            // though the broker forwarded it
+  proxy.hold_replies(false);
+  CHECK(pub.publish("proxy/hold", "1") == 0);  // replies flow again on the same connection
+  CHECK(sub.wait_for(2, 5s));
+  CHECK(proxy.bytes_dropped() == 0);
+}
