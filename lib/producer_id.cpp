@@ -8,9 +8,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
-#include <cstring>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <system_error>
 
 #include <fmt/format.h>
 
@@ -56,7 +57,8 @@ std::optional<std::string> read_id(const std::filesystem::path& path, std::strin
   if (fd < 0) {
     errno_out = errno;
     if (errno_out != ENOENT)
-      why = fmt::format("cannot read {}: {}", path.string(), std::strerror(errno_out));
+      why = fmt::format("cannot read {}: {}", path.string(),
+                        std::generic_category().message(errno_out));
     return std::nullopt;
   }
   char buf[kDigits + 2];  // one byte more than a well-formed file holds
@@ -127,7 +129,8 @@ std::string stream(const std::filesystem::path& dir, bool renew, std::string& no
     if (auto back = read_id(path, read_why, err)) id = *back;
     else lost = read_why.empty() ? fmt::format("{} vanished", path.string()) : read_why;
   }
-  if (!why.empty()) note = fmt::format("{}: Options::dedup_property goes on under the new stream id {}", why, id);
+  if (!why.empty())
+    note = fmt::format("{}: Options::dedup_property goes on under the new stream id {}", why, id);
   if (!lost.empty())
     note = fmt::format("{}{}{}: this life's messages carry the stream id {}, which no later life "
                        "uses (consumers may take the messages it leaves undelivered for new "

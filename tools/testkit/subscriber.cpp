@@ -26,10 +26,10 @@ class Subscriber::Impl {
                            std::to_string(g_subscriber_counter.fetch_add(1));
     }
     const std::string uri = "tcp://" + host + ":" + std::to_string(port);
-    MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
-    if (options_.mqtt5) co = MQTTAsync_createOptions_initializer5;
+    MQTTAsync_createOptions v5 = MQTTAsync_createOptions_initializer5;
     int rc = MQTTAsync_createWithOptions(&client_, uri.c_str(), options_.client_id.c_str(),
-                                         MQTTCLIENT_PERSISTENCE_NONE, nullptr, &co);
+                                         MQTTCLIENT_PERSISTENCE_NONE, nullptr,
+                                         options_.mqtt5 ? &v5 : nullptr);
     if (rc != MQTTASYNC_SUCCESS) {
       throw std::runtime_error("MQTTAsync_create " + uri + ": " + MQTTAsync_strerror(rc));
     }
@@ -47,11 +47,11 @@ class Subscriber::Impl {
     MQTTAsync_disconnectOptions opts = MQTTAsync_disconnectOptions_initializer;
     if (options_.mqtt5) {
       opts = MQTTAsync_disconnectOptions_initializer5;
-      opts.onSuccess5 = [](void* ctx, MQTTAsync_successData5*) { static_cast<Impl*>(ctx)->disconnected(); };
-      opts.onFailure5 = [](void* ctx, MQTTAsync_failureData5*) { static_cast<Impl*>(ctx)->disconnected(); };
+      opts.onSuccess5 = [](void* ctx, MQTTAsync_successData5*) { on_disconnected(ctx); };
+      opts.onFailure5 = [](void* ctx, MQTTAsync_failureData5*) { on_disconnected(ctx); };
     } else {
-      opts.onSuccess = [](void* ctx, MQTTAsync_successData*) { static_cast<Impl*>(ctx)->disconnected(); };
-      opts.onFailure = [](void* ctx, MQTTAsync_failureData*) { static_cast<Impl*>(ctx)->disconnected(); };
+      opts.onSuccess = [](void* ctx, MQTTAsync_successData*) { on_disconnected(ctx); };
+      opts.onFailure = [](void* ctx, MQTTAsync_failureData*) { on_disconnected(ctx); };
     }
     opts.timeout = 1000;
     opts.context = this;
@@ -168,7 +168,8 @@ class Subscriber::Impl {
     msg.retained = m->retained != 0;
     msg.duplicate = m->dup != 0;
     const auto text = [](const MQTTLenString& s) {
-      return s.data != nullptr ? std::string(s.data, static_cast<std::size_t>(s.len)) : std::string();
+      return s.data != nullptr ? std::string(s.data, static_cast<std::size_t>(s.len))
+                               : std::string();
     };
     for (int i = 0; i < m->properties.count; ++i) {
       const MQTTProperty& p = m->properties.array[i];
@@ -184,6 +185,8 @@ class Subscriber::Impl {
     self->cv_.notify_all();
     return 1;
   }
+
+  static void on_disconnected(void* ctx) { static_cast<Impl*>(ctx)->disconnected(); }
 
   void disconnected() {
     {
