@@ -318,4 +318,11 @@ int robustmq_options_add_user_property(robustmq_options* o, const char* name, co
   });
 }
 
+int robustmq_options_set_dedup_property(robustmq_options* o, int on) {
+  return set(o, [&](robustmq::Options& x) {
+    x.dedup_property = on != 0;
+    return ROBUSTMQ_OK;
+  });
+}
+
 }  // extern "C"

@@ -24,6 +24,7 @@
 #include "lib/cache_dir.hpp"
 #include "lib/client_impl.hpp"
 #include "lib/fail.hpp"
+#include "lib/producer_id.hpp"
 #include "lib/spawn.hpp"
 #include "lib/takeover.hpp"
 #include "proto/large_message.hpp"
@@ -74,6 +75,12 @@ void validate_options(const Options& o) {
   if (o.mqtt_version != MqttVersion::v5 && (!o.content_type.empty() || !o.user_properties.empty()))
     fail(EINVAL, "Options::content_type and Options::user_properties need "
                  "Options::mqtt_version = MqttVersion::v5");
+  if (o.mqtt_version != MqttVersion::v5 && o.dedup_property)
+    fail(EINVAL, "Options::dedup_property needs Options::mqtt_version = MqttVersion::v5 (it sends "
+                 "user properties)");
+  // "<client_id>/<16 hex digits>" must fit an MQTT string.
+  if (o.dedup_property && o.client_id.size() > 65535 - 17)
+    fail(EINVAL, "Options::dedup_property needs an Options::client_id of at most 65518 bytes");
   const auto& t = o.tls;
   if (!t.enabled && (!t.ca_file.empty() || !t.ca_path.empty() || !t.cert_file.empty() ||
                      !t.key_file.empty() || !t.key_password.empty()))
@@ -156,6 +163,14 @@ void RobustClient::Impl::connect_async(const std::string& host, int port) {
     seg().control.stop_requested.store(0);
     seg().control.flush_target.store(0);
     start_sequence(origin == MappedSegment::Origin::created);
+    if (options.dedup_property) {
+      // Without a bound the numbering may repeat an earlier life's: a new stream then.
+      std::string note;
+      config.dedup_producer = fmt::format(
+          "{}/{}", options.client_id,
+          producer_id::stream(cache_dir_, seg().control.seq_unknown.load() != 0, note));
+      if (!note.empty()) set_error(note);
+    }
     producer_.emplace(seg().producer, seg().consumer, segment_->ring(), segment_->ring_bytes());
     large_threshold_ = options.large_message_bytes != 0 ? options.large_message_bytes
                                                         : producer_->size() / 8;
@@ -163,10 +178,14 @@ void RobustClient::Impl::connect_async(const std::string& host, int port) {
     // Otherwise the worker fsyncs the file when it spools the reference to the cache.
     large_sync_ = options.durability == Durability::journal && options.cache_sync;
     if (options.mqtt_version == MqttVersion::v5) {
-      // Property length (up to 4) + message expiry (5) + content type + user properties.
+      // Property length (up to 4) + message expiry (5) + content type + user properties, with
+      // robustmq-producer and robustmq-seq among them.
       mqtt_properties_bytes_ = 4 + 5;
       if (!options.content_type.empty()) mqtt_properties_bytes_ += 3 + options.content_type.size();
       for (const auto& [k, v] : options.user_properties) mqtt_properties_bytes_ += 5 + k.size() + v.size();
+      if (options.dedup_property)
+        mqtt_properties_bytes_ += 5 + kProducerProperty.size() + config.dedup_producer.size() +
+                                  5 + kSeqProperty.size() + kMaxSeqDigits;
     }
 
     config.segment_name = segment_name_;

@@ -67,6 +67,9 @@ struct WorkerConfig {
   bool will_retain = false;
   std::string content_type;
   std::vector<std::pair<std::string, std::string>> user_properties;  // MQTT 5, every message
+  // MQTT 5, Options::dedup_property: the value of every message's robustmq-producer property,
+  // which robustmq-seq then follows; empty: neither is sent.
+  std::string dedup_producer;
   // After the application died or handed off: how long the worker goes on delivering before it
   // commits what is left to the cache and exits. Negative: until everything is delivered.
   std::chrono::milliseconds orphan_linger{-1};
@@ -109,6 +112,12 @@ constexpr std::array<std::string_view, 2> names_of(std::type_identity<bool>) { r
 // A type written by name in the encoding.
 template <typename T>
 concept Named = requires { names_of(std::type_identity<T>{}); };
+
+// The names of the MQTT 5 user properties of WorkerConfig::dedup_producer (README
+// "Deduplication for consumers"); robustmq-seq's value has at most 20 digits.
+inline constexpr std::string_view kProducerProperty = "robustmq-producer";
+inline constexpr std::string_view kSeqProperty = "robustmq-seq";
+inline constexpr std::size_t kMaxSeqDigits = 20;
 
 inline constexpr std::uint32_t kConfigMagic = 0x43514d52;  // "RMQC"
 inline constexpr std::size_t kMaxConfigBytes = 1u << 20;

@@ -29,7 +29,8 @@ struct Limits {
   }
 };
 
-// What connect_async() fills in itself: the segment's name, the canonical cache directory.
+// What connect_async() fills in itself: the segment's name, the canonical cache directory, the
+// producer of Options::dedup_property (lib/producer_id.hpp).
 struct Computed {};
 
 template <typename T>
@@ -124,6 +125,7 @@ constexpr void for_each_field(Visit&& visit) {
   visit(Field{"content_type", "Options::content_type", &W::content_type, &O::content_type});
   visit(Field{"user_properties", "Options::user_properties", &W::user_properties,
               &O::user_properties});
+  visit(Field{"dedup_producer", "Options::dedup_property", &W::dedup_producer, Computed{}});
   // At most ten years: a deadline that far ahead still fits the clock (-1: until delivered).
   visit(Field{"orphan_linger_ms", "Options::orphan_linger", &W::orphan_linger, &O::orphan_linger,
               {-1, 315'360'000'000}});

@@ -92,7 +92,8 @@ bool Loop::send(const Candidate& c) {
   const std::string_view payload = file ? file->bytes() : m.payload;
   const std::uint64_t id = window_.next_id();
   const int rc = transport_.send({.topic = m.topic, .payload = payload, .qos = m.qos,
-                                  .retain = m.retain, .enqueue_ns = m.enqueue_ns}, id);
+                                  .retain = m.retain, .enqueue_ns = m.enqueue_ns,
+                                  .seq = m.seq}, id);
   if (rc != 0) {
     on_link_down(fmt::format("publish failed: {}", transport_.describe_error(rc)));
     transport_.disconnect(std::chrono::milliseconds(0));

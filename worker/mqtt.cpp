@@ -305,6 +305,7 @@ int Mqtt::send(const Outgoing& out, std::uint64_t send_id) {
     if (settings_.message_ttl_s > 0 && props->count > 0)
       props->array[0].value.integer4 =
           remaining_expiry_s(out.enqueue_ns, settings_.message_ttl_s, realtime_ns());
+    if (!settings_.dedup_producer.empty()) set_seq_property(*props, out.seq);
     m.properties = *props;
   } else {
     ro.onSuccess = on_sent;

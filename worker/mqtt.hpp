@@ -61,6 +61,8 @@ struct MqttSettings {
   std::int64_t message_ttl_s = 0;  // 0: no message expiry interval
   std::string content_type;
   std::vector<std::pair<std::string, std::string>> user_properties;
+  // Options::dedup_property: robustmq-producer's value; empty: neither it nor robustmq-seq.
+  std::string dedup_producer;
 
   std::string uri() const;  // tcp://host:port or ssl://host:port
 };

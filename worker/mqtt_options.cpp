@@ -22,6 +22,7 @@
 // lost when it starts clean.
 #include "worker/mqtt_options.hpp"
 
+#include <charconv>
 #include <cstring>
 
 namespace robustmq::worker {
@@ -59,6 +60,7 @@ MqttSettings mqtt_settings(const WorkerConfig& c, std::size_t max_inflight) {
   s.message_ttl_s = c.message_ttl.count();
   s.content_type = c.content_type;
   s.user_properties = c.user_properties;
+  s.dedup_producer = c.dedup_producer;
   return s;
 }
 
@@ -128,6 +130,21 @@ void build_connect(const MqttSettings& s, bool first, ConnectRequest& r) {
   }
 }
 
+namespace {
+
+void add_user_property(MQTTProperties& props, std::string_view name, std::string_view value) {
+  MQTTProperty p;
+  std::memset(&p, 0, sizeof p);
+  p.identifier = MQTTPROPERTY_CODE_USER_PROPERTY;
+  p.value.data.data = const_cast<char*>(name.data());
+  p.value.data.len = static_cast<int>(name.size());
+  p.value.value.data = const_cast<char*>(value.data());
+  p.value.value.len = static_cast<int>(value.size());
+  MQTTProperties_add(&props, &p);  // copies the bytes
+}
+
+}  // namespace
+
 MQTTProperties build_publish_properties(const MqttSettings& s) {
   MQTTProperties props = MQTTProperties_initializer;
   if (s.mqtt_version != 5) return props;
@@ -145,16 +162,22 @@ MQTTProperties build_publish_properties(const MqttSettings& s) {
     p.value.data.len = static_cast<int>(s.content_type.size());
     MQTTProperties_add(&props, &p);  // copies the bytes
   }
-  for (const auto& [k, v] : s.user_properties) {
-    std::memset(&p, 0, sizeof p);
-    p.identifier = MQTTPROPERTY_CODE_USER_PROPERTY;
-    p.value.data.data = const_cast<char*>(k.data());
-    p.value.data.len = static_cast<int>(k.size());
-    p.value.value.data = const_cast<char*>(v.data());
-    p.value.value.len = static_cast<int>(v.size());
-    MQTTProperties_add(&props, &p);
+  for (const auto& [k, v] : s.user_properties) add_user_property(props, k, v);
+  if (!s.dedup_producer.empty()) {
+    add_user_property(props, kProducerProperty, s.dedup_producer);
+    // A placeholder as long as the longest number: set_seq_property() writes each message's
+    // number into the buffer Paho allocated for it.
+    add_user_property(props, kSeqProperty, std::string(kMaxSeqDigits, '0'));
   }
   return props;
+}
+
+void set_seq_property(MQTTProperties& props, std::uint64_t seq) {
+  MQTTProperty& p = props.array[props.count - 1];
+  char* digits = p.value.value.data;
+  const int len = static_cast<int>(std::to_chars(digits, digits + kMaxSeqDigits, seq).ptr - digits);
+  props.length += len - p.value.value.len;  // the encoded length stays true
+  p.value.value.len = len;
 }
 
 std::string openssl_reason(std::string_view line) {

@@ -3,6 +3,7 @@
 
 #include <MQTTAsync.h>
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -29,9 +30,14 @@ struct ConnectRequest {
 void build_connect(const MqttSettings& s, bool first, ConnectRequest& r);
 
 // The properties every MQTT 5 message carries: the message expiry interval first (its value is
-// set per message, see Mqtt::send()), then content type and user properties. Empty for 3.1.1
+// set per message, see Mqtt::send()), then content type and user properties, and last
+// robustmq-producer and robustmq-seq (set per message by set_seq_property()). Empty for 3.1.1
 // or when no property is configured. The caller frees it with MQTTProperties_free().
 MQTTProperties build_publish_properties(const MqttSettings& s);
+
+// Sets robustmq-seq, the last property of build_publish_properties() with a dedup_producer,
+// to `seq` in decimal, in place (Paho copies the properties of each message it is handed).
+void set_seq_property(MQTTProperties& props, std::uint64_t seq);
 
 // OpenSSL's error line ("...:error:0A000086:SSL routines:<func>:certificate verify failed:
 // <file>:<line>:") reduced to "certificate verify failed (SSL routines: <func>)", with a hint

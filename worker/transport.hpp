@@ -31,6 +31,7 @@ class Transport {
     int qos = 0;
     bool retain = false;
     std::int64_t enqueue_ns = 0;  // CLOCK_REALTIME of publish(), for MQTT 5 message expiry
+    std::uint64_t seq = 0;        // its sequence number, for MQTT 5 robustmq-seq
   };
 
   virtual ~Transport() = default;

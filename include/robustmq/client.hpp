@@ -120,6 +120,11 @@ struct Options {
   WillOptions will;
   std::string content_type;  // MQTT 5: content type of every message
   std::vector<std::pair<std::string, std::string>> user_properties;  // MQTT 5, every message
+  // MQTT 5: every message carries the user properties robustmq-producer
+  // ("<client_id>/<stream>", <stream> being a random id kept in <cache_path>/robustmq.producer)
+  // and robustmq-seq (its sequence number in decimal), by which a consumer drops duplicates
+  // exactly (README "Deduplication for consumers").
+  bool dedup_property = false;
 
   // --- the worker process ---
   std::filesystem::path worker_path;  // empty: $ROBUSTMQ_WORKER, else the installed one

@@ -117,9 +117,9 @@ ROBUSTMQ_EXPORT void robustmq_options_free(robustmq_options* options);
  * ROBUSTMQ_ERR_NO_MEMORY. Strings are copied. The ranges: cache_timeout_ms >= 1,
  * message_ttl_s >= 0, max_inflight 1..65535, keepalive_s 0..65535, connect_timeout_s >= 1,
  * reconnect 1 <= min_ms <= max_ms, will qos 0..2; publish_wait_ms and stop_timeout_ms >= 0.
- * What depends on other options or on the system (a will topic, TLS files, content type and
- * user properties without MQTT 5) is checked by robustmq_connect_async(), which names the
- * option in robustmq_last_error(). */
+ * What depends on other options or on the system (a will topic, TLS files, content type, user
+ * properties and dedup_property without MQTT 5) is checked by robustmq_connect_async(), which
+ * names the option in robustmq_last_error(). */
 ROBUSTMQ_EXPORT int robustmq_options_set_client_id(robustmq_options* o, const char* client_id);
 ROBUSTMQ_EXPORT int robustmq_options_set_cache_type(robustmq_options* o, int cache_type);
 ROBUSTMQ_EXPORT int robustmq_options_set_cache_path(robustmq_options* o, const char* dir);
@@ -181,6 +181,11 @@ ROBUSTMQ_EXPORT int robustmq_options_set_content_type(robustmq_options* o, const
 /* MQTT 5: adds a user property (name, value) sent with every message; both UTF-8, not NULL. */
 ROBUSTMQ_EXPORT int robustmq_options_add_user_property(robustmq_options* o, const char* name,
                                                        const char* value);
+/* MQTT 5: 1 sends every message's producer and sequence number as the user properties
+ * robustmq-producer ("<client_id>/<16 hex digits>") and robustmq-seq (decimal), by which a
+ * consumer drops duplicates exactly (README "Deduplication for consumers"); 0 (the default):
+ * neither. */
+ROBUSTMQ_EXPORT int robustmq_options_set_dedup_property(robustmq_options* o, int on);
 
 /* --- the client ------------------------------------------------------------------------- */
 

@@ -120,10 +120,12 @@ TEST_CASE("setters refuse NULL pointers and unknown enum values") {
   CHECK(robustmq_options_add_user_property(o.get(), nullptr, "v") == ROBUSTMQ_ERR_INVALID_ARGUMENT);
   CHECK(robustmq_options_add_user_property(o.get(), "k", nullptr) == ROBUSTMQ_ERR_INVALID_ARGUMENT);
   CHECK(robustmq_options_set_content_type(nullptr, "a") == ROBUSTMQ_ERR_INVALID_ARGUMENT);
+  CHECK(robustmq_options_set_dedup_property(nullptr, 1) == ROBUSTMQ_ERR_INVALID_ARGUMENT);
   // Valid ones.
   CHECK(robustmq_options_set_stop_timeout_ms(o.get(), 2500) == ROBUSTMQ_OK);
   CHECK(robustmq_options_set_content_type(o.get(), "application/json") == ROBUSTMQ_OK);
   CHECK(robustmq_options_add_user_property(o.get(), "site", "north") == ROBUSTMQ_OK);
+  CHECK(robustmq_options_set_dedup_property(o.get(), 1) == ROBUSTMQ_OK);
   CHECK(robustmq_options_set_mqtt_version(o.get(), ROBUSTMQ_MQTT_5) == ROBUSTMQ_OK);
   CHECK(robustmq_options_set_tls(o.get(), 0, 1) == ROBUSTMQ_OK);
   CHECK(robustmq_options_set_tls_files(o.get(), nullptr, nullptr, nullptr, nullptr, nullptr) ==
@@ -240,6 +242,19 @@ TEST_CASE("a connect_async() failure is ROBUSTMQ_ERR_SYSTEM with the message and
     CHECK(robustmq_connect_async(c.get(), "127.0.0.1", 1883) == ROBUSTMQ_ERR_SYSTEM);
     CHECK(last_error(c.get()).find("will.topic") != std::string::npos);
     CHECK(robustmq_last_errno(c.get()) == EINVAL);
+  }
+  SUBCASE("dedup_property without MQTT 5, named; with it, a stream id in the cache directory") {
+    auto o = options_for(dir / "cache", "c-dedup");
+    REQUIRE(robustmq_options_set_dedup_property(o.get(), 1) == ROBUSTMQ_OK);
+    ClientPtr c(robustmq_client_new(o.get()));
+    CHECK(robustmq_connect_async(c.get(), "127.0.0.1", 1883) == ROBUSTMQ_ERR_SYSTEM);
+    CHECK(last_error(c.get()).find("dedup_property") != std::string::npos);
+    CHECK(robustmq_last_errno(c.get()) == EINVAL);
+    testkit::Mosquitto broker;
+    REQUIRE(robustmq_options_set_mqtt_version(o.get(), ROBUSTMQ_MQTT_5) == ROBUSTMQ_OK);
+    ClientPtr v5(robustmq_client_new(o.get()));
+    REQUIRE(robustmq_connect_async(v5.get(), "127.0.0.1", broker.port()) == ROBUSTMQ_OK);
+    CHECK(std::filesystem::file_size(dir / "cache" / "robustmq.producer") == 17);
   }
   SUBCASE("port out of range, named with the range") {
     auto o = options_for(dir / "cache", "c-badport");

@@ -328,3 +328,14 @@ TEST_CASE_FIXTURE(Fixture, "rewrite_pubacks: an MQTT 5 client sees the broker re
   CHECK(pub.connection_losses() == 0);
   CHECK(proxy.accepted() == 1);
 }
+
+TEST_CASE_FIXTURE(Fixture, "held replies: the broker has the message, its acknowledgement waits") {
+  tk::Publisher pub("127.0.0.1", proxy.port());
+  proxy.hold_replies(true);
+  CHECK(pub.publish("proxy/hold", "0", 1, 300ms) != 0);  // no PUBACK within the timeout
+  CHECK(sub.wait_for(1, 5s));                            // though the broker forwarded it
+  proxy.hold_replies(false);
+  CHECK(pub.publish("proxy/hold", "1") == 0);  // replies flow again on the same connection
+  CHECK(sub.wait_for(2, 5s));
+  CHECK(proxy.bytes_dropped() == 0);
+}

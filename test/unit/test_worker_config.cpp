@@ -60,6 +60,7 @@ WorkerConfig full_config() {
   c.will_retain = true;
   c.content_type = "application/json";
   c.user_properties = {{"site", "north"}, {"", ""}, {"k", "v=\xE2\x82\xAC"}};
+  c.dedup_producer = "edge-7/\xE2\x82\xAC/0123456789abcdef";
   c.log_level = LogLevel::error;
   c.log_syslog = true;
   c.orphan_linger = std::chrono::milliseconds(60'000);
@@ -493,8 +494,9 @@ TEST_CASE("each enumeration and flag is written by its names and accepts no othe
 
 TEST_CASE("worker_config() carries every option to its field") {
   WorkerConfig want = full_config();  // every field away from its default
-  want.segment_name.clear();          // connect_async() fills in these two
+  want.segment_name.clear();          // connect_async() fills in these three
   want.cache_dir.clear();
+  want.dedup_producer.clear();
   Options o;
   o.client_id = want.client_id;
   o.host = want.host;

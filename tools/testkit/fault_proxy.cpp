@@ -53,6 +53,7 @@ struct Settings {
   bool refuse = false;
   std::size_t rewrites_left = 0;  // PUBACKs still to rewrite
   std::uint8_t rewrite_code = 0;
+  bool hold_replies = false;
 };
 
 struct Chunk {
@@ -162,7 +163,8 @@ class FaultProxy::Impl {
 
       const auto now = Clock::now();
       for (auto& c : conns_) {
-        for (Direction* d : {&c.up, &c.down}) flush(c, *d, s, now);
+        flush(c, c.up, s, now);
+        if (!s.hold_replies) flush(c, c.down, s, now);
       }
       reap();
 
@@ -349,7 +351,7 @@ class FaultProxy::Impl {
     Clock::time_point next = Clock::time_point::max();
     for (const auto& c : conns_) {
       for (const Direction* d : {&c.up, &c.down}) {
-        if (d->queue.empty() || d->want_out) continue;
+        if (d->queue.empty() || d->want_out || (d == &c.down && s.hold_replies)) continue;
         auto due = d->queue.front().due;
         if (s.bandwidth > 0 && d->tokens < 1.0) {
           due = std::max(due, now + std::chrono::duration_cast<Clock::duration>(
@@ -399,6 +401,9 @@ void FaultProxy::stall(bool on) {
 }
 void FaultProxy::refuse_new(bool on) {
   impl_->update([&](Settings& s) { s.refuse = on; });
+}
+void FaultProxy::hold_replies(bool on) {
+  impl_->update([&](Settings& s) { s.hold_replies = on; });
 }
 void FaultProxy::reset_all() { impl_->reset_all(); }
 void FaultProxy::rewrite_pubacks(std::size_t count, std::uint8_t reason_code) {

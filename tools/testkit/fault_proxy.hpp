@@ -47,6 +47,11 @@ class FaultProxy {
   void stall(bool on);
   // On: accept new connections and reset them at once (RST), as a host with a dead broker does.
   void refuse_new(bool on);
+  // On: what the broker sends (its acknowledgements) is held back, up to 4 MiB per connection,
+  // while the client's bytes still reach it; held bytes flow on hold_replies(false), to
+  // connections that are still open. The broker then has messages the client never saw
+  // acknowledged.
+  void hold_replies(bool on);
   // Closes every open connection on both sides with RST (SO_LINGER 0). Returns once done.
   void reset_all();
   // MQTT 5: the next `count` PUBACK packets from the broker to a client, on any connection, get

@@ -26,8 +26,10 @@ class Subscriber::Impl {
                            std::to_string(g_subscriber_counter.fetch_add(1));
     }
     const std::string uri = "tcp://" + host + ":" + std::to_string(port);
-    int rc = MQTTAsync_create(&client_, uri.c_str(), options_.client_id.c_str(),
-                              MQTTCLIENT_PERSISTENCE_NONE, nullptr);
+    MQTTAsync_createOptions v5 = MQTTAsync_createOptions_initializer5;
+    int rc = MQTTAsync_createWithOptions(&client_, uri.c_str(), options_.client_id.c_str(),
+                                         MQTTCLIENT_PERSISTENCE_NONE, nullptr,
+                                         options_.mqtt5 ? &v5 : nullptr);
     if (rc != MQTTASYNC_SUCCESS) {
       throw std::runtime_error("MQTTAsync_create " + uri + ": " + MQTTAsync_strerror(rc));
     }
@@ -43,10 +45,16 @@ class Subscriber::Impl {
     cv_.notify_all();
     supervisor_.join();
     MQTTAsync_disconnectOptions opts = MQTTAsync_disconnectOptions_initializer;
+    if (options_.mqtt5) {
+      opts = MQTTAsync_disconnectOptions_initializer5;
+      opts.onSuccess5 = [](void* ctx, MQTTAsync_successData5*) { on_disconnected(ctx); };
+      opts.onFailure5 = [](void* ctx, MQTTAsync_failureData5*) { on_disconnected(ctx); };
+    } else {
+      opts.onSuccess = [](void* ctx, MQTTAsync_successData*) { on_disconnected(ctx); };
+      opts.onFailure = [](void* ctx, MQTTAsync_failureData*) { on_disconnected(ctx); };
+    }
     opts.timeout = 1000;
     opts.context = this;
-    opts.onSuccess = [](void* ctx, MQTTAsync_successData*) { static_cast<Impl*>(ctx)->disconnected(); };
-    opts.onFailure = [](void* ctx, MQTTAsync_failureData*) { static_cast<Impl*>(ctx)->disconnected(); };
     if (MQTTAsync_disconnect(client_, &opts) == MQTTASYNC_SUCCESS) {
       std::unique_lock lk(mu_);
       cv_.wait_for(lk, std::chrono::seconds(2), [&] { return disconnect_done_; });
@@ -72,14 +80,30 @@ class Subscriber::Impl {
         connecting_ = true;
         lk.unlock();
         MQTTAsync_connectOptions opts = MQTTAsync_connectOptions_initializer;
+        MQTTProperties props = MQTTProperties_initializer;
+        if (options_.mqtt5) {
+          opts = MQTTAsync_connectOptions_initializer5;
+          opts.cleanstart = options_.clean_session ? 1 : 0;
+          MQTTProperty expiry{};
+          expiry.identifier = MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL;
+          expiry.value.integer4 = options_.clean_session ? 0 : 3600;
+          MQTTProperties_add(&props, &expiry);
+          opts.connectProperties = &props;
+          opts.onSuccess5 = [](void* ctx, MQTTAsync_successData5*) { on_connect(ctx, nullptr); };
+          opts.onFailure5 = [](void* ctx, MQTTAsync_failureData5*) {
+            on_connect_failure(ctx, nullptr);
+          };
+        } else {
+          opts.cleansession = options_.clean_session ? 1 : 0;
+          opts.MQTTVersion = MQTTVERSION_3_1_1;
+          opts.onSuccess = &Impl::on_connect;
+          opts.onFailure = &Impl::on_connect_failure;
+        }
         opts.keepAliveInterval = static_cast<int>(options_.keepalive.count());
-        opts.cleansession = options_.clean_session ? 1 : 0;
         opts.connectTimeout = 2;  // a frozen broker must not stall reconnecting for long
-        opts.MQTTVersion = MQTTVERSION_3_1_1;
         opts.context = this;
-        opts.onSuccess = &Impl::on_connect;
-        opts.onFailure = &Impl::on_connect_failure;
-        int rc = MQTTAsync_connect(client_, &opts);
+        int rc = MQTTAsync_connect(client_, &opts);  // copies the properties
+        MQTTProperties_free(&props);
         lk.lock();
         if (rc != MQTTASYNC_SUCCESS) connecting_ = false;
       }
@@ -96,8 +120,14 @@ class Subscriber::Impl {
     }
     MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
     opts.context = self;
-    opts.onSuccess = &Impl::on_subscribe;
-    opts.onFailure = [](void*, MQTTAsync_failureData*) {};  // the next reconnect tries again
+    // A failure: the next reconnect tries again.
+    if (self->options_.mqtt5) {
+      opts.onSuccess5 = [](void* ctx, MQTTAsync_successData5*) { on_subscribe(ctx, nullptr); };
+      opts.onFailure5 = [](void*, MQTTAsync_failureData5*) {};
+    } else {
+      opts.onSuccess = &Impl::on_subscribe;
+      opts.onFailure = [](void*, MQTTAsync_failureData*) {};
+    }
     MQTTAsync_subscribe(self->client_, self->filter_.c_str(), self->options_.qos, &opts);
     self->cv_.notify_all();
   }
@@ -137,6 +167,15 @@ class Subscriber::Impl {
     msg.qos = m->qos;
     msg.retained = m->retained != 0;
     msg.duplicate = m->dup != 0;
+    const auto text = [](const MQTTLenString& s) {
+      return s.data != nullptr ? std::string(s.data, static_cast<std::size_t>(s.len))
+                               : std::string();
+    };
+    for (int i = 0; i < m->properties.count; ++i) {
+      const MQTTProperty& p = m->properties.array[i];
+      if (p.identifier == MQTTPROPERTY_CODE_USER_PROPERTY)
+        msg.user_properties.emplace_back(text(p.value.data), text(p.value.value));
+    }
     MQTTAsync_freeMessage(&m);
     MQTTAsync_free(topic);
     {
@@ -146,6 +185,8 @@ class Subscriber::Impl {
     self->cv_.notify_all();
     return 1;
   }
+
+  static void on_disconnected(void* ctx) { static_cast<Impl*>(ctx)->disconnected(); }
 
   void disconnected() {
     {
