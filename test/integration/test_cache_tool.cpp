@@ -13,6 +13,7 @@
 #include <iterator>
 #include <string>
 
+#include "cache_tool.hpp"
 #include "helpers.hpp"
 #include "proto/drop_journal.hpp"
 

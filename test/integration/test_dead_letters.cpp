@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "cache_tool.hpp"
 #include "helpers.hpp"
 #include <testkit/publisher.hpp>
 
