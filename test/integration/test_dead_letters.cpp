@@ -45,6 +45,14 @@ void write_acl(const fs::path& acl, const std::string& writable) {
   f << "topic write " << writable << "\ntopic read #\n";
 }
 
+// A broker whose ACL file (`acl`) lets clients publish to `writable` only.
+testkit::MosquittoOptions acl_broker(const fs::path& acl, const std::string& writable) {
+  write_acl(acl, writable);
+  testkit::MosquittoOptions mo;
+  mo.extra_config = {"acl_file " + acl.string()};
+  return mo;
+}
+
 // The payloads the subscriber received on `topic`, in arrival order, each once.
 std::vector<std::string> received(const testkit::Subscriber& sub, const std::string& topic) {
   std::vector<std::string> out;
@@ -60,10 +68,7 @@ TEST_CASE("MQTT 5: an ACL refusal is kept as a dead letter with its code, then r
           "resend_dead_letters() after the ACL changed") {
   testkit::TempDir tmp;
   const auto acl = tmp.path() / "acl";
-  write_acl(acl, "it/dead/ok/#");
-  testkit::MosquittoOptions mo;
-  mo.extra_config = {"acl_file " + acl.string()};
-  testkit::Mosquitto broker(mo);
+  testkit::Mosquitto broker(acl_broker(acl, "it/dead/ok/#"));
   testkit::Subscriber sub(broker.host(), broker.port(), "it/dead/#");
   REQUIRE(sub.wait_subscribed());
   Options o = client_options(tmp.path() / "cache", "dead-acl");
@@ -125,11 +130,7 @@ TEST_CASE("MQTT 5: an ACL refusal is kept as a dead letter with its code, then r
 TEST_CASE("robustmq-cache resend with no client running: the next client sends them; "
           "dead-delete removes the ones named") {
   testkit::TempDir tmp;
-  const auto acl = tmp.path() / "acl";
-  write_acl(acl, "it/dead2/ok/#");
-  testkit::MosquittoOptions mo;
-  mo.extra_config = {"acl_file " + acl.string()};
-  testkit::Mosquitto strict(mo);
+  testkit::Mosquitto strict(acl_broker(tmp.path() / "acl", "it/dead2/ok/#"));
   const fs::path cache = tmp.path() / "cache";
   std::uint64_t seq[3] = {};
   {
