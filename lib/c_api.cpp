@@ -118,6 +118,7 @@ void fill_stats(struct robustmq_stats& out, const robustmq::Stats& s) {
   out.took_over_from = s.took_over_from;
   out.refused = s.refused;
   out.refused_for_now = s.refused_for_now;
+  out.dead_letters = s.dead_letters;
 }
 
 void fill_range(struct robustmq_dropped_range& out, const robustmq::DroppedRange& r) {
@@ -279,6 +280,21 @@ int robustmq_flush(robustmq_client* client, int64_t timeout_ms) {
   if (client == nullptr) return ROBUSTMQ_ERR_INVALID_ARGUMENT;
   try {
     return code_of(client->client.flush(std::chrono::milliseconds(timeout_ms < 0 ? 0 : timeout_ms)));
+  } catch (const std::exception& e) {
+    return client->fail(ROBUSTMQ_ERR_SYSTEM, EIO, e.what());
+  } catch (...) {
+    return ROBUSTMQ_ERR_SYSTEM;
+  }
+}
+
+int robustmq_resend_dead_letters(robustmq_client* client, int64_t timeout_ms, uint64_t* moved) {
+  if (client == nullptr) return ROBUSTMQ_ERR_INVALID_ARGUMENT;
+  try {
+    std::uint64_t n = 0;
+    const int rc = code_of(client->client.resend_dead_letters(
+        std::chrono::milliseconds(std::max<int64_t>(timeout_ms, 0)), n));
+    if (rc == ROBUSTMQ_OK && moved != nullptr) *moved = n;
+    return rc;
   } catch (const std::exception& e) {
     return client->fail(ROBUSTMQ_ERR_SYSTEM, EIO, e.what());
   } catch (...) {

@@ -128,6 +128,13 @@ int robustmq_options_set_message_ttl_s(robustmq_options* o, int64_t seconds) {
   });
 }
 
+int robustmq_options_set_dead_letter_bytes(robustmq_options* o, uint64_t bytes) {
+  return set(o, [&](robustmq::Options& x) {
+    x.dead_letter_bytes = bytes;
+    return ROBUSTMQ_OK;
+  });
+}
+
 int robustmq_options_set_ring_bytes(robustmq_options* o, size_t bytes) {
   return set(o, [&](robustmq::Options& x) {
     x.ring_bytes = bytes;

@@ -392,6 +392,10 @@ std::error_code RobustClient::wait_delivered(std::uint64_t sequence,
                                              std::chrono::milliseconds timeout) {
   return impl_->wait_delivered(sequence, timeout);
 }
+std::error_code RobustClient::resend_dead_letters(std::chrono::milliseconds timeout,
+                                                  std::uint64_t& moved) {
+  return impl_->resend_dead_letters(timeout, moved);
+}
 Stats RobustClient::stats() const { return impl_->stats(); }
 void RobustClient::stop() { impl_->stop(); }
 void RobustClient::stop(StopMode mode) { impl_->stop(mode); }

@@ -40,6 +40,7 @@ class RobustClient::Impl {
   // nullopt: every message published before the call.
   std::error_code wait_delivered(std::optional<std::uint64_t> sequence,
                                  std::chrono::milliseconds timeout);
+  std::error_code resend_dead_letters(std::chrono::milliseconds timeout, std::uint64_t& moved);
   Stats stats() const;
   std::vector<DroppedRange> drop_journal() const;  // events.cpp
   void stop(StopMode mode = StopMode::spool);

@@ -173,6 +173,26 @@ std::error_code RobustClient::Impl::wait_delivered(std::optional<std::uint64_t> 
   return ok ? std::error_code{} : make_error_code(errc::delivery_timeout);
 }
 
+// ControlLine::dead_resend_request (proto/segment_layout.hpp); the worker's side is
+// Loop::serve_resend().
+std::error_code RobustClient::Impl::resend_dead_letters(std::chrono::milliseconds timeout,
+                                                        std::uint64_t& moved) {
+  if (connected_.load() && in_forked_child()) return errc::forked_child;
+  if (!connected_.load()) return stopped_.load() ? errc::stopped : errc::not_connected;
+  auto& control = seg().control;
+  const std::uint64_t request = control.dead_resend_request.fetch_add(1) + 1;
+  // A wake-up byte in every state, as for flush().
+  const char c = 'd';
+  (void)::send(lifeline_, &c, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const bool ok = wait_for_worker(
+      [&] { return control.dead_resend_done.load(std::memory_order_acquire) >= request; },
+      deadline);
+  if (!ok) return errc::flush_timeout;
+  moved = control.dead_resend_moved.load(std::memory_order_relaxed);
+  return {};
+}
+
 Stats RobustClient::Impl::stats() const {
   Stats s;
   if (!segment_ || in_forked_child()) {
@@ -187,6 +207,7 @@ Stats RobustClient::Impl::stats() const {
   s.acknowledged = st.acknowledged.load();
   s.refused = st.refused.load();
   s.refused_for_now = st.refused_for_now.load();
+  s.dead_letters = st.dead_letters.load();
   s.cached = st.cached.load();
   s.dropped_invalid = st.dropped_invalid.load();
   s.queue_full = st.queue_full.load();

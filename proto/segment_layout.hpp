@@ -141,6 +141,14 @@ struct alignas(64) ControlLine {
   // ones, which then move no receipt; the worker stores 0 once the cache is empty. 0 from a side
   // that does not know it: no raise.
   std::atomic<std::uint32_t> seq_unknown;
+  // Added the same way. client: RobustClient::resend_dead_letters() adds 1 (and sends a
+  // wake-up byte); worker: once it has moved the dead-letter store back into the disk cache
+  // (Loop::serve_resend()), stores the number moved in dead_resend_moved and then the request
+  // it served in dead_resend_done (release), and wakes the client (N1-N2 below). A worker that
+  // does not know them never answers: the call times out.
+  std::atomic<std::uint64_t> dead_resend_request;
+  std::atomic<std::uint64_t> dead_resend_done;
+  std::atomic<std::uint64_t> dead_resend_moved;
 };
 
 // A message the worker writes and the client reads; seq is a seqlock (odd while writing), so a
@@ -195,6 +203,9 @@ struct StatusBlock {
   std::atomic<std::uint64_t> unknown_through;
   // worker: refusals that mean "not now" (MQTT 5 0x89, 0x91, 0x97): sent again after a backoff.
   std::atomic<std::uint64_t> refused_for_now;
+  // worker: messages in the dead-letter store now (worker/dead_letters.hpp); 0 from a worker
+  // that does not know it.
+  std::atomic<std::uint64_t> dead_letters;
 };
 
 struct Segment {
@@ -212,6 +223,7 @@ static_assert(offsetof(Segment, consumer) == 128);
 static_assert(offsetof(Segment, wake) == 192);
 static_assert(offsetof(Segment, control) == 256);
 static_assert(offsetof(Segment, status) == 320);
+static_assert(sizeof(ControlLine) == 64);
 static_assert(sizeof(Segment) <= kRingOffset);
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);

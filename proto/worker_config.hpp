@@ -51,6 +51,7 @@ struct WorkerConfig {
   std::uint64_t max_cache_bytes = 0;
   Overflow overflow = Overflow::drop_oldest;
   std::chrono::seconds message_ttl{0};
+  std::uint64_t dead_letter_bytes = 16u << 20;  // the dead-letter store's bound; 0: none
   // connection
   MqttVersion mqtt_version = MqttVersion::v3_1_1;
   bool clean_session = true;

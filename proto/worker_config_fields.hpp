@@ -99,6 +99,9 @@ constexpr void for_each_field(Visit&& visit) {
   visit(Field{"overflow", "Options::overflow", &W::overflow,
               [](const O& o) { return static_cast<Overflow>(o.overflow); }});
   visit(Field{"message_ttl_s", "Options::message_ttl", &W::message_ttl, &O::message_ttl, {0}});
+  // Added later: a worker given no value (an older client) keeps its default.
+  visit(Field{"dead_letter_bytes", "Options::dead_letter_bytes", &W::dead_letter_bytes,
+              &O::dead_letter_bytes});
   visit(Field{"mqtt_version", "Options::mqtt_version", &W::mqtt_version, &O::mqtt_version});
   visit(Field{"clean_session", "Options::clean_session", &W::clean_session, &O::clean_session});
   visit(Field{"tls", "Options::tls.enabled", &W::tls, [](const O& o) { return o.tls.enabled; }});

@@ -1,4 +1,6 @@
-// robustmq-cache: inspect a RobustMQ disk cache without changing it.
+// robustmq-cache: inspect a RobustMQ disk cache without changing it; list, re-send or delete its
+// dead letters (tools/cache_dead.hpp: dead, dead-delete, resend — the two that write take the
+// cache directory's locks).
 //
 //   robustmq-cache stats DIR            backend, messages, bytes, oldest/newest enqueue time,
 //                                       damaged regions found while reading
@@ -30,12 +32,15 @@
 #include <ctime>
 #include <filesystem>
 #include <string>
+#include <span>
 #include <string_view>
 #include <thread>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "tools/cache_dead.hpp"
+#include "tools/cache_text.hpp"
 #include "worker/cache/cache.hpp"
 #include "proto/drop_journal.hpp"
 #include "proto/large_message.hpp"
@@ -49,30 +54,16 @@ int usage() {
   fmt::print(stderr,
              "usage: robustmq-cache stats DIR\n"
              "       robustmq-cache dump DIR [--payload]\n"
-             "       robustmq-cache drops DIR\n");
+             "       robustmq-cache drops DIR\n"
+             "       robustmq-cache dead DIR\n"
+             "       robustmq-cache dead-delete DIR (--all | SEQ...)\n"
+             "       robustmq-cache resend DIR (--all | SEQ...)\n");
   return 1;
 }
 
-std::string when(std::int64_t ns) {
-  const std::time_t t = static_cast<std::time_t>(ns / 1'000'000'000);
-  std::tm tm{};
-  ::gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-std::string age(std::int64_t enqueue_ns) {
-  const auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                       std::chrono::system_clock::now().time_since_epoch()).count();
-  return fmt::format("{:.1f}s", static_cast<double>(now - enqueue_ns) / 1e9);
-}
-
-std::string printable(std::string_view s) {
-  std::string out;
-  for (unsigned char c : s) out += (c >= 0x20 && c < 0x7f && c != '\\') ? std::string(1, static_cast<char>(c)) : fmt::format("\\x{:02x}", c);
-  return out;
-}
+using robustmq::tools::age;
+using robustmq::tools::printable;
+using robustmq::tools::when;
 
 namespace journal = robustmq::journal;
 
@@ -145,6 +136,11 @@ int main(int argc, char** argv) {
   if (argc < 3) return usage();
   const std::string_view cmd = argv[1];
   const fs::path dir = argv[2];
+  if (cmd == "dead" || cmd == "dead-delete" || cmd == "resend") {
+    const int rc = robustmq::tools::dead_command(
+        cmd, dir, std::span<char* const>(argv + 3, static_cast<std::size_t>(argc - 3)));
+    return rc == 1 ? usage() : rc;
+  }
   bool payload = false;
   for (int i = 3; i < argc; ++i) {
     if (std::string_view(argv[i]) == "--payload" && cmd == "dump") payload = true;

@@ -7,6 +7,8 @@
 //                            sending from the cache, removals, the cache's health
 //   Drops    (drops.hpp)     every way a message leaves unsent (expired, overflow, damaged),
 //                            counted, logged, its large-message file released
+//   DeadLetters (dead_letters.hpp) the messages the broker refused for good, kept in
+//                            <cache>/dead-letters/ until re-sent (loop_dead.cpp)
 //   Transport (transport.hpp) the broker: Paho (mqtt.hpp), or a scripted fake in the tests
 //   Loop     (here)          events, the connection's states, the stop/flush/exit deadlines,
 //                            waiting for work; its one send path and retiring the window's
@@ -126,6 +128,7 @@ Loop::Loop(WorkerConfig config, MappedSegment segment, std::unique_ptr<cache::Ca
       drops_(report_, large_, config_.message_ttl, time_, config_.cache_dir),
       window_(config_.max_inflight),
       spooler_(config_, std::move(cache), ring_, report_, drops_, large_, time_),
+      dead_(config_, report_, time_),
       backoff_(config_.reconnect_min),
       refusal_backoff_(config_.reconnect_min) {
   read_pos_ = ring_.tail();
@@ -157,6 +160,9 @@ bool Loop::step() {
   spooler_.tick(time_.now());
   std::string why;
   if (spool_wanted(why)) spool(why.c_str());
+  resend_pending_ = seg_.control.dead_resend_request.load(std::memory_order_acquire) !=
+                    seg_.control.dead_resend_done.load(std::memory_order_relaxed);
+  if (resend_pending_) serve_resend();
   if (link_ == Link::connected) fill_window();
   const bool ring_empty = ring_.tail() == ring_.head();
   const bool done = (stop_wanted() && ring_empty) || delivered_all();
@@ -201,6 +207,7 @@ void Loop::handle_events() {
           drops_.refused(e.text, time_.now());
           drops_.refused_for_good(f->seq, static_cast<std::uint8_t>(e.code),
                                   numbers_known(f->source));
+          keep_dead_letter(*f, static_cast<std::uint8_t>(e.code));  // before it retires
         } else {
           seg_.status.acknowledged.fetch_add(1, std::memory_order_relaxed);
           refusal_backoff_ = config_.reconnect_min;

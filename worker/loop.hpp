@@ -17,6 +17,7 @@
 #include "proto/worker_config.hpp"
 #include "worker/cache/cache.hpp"
 #include "worker/clock.hpp"
+#include "worker/dead_letters.hpp"
 #include "worker/drops.hpp"
 #include "worker/events.hpp"
 #include "worker/large_file.hpp"
@@ -106,6 +107,11 @@ class Loop {
     return source == Inflight::Source::ring ||
            seg_.control.seq_unknown.load(std::memory_order_relaxed) != 2;
   }
+  // The broker refused the message of `f` for good: it goes to the dead-letter store, read
+  // back from the ring or the cache (loop_dead.cpp), before it retires.
+  void keep_dead_letter(const Inflight& f, std::uint8_t code);
+  // The application asked to re-send the dead letters (ControlLine::dead_resend_request).
+  void serve_resend();
   void update_delivered_when_idle();
   void init_delivered();
   void init_sequence();
@@ -130,6 +136,11 @@ class Loop {
   Drops drops_;
   Window window_;
   Spooler spooler_;
+  DeadLetters dead_;
+  // A resend of the dead letters is asked for and not yet done (serve_resend()), and how many
+  // it moved so far.
+  bool resend_pending_ = false;
+  std::uint64_t resend_moved_ = 0;
 
   // The connection.
   Link link_ = Link::connecting;

@@ -49,8 +49,11 @@ void Loop::fill_window() {
 // not while the cache cannot be read (what it holds is unknown, and nothing newer may go first:
 // invariant 3), and not in journal mode while the cache works (every message goes through it,
 // spooled first; sending from the ring would send the record again once it is spooled).
+// Nor while a resend of the dead letters waits for the ring's messages in flight (serve_resend()),
+// unless the cache does not work: the resend cannot happen then, and the ring must not wait.
 bool Loop::ring_sendable() const {
   if (spooler_.unreadable()) return false;
+  if (resend_pending_ && spooler_.health() == CacheHealth::ok) return false;
   return config_.durability != Durability::journal || spooler_.health() != CacheHealth::ok;
 }
 
@@ -105,6 +108,7 @@ bool Loop::send(const Candidate& c) {
                 .send_id = id,
                 .seq = m.seq,
                 .ring_end = c.ring_end,
+                .ring_pos = c.source == Inflight::Source::ring ? read_pos_ : 0,
                 .cache_id = c.cache_id,
                 .enqueue_ns = m.enqueue_ns,
                 .bytes = payload.size(),

@@ -67,6 +67,34 @@ void Spooler::acknowledged(std::uint64_t id) {
   if (!removals_due_) removals_due_ = time_.now() + kRemovalDelay;
 }
 
+bool Spooler::read_one(std::uint64_t id, cache::CachedMessage& out) {
+  std::vector<cache::CachedMessage> one;
+  try {
+    cache_->read(id - 1, 1, one);
+  } catch (const std::exception&) {
+    return false;
+  }
+  if (one.empty() || one.front().id != id) return false;
+  out = std::move(one.front());
+  return true;
+}
+
+bool Spooler::append_resent(std::span<const record::MessageView> batch) {
+  if (health_ != CacheHealth::ok) return false;
+  try {
+    appended_id_ = cache_->append(batch);
+    append_failed_ = false;
+  } catch (const std::exception& e) {
+    append_failed_ = true;
+    if (!error_shown_) log(Level::error, "cannot write the disk cache: {}", e.what());
+    failed(CacheHealth::broken, fmt::format("cannot write the disk cache: {}", e.what()));
+    return false;
+  }
+  more_ = true;
+  publish_counts();
+  return true;
+}
+
 // A backend that failed refuses removals until it is reopened; acked_id_ remembers them
 // meanwhile and reopen() applies them.
 void Spooler::remove_acked() {

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,13 @@ class Spooler {
   void rewind();
   // Every cache id <= id was retired (acknowledged, refused or dropped): remove them.
   void acknowledged(std::uint64_t id);
+  // The cached message `id` (in flight, so not removed), read again into `out` for the
+  // dead-letter store. False when the cache cannot give it (logged by the caller).
+  bool read_one(std::uint64_t id, cache::CachedMessage& out);
+  // Appends dead letters being re-sent behind the cache's backlog, as one commit. The caller
+  // makes sure no ring message is in flight and the ring's earlier records are spooled
+  // (invariant 3). False when the cache refused it (health tells why).
+  bool append_resent(std::span<const record::MessageView> batch);
 
   // --- spooling -------------------------------------------------------------------------------
   // Moves the ring's records [tail, head), in order, behind the cache's; the tail follows each

@@ -32,6 +32,8 @@ struct Inflight {
   // lie before its end; 0: none).
   std::uint64_t seq = 0;
   std::uint64_t ring_end = 0;    // ring: the tail once this entry retired
+  std::uint64_t ring_pos = 0;    // ring: where its record starts (a refused message is read
+                                 // back from there for the dead-letter store)
   std::uint64_t cache_id = 0;    // cache: removed from the cache once this entry retired
   std::int64_t enqueue_ns = 0;   // sent messages: CLOCK_REALTIME of publish()
   std::size_t bytes = 0;         // sent messages: payload bytes

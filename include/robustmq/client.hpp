@@ -93,6 +93,10 @@ struct Options {
   OverflowPolicy overflow = OverflowPolicy::drop_oldest;
   std::chrono::seconds message_ttl{0};  // 0: messages never expire; else older ones are dropped
                                         // before sending (and MQTT 5 message expiry is set)
+  // Messages the broker refused for good (MQTT 5) are kept in <cache_path>/dead-letters/, up
+  // to this many topic + payload bytes (+16 each); the oldest go beyond it. 0: none are kept
+  // (the refusal is only recorded in the drop journal). README "Dead letters".
+  std::uint64_t dead_letter_bytes = 16u << 20;
 
   // --- the shared ring ---
   std::size_t ring_bytes = 8u << 20;            // rounded up to a power of two (64 KiB..1 GiB)
@@ -207,6 +211,8 @@ struct Stats {
   // Refusals that mean "not now" (MQTT 5 0x89 server busy, 0x91 packet identifier in use,
   // 0x97 quota exceeded): the message and those after it were sent again after a backoff.
   std::uint64_t refused_for_now = 0;
+  // Messages in the dead-letter store now (refused for good and kept: README "Dead letters").
+  std::uint64_t dead_letters = 0;
   std::uint64_t cached = 0;           // written to the disk cache
   std::uint64_t dropped_invalid = 0;  // records the worker found damaged and skipped
   std::uint64_t dropped_expired = 0;  // older than Options::message_ttl
@@ -326,6 +332,18 @@ class ROBUSTMQ_EXPORT RobustClient {
   // fsynced to the disk cache; errc::flush_timeout if that did not happen within timeout.
   // Thread safety: any thread.
   [[nodiscard]] std::error_code flush(std::chrono::milliseconds timeout);
+
+  // Moves the dead letters (messages the broker refused for good, README "Dead letters") back
+  // into the disk cache, behind every message published before the call, and waits until the
+  // worker did: they are then sent again, oldest first, with their original sequence numbers
+  // (no new receipt: their numbers were reported dropped when they were refused). Returns {}
+  // and sets `moved` to how many it moved (0: there were none); errc::flush_timeout when the
+  // worker has not done it within timeout (the request stays: it still will). Also
+  // not_connected, stopped, forked_child. Without a running client, `robustmq-cache resend`
+  // does the same. Thread safety: any thread; calls at the same time may be served together
+  // and then each report the same count.
+  [[nodiscard]] std::error_code resend_dead_letters(std::chrono::milliseconds timeout,
+                                                    std::uint64_t& moved);
 
   // A snapshot of the worker's counters. Thread safety: any thread.
   Stats stats() const;

@@ -130,6 +130,8 @@ ROBUSTMQ_EXPORT int robustmq_options_set_cache_sync(robustmq_options* o, int on)
 ROBUSTMQ_EXPORT int robustmq_options_set_max_cache_bytes(robustmq_options* o, uint64_t bytes);
 ROBUSTMQ_EXPORT int robustmq_options_set_overflow(robustmq_options* o, int overflow);
 ROBUSTMQ_EXPORT int robustmq_options_set_message_ttl_s(robustmq_options* o, int64_t seconds);
+/* The bound of the dead-letter store (default 16 MiB); 0: refused messages are not kept. */
+ROBUSTMQ_EXPORT int robustmq_options_set_dead_letter_bytes(robustmq_options* o, uint64_t bytes);
 ROBUSTMQ_EXPORT int robustmq_options_set_ring_bytes(robustmq_options* o, size_t bytes);
 /* Payloads above this go to a file in the cache directory; 0: ring_bytes / 8. */
 ROBUSTMQ_EXPORT int robustmq_options_set_large_message_bytes(robustmq_options* o, size_t bytes);
@@ -253,6 +255,15 @@ ROBUSTMQ_EXPORT int robustmq_wait_delivered_seq(robustmq_client* client, uint64_
  * Thread safety: any thread. */
 ROBUSTMQ_EXPORT int robustmq_flush(robustmq_client* client, int64_t timeout_ms);
 
+/* Moves the dead letters (messages the broker refused for good, kept in the cache directory)
+ * back into the disk cache behind every message published before the call, and waits until the
+ * worker did: they are sent again with their original sequence numbers. ROBUSTMQ_OK and
+ * *moved (if not NULL) the number moved; ROBUSTMQ_ERR_FLUSH_TIMEOUT when the worker has not done
+ * it within timeout_ms (it still will). Also _NOT_CONNECTED, _STOPPED, _FORKED_CHILD,
+ * _INVALID_ARGUMENT. Thread safety: any thread. */
+ROBUSTMQ_EXPORT int robustmq_resend_dead_letters(robustmq_client* client, int64_t timeout_ms,
+                                                 uint64_t* moved);
+
 enum robustmq_state {
   ROBUSTMQ_STATE_IDLE = 0,
   ROBUSTMQ_STATE_CONNECTING = 1,
@@ -291,6 +302,7 @@ struct robustmq_stats {
   int took_over_from;         /* pid of the earlier life's worker taken over from; 0: none */
   uint64_t refused;           /* refused by the broker for good (MQTT 5 reason code >= 0x80) */
   uint64_t refused_for_now;   /* refusals meaning "not now" (0x89, 0x91, 0x97): sent again */
+  uint64_t dead_letters;      /* messages in the dead-letter store now */
 };
 
 /* Writes a snapshot of the counters to the first size bytes of *out, the caller's struct

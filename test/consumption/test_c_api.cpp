@@ -112,6 +112,8 @@ TEST_CASE("setters refuse NULL pointers and unknown enum values") {
   CHECK(robustmq_options_set_keepalive_s(o.get(), -1) == ROBUSTMQ_ERR_INVALID_ARGUMENT);
   CHECK(robustmq_options_set_connect_timeout_s(o.get(), 0) == ROBUSTMQ_ERR_INVALID_ARGUMENT);
   CHECK(robustmq_options_set_message_ttl_s(o.get(), -1) == ROBUSTMQ_ERR_INVALID_ARGUMENT);
+  CHECK(robustmq_options_set_dead_letter_bytes(o.get(), 0) == ROBUSTMQ_OK);
+  CHECK(robustmq_options_set_dead_letter_bytes(nullptr, 0) == ROBUSTMQ_ERR_INVALID_ARGUMENT);
   CHECK(robustmq_options_set_reconnect_ms(o.get(), 0, 50) == ROBUSTMQ_ERR_INVALID_ARGUMENT);
   CHECK(robustmq_options_set_will(o.get(), "t", "x", 1, 3, 0) == ROBUSTMQ_ERR_INVALID_ARGUMENT);
   CHECK(robustmq_options_set_will(o.get(), "t", "x", 1, -1, 0) == ROBUSTMQ_ERR_INVALID_ARGUMENT);
@@ -155,6 +157,10 @@ TEST_CASE("calls on an unconnected client return codes, not crashes") {
   std::uint64_t seq = 5;
   CHECK(robustmq_publish_seq(c.get(), "t", "x", 1, 1, 0, &seq) == ROBUSTMQ_ERR_NOT_CONNECTED);
   CHECK(seq == 5);
+  std::uint64_t moved = 7;
+  CHECK(robustmq_resend_dead_letters(c.get(), 10, &moved) == ROBUSTMQ_ERR_NOT_CONNECTED);
+  CHECK(moved == 7);
+  CHECK(robustmq_resend_dead_letters(nullptr, 10, &moved) == ROBUSTMQ_ERR_INVALID_ARGUMENT);
   CHECK(robustmq_publish(nullptr, "t", "x", 1, 1, 0) == ROBUSTMQ_ERR_INVALID_ARGUMENT);
   CHECK(robustmq_publish(c.get(), nullptr, "x", 1, 1, 0) == ROBUSTMQ_ERR_INVALID_ARGUMENT);
   CHECK(robustmq_connect_async(c.get(), nullptr, 1883) == ROBUSTMQ_ERR_INVALID_ARGUMENT);

@@ -13,6 +13,7 @@
 #include <iterator>
 #include <string>
 
+#include "cache_tool.hpp"
 #include "helpers.hpp"
 #include "proto/drop_journal.hpp"
 
@@ -22,31 +23,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Ran {
-  int status = -1;  // exit status; 124: killed by timeout(1)
-  std::string out, err;
-};
+using Ran = ToolRun;
 
-// `robustmq-cache drops DIR`, its stderr into a file beside DIR. Under timeout(1): a tool that
-// blocks on a FIFO fails the test instead of hanging it.
+// `robustmq-cache drops DIR`.
 Ran drops(const fs::path& dir) {
-  const char* tool = std::getenv("ROBUSTMQ_CACHE_TOOL");
-  REQUIRE_MESSAGE(tool != nullptr, "ROBUSTMQ_CACHE_TOOL is not set");
-  const fs::path err = dir.parent_path() / "stderr";
-  const std::string cmd =
-      "timeout 20 " + std::string(tool) + " drops '" + dir.string() + "' 2>'" + err.string() + "'";
-  Ran ran;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) ran.out.append(buf, n);
-  const int st = ::pclose(p);
-  REQUIRE(WIFEXITED(st));
-  ran.status = WEXITSTATUS(st);
-  std::ifstream in(err);
-  ran.err.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  return ran;
+  return run_cache_tool("drops '" + dir.string() + "'", dir.parent_path());
 }
 
 constexpr std::int64_t kSecond = 1'000'000'000;

@@ -45,6 +45,7 @@ WorkerConfig full_config() {
   c.max_cache_bytes = std::numeric_limits<std::uint64_t>::max();
   c.overflow = Overflow::reject_new;
   c.message_ttl = std::chrono::seconds(86'400);
+  c.dead_letter_bytes = 0;
   c.mqtt_version = MqttVersion::v5;
   c.clean_session = false;
   c.tls = true;
@@ -462,7 +463,7 @@ TEST_CASE("each bound of each number is enforced by the decoder and the bound it
       }
     }
   });
-  CHECK(bounds == 12);
+  CHECK(bounds == 13);
 }
 
 TEST_CASE("each enumeration and flag is written by its names and accepts no other") {
@@ -516,6 +517,7 @@ TEST_CASE("worker_config() carries every option to its field") {
   o.max_cache_bytes = want.max_cache_bytes;
   o.overflow = OverflowPolicy::reject_new;
   o.message_ttl = want.message_ttl;
+  o.dead_letter_bytes = want.dead_letter_bytes;
   o.mqtt_version = want.mqtt_version;
   o.clean_session = want.clean_session;
   o.tls = {want.tls,          want.tls_ca_file,      want.tls_ca_path, want.tls_cert_file,
