@@ -153,6 +153,18 @@ class LoopHarness {
     client_segment_->segment().control.flush_target.store(client_segment_->segment().producer.head.load());
   }
 
+  // A new worker on the same segment and cache directory, as after the old one died.
+  void restart_worker() {
+    loop.reset();
+    cache::Config cc;
+    cc.sync = false;
+    loop = std::make_unique<worker::Loop>(
+        config, MappedSegment::open_existing(config.segment_name),
+        cache::open(backend_of(config.cache_type), config.cache_dir, cc), worker_end_, events,
+        transport, time);
+    started_ = false;
+  }
+
   // Makes the ring record at `pos` fail validation (its kind byte), as a stray write would.
   void damage_ring_record(std::uint64_t pos) {
     auto* ring = reinterpret_cast<unsigned char*>(client_segment_->ring());

@@ -58,6 +58,48 @@ TEST_CASE("a refusal is recorded with its reason code, counted refused and not a
   CHECK(h.status().unknown_through.load() == 0);
 }
 
+TEST_CASE("a refusal for good behind an unacknowledged message takes effect when it retires: a "
+          "loss before that sends it again and counts it once") {
+  LoopHarness h([](WorkerConfig& c) { c.max_inflight = 4; });
+  h.pump();
+  h.publish_numbered(3);  // 1..3
+  h.pump();
+  REQUIRE(h.transport.sent.size() == 3);
+  h.transport.ack(1, 0x87);  // 2 refused while 1 awaits its acknowledgement
+  h.pump();
+  h.transport.drop_link("broker gone");  // 1 unacknowledged: all three go again
+  h.pump();
+  h.time.advance(h.config.reconnect_max);
+  h.pump();
+  REQUIRE(h.loop->link() == worker::Loop::Link::connected);
+  REQUIRE(h.transport.sent.size() == 6);
+  h.transport.ack(3);
+  h.transport.ack(4, 0x87);  // refused again
+  h.transport.ack(5);
+  h.pump();
+  CHECK(h.delivered() == 3);
+  CHECK(h.status().refused.load() == 1);
+  CHECK(h.status().acknowledged.load() == 2);
+  CHECK(ranges_of(h) == std::vector<Range>{{2, 2, Reason::refused, 0x87}});
+}
+
+TEST_CASE("a new worker on a segment keeps drop_next: its journal's next serial, never 0 in "
+          "between") {
+  LoopHarness first([](WorkerConfig& c) { c.message_ttl = std::chrono::seconds(60); });
+  first.pump();
+  REQUIRE(first.publish("old-1", 1, first.ns_ago(120s)));
+  first.pump();
+  REQUIRE(first.status().drop_next.load() == 2);
+  // A successor whose journal cannot be opened: the value of the journal that holds the
+  // records (the client reads them) stays.
+  first.loop.reset();
+  ::rename((std::filesystem::path(first.config.cache_dir) / journal::kFileName).c_str(),
+           (std::filesystem::path(first.config.cache_dir) / "moved").c_str());
+  ::mkdir((std::filesystem::path(first.config.cache_dir) / journal::kFileName).c_str(), 0700);
+  first.restart_worker();
+  CHECK(first.status().drop_next.load() == 2);
+}
+
 TEST_CASE("a refusal that means 'not now' is sent again after a backoff, in order, and is not "
           "a drop") {
   LoopHarness h([](WorkerConfig& c) {
