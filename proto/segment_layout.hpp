@@ -193,9 +193,10 @@ struct StatusBlock {
   std::atomic<std::uint64_t> refused;
   // worker: the serial the next record of the drop journal (proto/drop_journal.hpp) gets,
   // stored (release) after each record is written and before delivered_through passes its
-  // numbers; the newest record (drop_next - 1) may still be extended in place. 0: this worker
-  // has no journal (it cannot open or write it, or does not know it): its drops are reported
-  // through unknown_through.
+  // numbers; the newest record (drop_next - 1) may still be extended in place. A new worker
+  // leaves its predecessor's value until it has opened the journal. 0: no worker of this
+  // segment has opened one; drops that cannot be recorded are reported through
+  // unknown_through.
   std::atomic<std::uint64_t> drop_next;
   // worker: every number up to this one whose fate is not in the journal is unknown (it was
   // dropped without a usable number or a journal record). Only grows; stored before

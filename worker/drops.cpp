@@ -11,8 +11,10 @@ Drops::Drops(Report& report, LargeFiles& large, std::chrono::seconds ttl,
              const TimeSource& time, const std::string& cache_dir)
     : report_(report), large_(large), ttl_(ttl), time_(time) {
   report_.set_gate(this);
+  // drop_next stays as an earlier worker of this segment left it until this journal is open:
+  // it names the same file, whose records a client may not have read yet (0 would tell it
+  // there is nothing to read).
   auto& next = report_.status().drop_next;
-  next.store(0, std::memory_order_release);  // an earlier worker's value says nothing of ours
   if (cache_dir.empty()) return;
   std::error_code ec;
   std::string what;

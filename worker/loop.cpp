@@ -197,17 +197,17 @@ void Loop::handle_events() {
         on_link_down(fmt::format("connection lost: {}", e.text));
         break;
       case Event::Kind::delivered: {
-        const Inflight* f = window_.acknowledge(e.send_id);
+        const bool temporary = e.code != 0 && refusal_is_temporary(e.code);
+        const Inflight* f = window_.acknowledge(
+            e.send_id, temporary ? 0 : static_cast<std::uint8_t>(e.code));
         if (f == nullptr) break;  // stale: from before a loss, or already acknowledged
-        if (e.code != 0 && refusal_is_temporary(e.code)) {
+        if (temporary) {
           hold_after_refusal(*f, e.text);
           break;
         }
         if (e.code != 0) {
+          // Counted, recorded and kept as a dead letter when it retires (retire()).
           drops_.refused(e.text, time_.now());
-          drops_.refused_for_good(f->seq, static_cast<std::uint8_t>(e.code),
-                                  numbers_known(f->source));
-          keep_dead_letter(*f, static_cast<std::uint8_t>(e.code));  // before it retires
         } else {
           seg_.status.acknowledged.fetch_add(1, std::memory_order_relaxed);
           refusal_backoff_ = config_.reconnect_min;

@@ -152,11 +152,15 @@ void Loop::retire() {
   std::uint64_t ring_done = 0;
   std::uint64_t cache_done = 0;
   std::uint64_t delivered = 0;
-  // Drops among the retiring entries are in the journal before the tail or the cache moves.
-  drops_.commit();
   // Cached numbers that may overlap the new ones (ControlLine::seq_unknown 2) say nothing.
   const bool cache_numbers_known = numbers_known(Inflight::Source::cache);
   window_.retire([&](Inflight& f) {
+    if (f.refusal != 0) {
+      // Refused for good: its record and its file are still there until the tail or the
+      // cache moves below.
+      drops_.refused_for_good(f.seq, f.refusal, numbers_known(f.source));
+      keep_dead_letter(f, f.refusal);
+    }
     if (f.source == Inflight::Source::ring || cache_numbers_known)
       delivered = std::max(delivered, f.seq);
     if (f.source == Inflight::Source::ring) {
@@ -167,6 +171,8 @@ void Loop::retire() {
     }
     if (!f.large_ref.empty()) retired_files_.push_back(std::move(f.large_ref));
   });
+  // Drops among the retired entries are in the journal before the tail or the cache moves.
+  drops_.commit();
   if (cache_done != 0) spooler_.acknowledged(cache_done);
   if (tail != ring_.tail()) {
     ring_.advance_tail(tail);

@@ -18,11 +18,12 @@ void Window::passed(const Inflight& entry) {
   entries_.back().acked = true;
 }
 
-const Inflight* Window::acknowledge(std::uint64_t send_id) {
+const Inflight* Window::acknowledge(std::uint64_t send_id, std::uint8_t refusal) {
   auto it = std::lower_bound(entries_.begin(), entries_.end(), send_id,
                              [](const Inflight& f, std::uint64_t id) { return f.send_id < id; });
   if (it == entries_.end() || it->send_id != send_id || it->acked) return nullptr;
   it->acked = true;
+  it->refusal = refusal;
   if (it->qos > 0) --awaiting_ack_;
   else qos0_bytes_ -= it->bytes;
   return &*it;

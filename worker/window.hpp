@@ -24,6 +24,9 @@ struct Inflight {
   // Acknowledged (or refused), or never sent at all (a skipped or dropped record): retires as
   // soon as everything before it has.
   bool acked = false;
+  // Refused for good (MQTT 5 reason code), acted on when it retires: a loss before that
+  // abandons the entry and the message is sent again.
+  std::uint8_t refusal = 0;
   std::uint8_t qos = 0;          // sent messages: QoS 1/2 count against the window, QoS 0 not
   std::uint8_t records = 1;      // ring: records the tail passes (0 for a damaged range)
   std::uint64_t send_id = 0;     // increasing along the window
@@ -67,9 +70,10 @@ class Window {
   void sent(const Inflight& entry);
   // A record that leaves without being sent: it retires in its place, like an acknowledged one.
   void passed(const Inflight& entry);
-  // The transport reports send_id acknowledged (or refused): the entry, or null when it is not
-  // in the window (stale, from before a loss, or already acknowledged).
-  const Inflight* acknowledge(std::uint64_t send_id);
+  // The transport reports send_id acknowledged, or refused for good with MQTT 5 reason code
+  // `refusal` (the entry keeps it until it retires): the entry, or null when it is not in the
+  // window (stale, from before a loss, or already acknowledged).
+  const Inflight* acknowledge(std::uint64_t send_id, std::uint8_t refusal = 0);
   bool holds(std::uint64_t send_id) const;
 
   // Removes the acknowledged prefix, calling on_retired(entry) for each, oldest first.
