@@ -270,4 +270,32 @@ TEST_CASE("after a reboot the numbers between the cache's last and the new segme
   }
 }
 
+TEST_CASE("after a stop, dead letters sent back into the cache (their old numbers) make no "
+          "unknown range at the next start") {
+  LoopHarness first([](WorkerConfig& c) { c.max_inflight = 4; });
+  first.pump();
+  first.publish_numbered(3);  // 1..3
+  first.pump();
+  first.transport.ack(0);
+  first.transport.ack(1, 0x87);  // 2 refused for good
+  first.transport.ack(2);
+  first.pump();
+  REQUIRE(first.delivered() == 3);
+  REQUIRE(ranges_of(first) == std::vector<Range>{{2, 2, Reason::refused, 0x87}});
+  first.loop.reset();
+  {
+    // What `robustmq-cache resend` does after the stop: the letter, numbered 2, into the cache.
+    cache::Config cc;
+    cc.sync = false;
+    auto c = cache::open(backend_of(first.config.cache_type), first.config.cache_dir, cc);
+    record::MessageView m{.seq = 2, .enqueue_ns = first.time.realtime_ns(), .qos = 1,
+                          .retain = false, .topic = "t/loop", .payload = "1", .large = false};
+    c->append(std::span<const record::MessageView>(&m, 1));
+  }
+  // The next life: a new segment numbering on from 4 (stop() wrote the exact next number).
+  auto same_dir = [&](WorkerConfig& c) { c.cache_dir = first.config.cache_dir; };
+  LoopHarness second(same_dir, 1u << 20, {}, 4);
+  CHECK(ranges_of(second) == std::vector<Range>{{2, 2, Reason::refused, 0x87}});
+}
+
 }  // namespace robustmq::test
