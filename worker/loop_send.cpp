@@ -249,9 +249,25 @@ void Loop::init_delivered() {
   // between the cache's last and the new segment's first were in the ring unflushed at the
   // power cut, or never given out. Nothing says which: they are recorded as unknown, before
   // delivered_through can pass them.
+  // Dead letters sent back into the cache keep their old numbers, recorded refused: they are
+  // not where the cache's numbering ends.
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> refused;
+  if (cached && seg_.status.delivered_through.load(std::memory_order_relaxed) == 0) {
+    std::error_code ec;
+    if (auto reader = journal::Reader::open(config_.cache_dir, ec))
+      for (const auto& r : reader->all())
+        if (r.reason == DropReason::refused) refused.emplace_back(r.first, r.last);
+    std::sort(refused.begin(), refused.end());
+  }
+  const auto resent = [&](std::uint64_t seq) {
+    auto it = std::upper_bound(refused.begin(), refused.end(),
+                               std::pair<std::uint64_t, std::uint64_t>{seq, UINT64_MAX});
+    return it != refused.begin() && std::prev(it)->second >= seq;
+  };
   std::uint64_t highest = 0;
   if (cached && seg_.status.delivered_through.load(std::memory_order_relaxed) == 0 &&
-      ring_.head() == ring_.tail() && spooler_.highest_cached_seq(highest) && highest + 1 < next) {
+      ring_.head() == ring_.tail() && spooler_.highest_cached_seq(highest, resent) &&
+      highest > 0 && highest + 1 < next) {
     drops_.unknown_range(highest + 1, next - 1);
     drops_.commit();
   }

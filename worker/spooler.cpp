@@ -365,7 +365,8 @@ bool Spooler::oldest_cached_seq(std::optional<std::uint64_t>& seq) {
   return true;
 }
 
-bool Spooler::highest_cached_seq(std::uint64_t& seq) {
+bool Spooler::highest_cached_seq(std::uint64_t& seq,
+                                 const std::function<bool(std::uint64_t)>& skip) {
   seq = 0;
   if (health_ == CacheHealth::broken) return false;
   if (!has_backlog()) return true;
@@ -375,7 +376,8 @@ bool Spooler::highest_cached_seq(std::uint64_t& seq) {
     do {
       batch.clear();
       cache_->read(after, kCacheReadBatch, batch);
-      for (const auto& m : batch) seq = std::max(seq, m.seq);
+      for (const auto& m : batch)
+        if (!skip || !skip(m.seq)) seq = std::max(seq, m.seq);
       if (!batch.empty()) after = batch.back().id;
     } while (!batch.empty());
   } catch (const std::exception&) {

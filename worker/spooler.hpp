@@ -20,6 +20,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -100,7 +101,8 @@ class Spooler {
   bool oldest_cached_seq(std::optional<std::uint64_t>& seq);
   // The highest sequence number in the cache, in `seq` (0: none). Reads the whole cache: for a
   // start without a known bound only. False when the cache cannot be read.
-  bool highest_cached_seq(std::uint64_t& seq);
+  bool highest_cached_seq(std::uint64_t& seq,
+                          const std::function<bool(std::uint64_t)>& skip = {});
 
   // The worker stops: apply the removals a broken backend refused, if the disk allows now.
   void prepare_close();
