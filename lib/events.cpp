@@ -141,12 +141,13 @@ EventThread::Pass EventThread::pass() {
   const std::uint64_t delivered = st.delivered_through.load(std::memory_order_acquire);
   const std::uint64_t unknown = st.unknown_through.load(std::memory_order_acquire);
   const std::uint64_t drop_next = st.drop_next.load(std::memory_order_acquire);
-  // No record counted in drop_next names a number above the one being given out now: the
-  // bound of what a record that cannot be read may have named.
+  // No record counted in drop_next names a number at or above the one being given out next
+  // (the worker records no number not yet given out): the bound of what a record that cannot
+  // be read may have named.
   const std::uint64_t next_seq = seg_->producer.next_seq.load(std::memory_order_acquire);
   Pass p;
   receipts_.clear();
-  p.caught_up = follower_.follow(drop_next, next_seq, *tracker_);
+  p.caught_up = follower_.follow(drop_next, next_seq > 0 ? next_seq - 1 : 0, *tracker_);
   if (p.caught_up)
     tracker_->advance(delivered, unknown, std::chrono::system_clock::now(), receipts_);
   const auto state = static_cast<ConnectionState>(st.state.load(std::memory_order_acquire));

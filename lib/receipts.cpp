@@ -145,9 +145,13 @@ bool JournalFollower::follow(std::uint64_t drop_next, std::uint64_t through,
       return true;
     }
   }
-  // Serials went back: the journal was made anew (deleted, or damaged beyond the writer's
-  // repair). Reading it from the start again reports nothing twice (the tracker clips).
-  if (drop_next < next_) next_ = 0;
+  // Serials went back: the journal was made anew (deleted or moved away, or damaged beyond the
+  // writer's repair). The new file is read from the start (the tracker clips what it reported).
+  if (drop_next < next_) {
+    next_ = 0;
+    std::error_code ec;
+    if (auto reopened = journal::Reader::open(dir_, ec)) reader_ = std::move(reopened);
+  }
   std::uint64_t s = next_ == 0 ? 1 : next_;
   if (drop_next > journal::kSlots && s < drop_next - journal::kSlots) {
     tracker.lost(through);  // overwritten before this client read them

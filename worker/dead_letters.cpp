@@ -72,7 +72,7 @@ bool DeadLetters::keep(const record::MessageView& m, std::uint8_t code) {
     return false;
   }
   publish_count();
-  log(Level::info, "refused message (seq {}, code {:#04x}, topic {}) kept as a dead letter", m.seq,
+  log(Level::debug, "refused message (seq {}, code {:#04x}, topic {}) kept as a dead letter", m.seq,
       code, m.topic);
   return true;
 }
@@ -100,8 +100,14 @@ void DeadLetters::make_room(std::uint64_t incoming) {
   if (last == 0) return;
   store_->remove_through(last);
   store_->commit_removals();
-  log(Level::warning, "removed the {} oldest dead letters ({} bytes) to keep the store within "
-      "dead_letter_bytes ({}); their refusals stay in the drop journal", removed, freed, limit);
+  // One line per 5 s: a broker refusing a whole topic fills the store with every message.
+  trimmed_unlogged_ += removed;
+  const auto now = time_.now();
+  if (now - trimmed_logged_at_ < std::chrono::seconds(5)) return;
+  log(Level::warning, "removed the {} oldest dead letters to keep the store within "
+      "dead_letter_bytes ({}); their refusals stay in the drop journal", trimmed_unlogged_, limit);
+  trimmed_unlogged_ = 0;
+  trimmed_logged_at_ = now;
 }
 
 bool DeadLetters::resend(Spooler& spooler, std::uint64_t& moved) {

@@ -56,6 +56,8 @@ class DeadLetters {
   const WorkerConfig& config_;
   Report& report_;
   const TimeSource& time_;
+  std::uint64_t trimmed_unlogged_ = 0;  // removed to keep the bound, not yet logged
+  Clock::time_point trimmed_logged_at_{};
   std::unique_ptr<cache::Cache> store_;
 };
 

@@ -124,6 +124,8 @@ void Spooler::tick(Clock::time_point now) {
   if (removals_due_ && now >= *removals_due_) {
     removals_due_.reset();
     if (health_ == CacheHealth::broken) return;  // the reopen applies them
+    // Dropped messages among those removed are in the journal for good first (drops.hpp).
+    if (config_.cache_sync) drops_.make_durable();
     try {
       cache_->commit_removals();
     } catch (const std::exception& e) {
