@@ -137,8 +137,9 @@ void on_send_failure(void* context, MQTTAsync_failureData* data) {
 }
 
 // MQTT 5: a PUBACK/PUBREC with a reason code >= 0x80 means the broker received the message and
-// refused it (not authorized, quota exceeded, ...). Sending it again would be refused again, so
-// it counts as delivered (it left our hands) and the reason travels in the event's text.
+// refused it (not authorized, quota exceeded, ...). The code travels in the event, the reason in
+// its text; the loop decides: "not now" codes are sent again, the others are retired as refused
+// (worker/drops.hpp, refusal_is_temporary()).
 void on_sent5(void* context, MQTTAsync_successData5* data) {
   Event e{Event::Kind::delivered, send_id_of(context), 0, {}};
   if (data && data->reasonCode >= MQTTREASONCODE_UNSPECIFIED_ERROR) {
