@@ -9,6 +9,8 @@
 // it only waits for what the worker does anyway.
 #include "lib/events.hpp"
 
+#include <pthread.h>
+
 #include <cerrno>
 #include <chrono>
 #include <exception>
@@ -34,6 +36,8 @@ constexpr auto kRetry = std::chrono::milliseconds(1);
 // The longest sleep on the futex: bounds what a worker killed between its store and its
 // wake-up costs.
 constexpr auto kLongestWait = std::chrono::milliseconds(200);
+// As top -H and /proc/<pid>/task/*/comm show it (README, Events).
+constexpr const char* kThreadName = "robustmq-events";
 
 }  // namespace
 
@@ -78,6 +82,7 @@ void EventThread::start_locked() {
   // Numbers up to here were settled before any handler could hear of them.
   const std::uint64_t base = seg_->status.delivered_through.load(std::memory_order_acquire);
   thread_ = std::thread([this, base] {
+    ::pthread_setname_np(::pthread_self(), kThreadName);
     try {
       run(base);
     } catch (...) {

@@ -2,6 +2,7 @@
 // the worker when it dies.
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -29,6 +30,8 @@ void RobustClient::Impl::start_worker() {
 }
 
 void RobustClient::Impl::monitor_loop() {
+  // Named for top -H and /proc/<pid>/task/*/comm (at most 15 characters).
+  ::pthread_setname_np(::pthread_self(), "robustmq-mon");
   auto backoff = std::chrono::milliseconds(100);
   while (!stopping_.load()) {
     pollfd fds[2] = {{lifeline_, POLLIN | POLLRDHUP, 0}, {monitor_wake_, POLLIN, 0}};

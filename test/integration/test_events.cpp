@@ -3,7 +3,10 @@
 // drop_journal() in a later life.
 #include <doctest/doctest.h>
 
+#include <pthread.h>
+
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -28,6 +31,7 @@ struct Seen {
   std::vector<DroppedRange> dropped;
   std::vector<std::pair<ConnectionState, std::string>> states;
   std::vector<std::thread::id> threads;  // one per call
+  std::vector<std::string> state_thread_names;  // the connection handler's thread, per call
 
   void attach(RobustClient& c) {
     c.set_delivered_handler([this](std::uint64_t first, std::uint64_t last) {
@@ -44,6 +48,9 @@ struct Seen {
       std::lock_guard lock(mu);
       states.emplace_back(s, std::string(reason));
       threads.push_back(std::this_thread::get_id());
+      std::array<char, 16> name{};
+      ::pthread_getname_np(::pthread_self(), name.data(), name.size());
+      state_thread_names.emplace_back(name.data());
     });
   }
 
@@ -243,6 +250,8 @@ TEST_CASE("a connection handler set after connect_async() sees a broker outage: 
   client.stop();
   std::lock_guard lock(seen.mu);
   CHECK(seen.states.back().first == ConnectionState::stopped);
+  // On the library's thread, named for top -H.
+  for (const std::string& name : seen.state_thread_names) CHECK(name == "robustmq-events");
 }
 
 TEST_CASE("stop(StopMode::hand_off) ends the events with stopped, and a handler set after "
