@@ -3,7 +3,8 @@
 // Starts a private mosquitto and a subscriber, publishes 5000 numbered messages at a steady pace
 // through a RobustClient, stops the broker for about two seconds in the middle and starts it
 // again, then waits until the subscriber has every message and checks the order.
-// Exit status: 0 if every published message arrived, in order; 1 otherwise.
+// Exit status: 0 if every published message arrived, in order, and none was reported dropped;
+// 1 otherwise.
 //
 //   scripts/demo.sh      (builds, then runs this with the worker from the build tree)
 #include <atomic>
@@ -73,10 +74,18 @@ int main() try {
   options.reconnect_max = 1000ms;  // come back quickly after the outage
   options.worker_path = build_tree_worker();
   robustmq::RobustClient client(options);
-  // Events run on a thread of the library; the connection's changes show the outage.
+  // Events run on a thread of the library; the connection's changes show the outage. No
+  // message should be dropped here (no message_ttl, no max_cache_bytes reached).
   std::atomic<std::uint64_t> reported{0};
+  std::atomic<std::uint64_t> dropped{0};
   client.set_delivered_handler([&](std::uint64_t first, std::uint64_t last) {
     reported.fetch_add(last - first + 1);
+  });
+  client.set_dropped_handler([&](const robustmq::DroppedRange& r) {
+    dropped.fetch_add(r.last - r.first + 1);
+    std::printf("dropped: %llu..%llu (%s)\n", static_cast<unsigned long long>(r.first),
+                static_cast<unsigned long long>(r.last),
+                std::string(robustmq::to_string(r.reason)).c_str());
   });
   client.set_connection_handler([&](robustmq::ConnectionState state, std::string_view reason) {
     std::printf("connection: %s%s%.*s (%llu delivered so far)\n",
@@ -103,9 +112,11 @@ int main() try {
   // A refused publish is retried with the same number, so the accepted ones are 0..N-1.
   std::uint64_t refused = 0;
   std::uint64_t published = 0;
+  std::uint64_t last_sequence = 0;  // the library's number of the last message accepted
   for (std::uint64_t& seq = published; seq < kMessages;) {
     std::this_thread::sleep_until(t0 + seq * kInterval);
-    if (auto ec = client.publish("robustmq/demo/seq", tk::sequence_payload(seq, 32), 1)) {
+    if (auto ec = client.publish("robustmq/demo/seq", tk::sequence_payload(seq, 32), 1, false,
+                                 last_sequence)) {
       if (refused++ == 0) std::fprintf(stderr, "publish %llu: %s\n",
                                        static_cast<unsigned long long>(seq), ec.message().c_str());
       if (refused > 1000) break;
@@ -120,9 +131,10 @@ int main() try {
   outage_thread.join();
 
   // stop() would spool what is still queued to disk and end the worker: wait for delivery first
-  // (the broker acknowledged every message), then for the subscriber to have them all.
+  // (the broker acknowledged every message up to the last one), then for the subscriber to have
+  // them all.
   const auto deadline = Clock::now() + kDeliveryTimeout;
-  const auto delivery = client.wait_delivered(kDeliveryTimeout);
+  const auto delivery = client.wait_delivered(last_sequence, kDeliveryTimeout);
   const auto delivered_at = Clock::now();
   while (unique_count(sub) < published && Clock::now() < deadline) std::this_thread::sleep_for(50ms);
   const auto flushed = client.flush(5s);
@@ -136,12 +148,14 @@ int main() try {
               seconds(delivered_at - t0));
   std::printf("in order: %s\n", problem.empty() ? "yes" : ("no: " + problem).c_str());
   std::printf("broker outage: %.2f s\n", seconds(outage));
-  std::printf("wait_delivered: %s (delivered through sequence number %llu)\n",
+  std::printf("wait_delivered(%llu): %s (delivered through sequence number %llu)\n",
+              static_cast<unsigned long long>(last_sequence),
               delivery ? delivery.message().c_str() : "ok",
               static_cast<unsigned long long>(client.delivered_through()));
   std::printf("flush: %s\n", flushed ? flushed.message().c_str() : "ok");
-  std::printf("delivered handler: %llu messages reported\n",
-              static_cast<unsigned long long>(reported.load()));
+  std::printf("handlers: %llu messages reported delivered, %llu dropped\n",
+              static_cast<unsigned long long>(reported.load()),
+              static_cast<unsigned long long>(dropped.load()));
   std::printf("client stats: state %s, published %llu, sent %llu, acknowledged %llu, cached %llu, "
               "reconnects %llu, cache backlog %llu%s%s\n",
               std::string(robustmq::to_string(stats.state)).c_str(),
@@ -152,7 +166,7 @@ int main() try {
               static_cast<unsigned long long>(stats.reconnects),
               static_cast<unsigned long long>(stats.cache_backlog),
               stats.last_error.empty() ? "" : ", last error: ", stats.last_error.c_str());
-  const bool ok = problem.empty() && published == kMessages;
+  const bool ok = problem.empty() && published == kMessages && dropped.load() == 0;
   if (!ok) {
     std::printf("subscriber: %s, %llu subscriptions; broker log (tail):\n%s\n",
                 sub.connected() ? "connected" : "disconnected",
