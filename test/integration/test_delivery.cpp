@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <future>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -397,4 +398,34 @@ TEST_CASE("a damaged robustmq.seq is reported and publishing goes on") {
   std::string text;
   std::getline(in, text);
   CHECK(text.starts_with("robustmq-seq 1 "));
+}
+
+TEST_CASE("a timeout of milliseconds::max() has no end: wait_delivered(), flush() and "
+          "resend_dead_letters() wait for their condition instead of timing out at once") {
+  constexpr auto kForever = std::chrono::milliseconds::max();
+  testkit::Mosquitto broker;
+  testkit::TempDir dir;
+  RobustClient client(client_options(dir / "cache", "dl-forever"));
+  client.connect_async(broker.host(), broker.port());
+  std::uint64_t moved = 99;
+  const auto resent = client.resend_dead_letters(kForever, moved);
+  CHECK_MESSAGE(!resent, resent.message());
+  CHECK(moved == 0);
+  broker.stop();
+  const auto seqs = publish_numbered(client, "dl/forever/seq", 0, 5);
+  const auto flushed = client.flush(kForever);
+  CHECK_MESSAGE(!flushed, flushed.message());
+  auto all = std::async(std::launch::async, [&] { return client.wait_delivered(kForever); });
+  auto up_to = std::async(std::launch::async,
+                          [&] { return client.wait_delivered(seqs.back(), kForever); });
+  // Nothing can be acknowledged while the broker is away: a wait without end is still waiting
+  // (on any machine: only the broker's return ends it).
+  CHECK(all.wait_for(1s) == std::future_status::timeout);
+  CHECK(up_to.wait_for(0s) == std::future_status::timeout);
+  broker.start();
+  const auto a = all.get();
+  const auto b = up_to.get();
+  CHECK_MESSAGE(!a, a.message());
+  CHECK_MESSAGE(!b, b.message());
+  CHECK(client.delivered_through() >= seqs.back());
 }
