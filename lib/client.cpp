@@ -23,6 +23,7 @@
 
 #include "lib/cache_dir.hpp"
 #include "lib/client_impl.hpp"
+#include "lib/deadline.hpp"
 #include "lib/fail.hpp"
 #include "lib/producer_id.hpp"
 #include "lib/spawn.hpp"
@@ -273,7 +274,7 @@ void RobustClient::Impl::stop(StopMode mode) {
   for (int attempt = 0; attempt < 2; ++attempt) {
     const char c = 's';
     (void)::send(lifeline_, &c, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-    const auto deadline = std::chrono::steady_clock::now() + options.stop_timeout;
+    const auto deadline = deadline_after(options.stop_timeout);
     bool eof = false;
     while (!eof && std::chrono::steady_clock::now() < deadline) {
       pollfd p{lifeline_, POLLIN | POLLRDHUP, 0};

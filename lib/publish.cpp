@@ -13,6 +13,7 @@
 #include <string>
 
 #include "lib/client_impl.hpp"
+#include "lib/deadline.hpp"
 #include "proto/futex.hpp"
 #include "proto/large_message.hpp"
 #include "proto/status_text.hpp"
@@ -114,7 +115,7 @@ std::error_code RobustClient::Impl::publish(std::string_view topic, std::string_
   m.seq = prod.next_seq.load(std::memory_order_relaxed);
   if (m.seq >= seq_bound_) lease_sequence(m.seq);
   if (!producer_->try_push(m)) {
-    const auto deadline = std::chrono::steady_clock::now() + options.publish_wait;
+    const auto deadline = deadline_after(options.publish_wait);
     if (!wait_for_worker([&] { return producer_->try_push(m); }, deadline)) {
       seg().status.queue_full.fetch_add(1, std::memory_order_relaxed);
       return refused(errc::queue_full);
@@ -142,7 +143,7 @@ std::error_code RobustClient::Impl::flush(std::chrono::milliseconds timeout) {
   // ends its next poll() at once.
   const char c = 'f';
   (void)::send(lifeline_, &c, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto deadline = deadline_after(timeout);
   const bool ok = wait_for_worker(
       [&] { return seg().consumer.tail.load(std::memory_order_acquire) >= target; }, deadline);
   return ok ? std::error_code{} : make_error_code(errc::flush_timeout);
@@ -165,7 +166,7 @@ std::error_code RobustClient::Impl::wait_delivered(std::optional<std::uint64_t> 
   if (sequence && *sequence >= next) return errc::unknown_sequence;
   const std::uint64_t target = sequence ? *sequence : next - 1;
   const auto& delivered = seg().status.delivered_through;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto deadline = deadline_after(timeout);
   const bool ok = wait_for_worker(
       [&] { return delivered.load(std::memory_order_acquire) >= target || stopped_.load(); },
       deadline);
@@ -184,7 +185,7 @@ std::error_code RobustClient::Impl::resend_dead_letters(std::chrono::millisecond
   // A wake-up byte in every state, as for flush().
   const char c = 'd';
   (void)::send(lifeline_, &c, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto deadline = deadline_after(timeout);
   const bool ok = wait_for_worker(
       [&] { return control.dead_resend_done.load(std::memory_order_acquire) >= request; },
       deadline);
