@@ -42,8 +42,9 @@ ROBUSTMQ_SAME(ROBUSTMQ_ERR_PAYLOAD_OVER_CACHE_LIMIT, payload_over_cache_limit);
 ROBUSTMQ_SAME(ROBUSTMQ_ERR_LARGE_FILE_FAILED, large_file_failed);
 ROBUSTMQ_SAME(ROBUSTMQ_ERR_DELIVERY_TIMEOUT, delivery_timeout);
 ROBUSTMQ_SAME(ROBUSTMQ_ERR_UNKNOWN_SEQUENCE, unknown_sequence);
+ROBUSTMQ_SAME(ROBUSTMQ_ERR_RESEND_TIMEOUT, resend_timeout);
 #undef ROBUSTMQ_SAME
-static_assert(static_cast<int>(errc::unknown_sequence) < ROBUSTMQ_ERR_INVALID_ARGUMENT);
+static_assert(static_cast<int>(errc::resend_timeout) < ROBUSTMQ_ERR_INVALID_ARGUMENT);
 
 struct robustmq_client {
   explicit robustmq_client(robustmq::Options o) : client(std::move(o)) {}
@@ -65,7 +66,7 @@ struct robustmq_client {
 
 namespace {
 
-constexpr int kLastErrc = static_cast<int>(errc::unknown_sequence);
+constexpr int kLastErrc = static_cast<int>(errc::resend_timeout);
 
 int code_of(std::error_code ec) noexcept {
   if (!ec) return ROBUSTMQ_OK;

@@ -58,6 +58,10 @@ class Category final : public std::error_category {
       case errc::unknown_sequence:
         return "no message has this sequence number yet: wait for a number that publish() "
                "returned";
+      case errc::resend_timeout:
+        return "the worker did not move the dead letters back into the disk cache in time; the "
+               "request stays and it still will: check stats().dead_letters later, or call "
+               "resend_dead_letters() again to wait for it";
     }
     return "unknown robustmq error " + std::to_string(code);
   }

@@ -39,6 +39,8 @@ enum class errc : int {
   // wait_delivered()
   delivery_timeout,         // not every message up to the one waited for was delivered in time
   unknown_sequence,         // a sequence number publish() has not given out (yet)
+  // resend_dead_letters()
+  resend_timeout,           // the worker did not move the dead letters back in time (it will)
 };
 
 ROBUSTMQ_EXPORT const std::error_category& error_category() noexcept;

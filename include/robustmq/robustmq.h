@@ -75,6 +75,7 @@ enum robustmq_error {
   ROBUSTMQ_ERR_LARGE_FILE_FAILED = 16,  /* a large payload's file could not be written */
   ROBUSTMQ_ERR_DELIVERY_TIMEOUT = 17,   /* robustmq_wait_delivered(): not all delivered in time */
   ROBUSTMQ_ERR_UNKNOWN_SEQUENCE = 18,   /* a sequence number not given out by publish */
+  ROBUSTMQ_ERR_RESEND_TIMEOUT = 19,     /* robustmq_resend_dead_letters(): not done in time */
   /* C API only. */
   ROBUSTMQ_ERR_INVALID_ARGUMENT = 100,  /* a NULL pointer or an out-of-range enum value */
   ROBUSTMQ_ERR_NO_MEMORY = 101,

@@ -164,3 +164,25 @@ TEST_CASE("robustmq-cache resend with no client running: the next client sends t
   CHECK(client.stats().dead_letters == 0);
   client.stop();
 }
+
+TEST_CASE("resend_dead_letters() that runs out of time says so in its own words") {
+  testkit::Mosquitto broker;
+  testkit::TempDir dir;
+  RobustClient client(client_options(dir / "cache", "dead-timeout"));
+  client.connect_async(broker.host(), broker.port());
+  const pid_t worker = client.stats().worker_pid;
+  REQUIRE(worker > 0);
+  // A stopped worker cannot serve the request: the wait runs out on any machine.
+  REQUIRE(::kill(worker, SIGSTOP) == 0);
+  std::uint64_t moved = 7;
+  const auto ec = client.resend_dead_letters(std::chrono::milliseconds(200), moved);
+  REQUIRE(::kill(worker, SIGCONT) == 0);
+  CHECK(ec == errc::resend_timeout);
+  CHECK(ec.message().find("dead letters") != std::string::npos);
+  CHECK(moved == 7);  // untouched on failure
+  // The request stays: the worker serves it once it runs again.
+  const auto again = client.resend_dead_letters(std::chrono::seconds(60), moved);
+  CHECK_MESSAGE(!again, again.message());
+  CHECK(moved == 0);
+  client.stop();
+}

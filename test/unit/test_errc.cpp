@@ -13,7 +13,7 @@ using robustmq::errc;
 namespace {
 
 constexpr int kFirst = static_cast<int>(errc::ok);
-constexpr int kLast = static_cast<int>(errc::unknown_sequence);
+constexpr int kLast = static_cast<int>(errc::resend_timeout);
 
 // What the category says for a code it does not know.
 std::string fallback_for(int code) { return robustmq::error_category().message(code); }
