@@ -189,7 +189,7 @@ std::error_code RobustClient::Impl::resend_dead_letters(std::chrono::millisecond
   const bool ok = wait_for_worker(
       [&] { return control.dead_resend_done.load(std::memory_order_acquire) >= request; },
       deadline);
-  if (!ok) return errc::flush_timeout;
+  if (!ok) return errc::resend_timeout;
   moved = control.dead_resend_moved.load(std::memory_order_relaxed);
   return {};
 }

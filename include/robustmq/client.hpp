@@ -337,7 +337,7 @@ class ROBUSTMQ_EXPORT RobustClient {
   // into the disk cache, behind every message published before the call, and waits until the
   // worker did: they are then sent again, oldest first, with their original sequence numbers
   // (no new receipt: their numbers were reported dropped when they were refused). Returns {}
-  // and sets `moved` to how many it moved (0: there were none); errc::flush_timeout when the
+  // and sets `moved` to how many it moved (0: there were none); errc::resend_timeout when the
   // worker has not done it within timeout (the request stays: it still will). Also
   // not_connected, stopped, forked_child. Without a running client, `robustmq-cache resend`
   // does the same. Thread safety: any thread; calls at the same time may be served together

@@ -259,7 +259,7 @@ ROBUSTMQ_EXPORT int robustmq_flush(robustmq_client* client, int64_t timeout_ms);
 /* Moves the dead letters (messages the broker refused for good, kept in the cache directory)
  * back into the disk cache behind every message published before the call, and waits until the
  * worker did: they are sent again with their original sequence numbers. ROBUSTMQ_OK and
- * *moved (if not NULL) the number moved; ROBUSTMQ_ERR_FLUSH_TIMEOUT when the worker has not done
+ * *moved (if not NULL) the number moved; ROBUSTMQ_ERR_RESEND_TIMEOUT when the worker has not done
  * it within timeout_ms (it still will). Also _NOT_CONNECTED, _STOPPED, _FORKED_CHILD,
  * _INVALID_ARGUMENT. Thread safety: any thread. */
 ROBUSTMQ_EXPORT int robustmq_resend_dead_letters(robustmq_client* client, int64_t timeout_ms,
