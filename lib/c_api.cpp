@@ -324,10 +324,11 @@ int (robustmq_stats)(const robustmq_client* client, struct robustmq_stats* out) 
 }
 
 const char* robustmq_state_name(int state) {
-  if (!in_range(state, ROBUSTMQ_STATE_IDLE, ROBUSTMQ_STATE_STOPPED)) return "unknown";
+  if (!in_range(state, ROBUSTMQ_STATE_IDLE, ROBUSTMQ_STATE_REFUSED)) return "unknown";
   static_assert(static_cast<int>(robustmq::ConnectionState::stopped) == ROBUSTMQ_STATE_STOPPED &&
                 static_cast<int>(robustmq::ConnectionState::connected) ==
-                    ROBUSTMQ_STATE_CONNECTED);
+                    ROBUSTMQ_STATE_CONNECTED &&
+                static_cast<int>(robustmq::ConnectionState::refused) == ROBUSTMQ_STATE_REFUSED);
   // to_string() returns views of string literals, so .data() is NUL-terminated.
   return robustmq::to_string(static_cast<robustmq::ConnectionState>(state)).data();
 }

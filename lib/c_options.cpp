@@ -157,6 +157,18 @@ int robustmq_options_set_publish_wait_ms(robustmq_options* o, int64_t ms) {
   });
 }
 
+int robustmq_options_set_drain_rate(robustmq_options* o, uint64_t messages_per_second,
+                                    uint64_t bytes_per_second) {
+  return set(o, [&](robustmq::Options& x) {
+    if (!robustmq::limits_of("drain_rate_messages").admits(messages_per_second) ||
+        !robustmq::limits_of("drain_rate_bytes").admits(bytes_per_second))
+      return ROBUSTMQ_ERR_INVALID_ARGUMENT;
+    x.drain_rate = {.messages_per_second = messages_per_second,
+                    .bytes_per_second = bytes_per_second};
+    return ROBUSTMQ_OK;
+  });
+}
+
 int robustmq_options_set_max_inflight(robustmq_options* o, size_t n) {
   return set(o, [&](robustmq::Options& x) {
     if (!robustmq::limits_of("max_inflight").admits(n)) return ROBUSTMQ_ERR_INVALID_ARGUMENT;

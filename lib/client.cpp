@@ -106,6 +106,7 @@ std::string_view to_string(ConnectionState s) noexcept {
     case ConnectionState::connected: return "connected";
     case ConnectionState::disconnected: return "disconnected";
     case ConnectionState::stopped: return "stopped";
+    case ConnectionState::refused: return "refused";
   }
   return "unknown";
 }

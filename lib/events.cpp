@@ -162,7 +162,8 @@ EventThread::Pass EventThread::pass() {
     state_ = state;
     new_state = state;
     // The worker writes the error before it stores the state.
-    if (state == ConnectionState::disconnected) reason = read_status_text(st.last_error);
+    if (state == ConnectionState::disconnected || state == ConnectionState::refused)
+      reason = read_status_text(st.last_error);
   }
   p.reported = !receipts_.empty() || new_state.has_value();
   if (p.reported) report(receipts_, new_state, reason);

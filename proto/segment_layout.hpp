@@ -237,5 +237,6 @@ static_assert(static_cast<std::uint32_t>(ConnectionState::connecting) == 1);
 static_assert(static_cast<std::uint32_t>(ConnectionState::connected) == 2);
 static_assert(static_cast<std::uint32_t>(ConnectionState::disconnected) == 3);
 static_assert(static_cast<std::uint32_t>(ConnectionState::stopped) == 4);
+static_assert(static_cast<std::uint32_t>(ConnectionState::refused) == 5);
 
 }  // namespace robustmq::shm

@@ -77,6 +77,9 @@ struct WorkerConfig {
   // logging
   LogLevel log_level = LogLevel::info;
   bool log_syslog = false;
+  // Options::drain_rate: messages and bytes per second sent from the disk cache; 0: unlimited.
+  std::uint64_t drain_rate_messages = 0;
+  std::uint64_t drain_rate_bytes = 0;
 
   bool operator==(const WorkerConfig&) const = default;
 };

@@ -16,6 +16,9 @@
 namespace robustmq {
 
 inline constexpr std::uint64_t kUnbounded = std::numeric_limits<std::uint64_t>::max();
+// The largest Options::drain_rate.
+inline constexpr std::uint64_t kMaxDrainMessages = 1'000'000;
+inline constexpr std::uint64_t kMaxDrainBytes = 1'000'000'000'000;
 
 // The values a field may take: numbers and durations (their count()) min..max; text its length
 // in bytes; enumerations and flags their numeric value (set by their names).
@@ -134,6 +137,13 @@ constexpr void for_each_field(Visit&& visit) {
               {-1, 315'360'000'000}});
   visit(Field{"log_level", "Options::log_level", &W::log_level, &O::log_level});
   visit(Field{"log_syslog", "Options::log_to_syslog", &W::log_syslog, &O::log_to_syslog});
+  // Added later (a worker given no value paces nothing). Beyond these bounds a rate paces
+  // nothing a worker can reach, and is more likely a mistake (a negative number cast).
+  visit(Field{"drain_rate_messages", "Options::drain_rate.messages_per_second",
+              &W::drain_rate_messages,
+              [](const O& o) { return o.drain_rate.messages_per_second; }, {0, kMaxDrainMessages}});
+  visit(Field{"drain_rate_bytes", "Options::drain_rate.bytes_per_second", &W::drain_rate_bytes,
+              [](const O& o) { return o.drain_rate.bytes_per_second; }, {0, kMaxDrainBytes}});
 }
 
 // The limits of the field with this key, at compile time (an unknown key does not compile).

@@ -3,6 +3,8 @@
 #include <getopt.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -29,6 +31,7 @@ constexpr int kUsage = 1;
 constexpr int kSetup = 2;
 constexpr int kRefused = 3;
 constexpr int kLeftCached = 4;
+constexpr int kConnectionRefused = 5;
 
 constexpr const char* kHelp = R"(robustmq-pub: publish MQTT messages that survive crashes and broker outages.
 
@@ -59,6 +62,10 @@ Connection and delivery:
                          $XDG_CACHE_HOME/robustmq-pub/CLIENT_ID, else ~/.cache/robustmq-pub/...)
       --cache-type sqlite|file   the disk cache (default sqlite)
       --timeout SECONDS  how long to wait for delivery once the input is queued (default 10)
+      --drain-rate N     send what earlier runs left in the cache at most N messages per
+                         second (default 0: as fast as the broker takes them); new messages
+                         wait behind that backlog
+      --drain-rate-bytes N   ... and at most N bytes (topic + payload) per second
       --progress         print "queued N" on stdout once the Nth message is queued
       --hand-off         return as soon as every message is queued: the worker goes on
                          delivering in the background, reconnecting as needed, and exits once
@@ -83,6 +90,10 @@ Exit codes:
   4  messages are left in the cache because the broker was not reachable within --timeout;
      they are sent by the next robustmq-pub (or RobustMQ client) with the same -i and
      --cache-dir, e.g. robustmq-pub -i ID --cache-dir DIR --drain
+  5  the broker refused the connection (bad user name or password, not authorized, banned):
+     once the input is queued robustmq-pub stops as soon as it hears so, without waiting out
+     --timeout (-l still reads and caches every line up to the end of its input), and the
+     messages are left in the cache as for 4; fix the credentials, then --drain
 
 After a crash or kill -9: the worker process of the dead run goes on delivering what was
 queued, reconnecting as needed, and exits once everything is acknowledged. A robustmq-pub run
@@ -138,6 +149,7 @@ struct Args {
   std::string cache_dir;
   robustmq::CacheType cache_type = robustmq::CacheType::sqlite;
   std::chrono::seconds timeout{10};
+  robustmq::DrainRate drain_rate;
   bool progress = false;
   bool hand_off = false;
   bool debug = false;
@@ -151,7 +163,10 @@ void set_source(Args& a, Source s) {
 }
 
 Args parse(int argc, char** argv) {
-  enum { kCacheDir = 1000, kCacheType, kTimeout, kProgress, kHelpOpt, kVersion, kDrain, kHandOff };
+  enum {
+    kCacheDir = 1000, kCacheType, kTimeout, kProgress, kHelpOpt, kVersion, kDrain, kHandOff,
+    kDrainRate, kDrainRateBytes
+  };
   static const option longs[] = {
       {"host", required_argument, nullptr, 'h'},   {"port", required_argument, nullptr, 'p'},
       {"topic", required_argument, nullptr, 't'},  {"qos", required_argument, nullptr, 'q'},
@@ -166,6 +181,8 @@ Args parse(int argc, char** argv) {
       {"progress", no_argument, nullptr, kProgress},
       {"hand-off", no_argument, nullptr, kHandOff},
       {"drain", no_argument, nullptr, kDrain},
+      {"drain-rate", required_argument, nullptr, kDrainRate},
+      {"drain-rate-bytes", required_argument, nullptr, kDrainRateBytes},
       {"help", no_argument, nullptr, kHelpOpt},    {"version", no_argument, nullptr, kVersion},
       {nullptr, 0, nullptr, 0}};
   Args a;
@@ -216,6 +233,15 @@ Args parse(int argc, char** argv) {
         a.timeout = std::chrono::seconds(*v);
         break;
       }
+      case kDrainRate:
+      case kDrainRateBytes: {
+        // The upper bounds are connect_async()'s to check (it names the option and the range).
+        const auto v = to_number(optarg);
+        if (!v || *v < 0) usage_error("--drain-rate and --drain-rate-bytes need a number >= 0");
+        (c == kDrainRate ? a.drain_rate.messages_per_second : a.drain_rate.bytes_per_second) =
+            static_cast<std::uint64_t>(*v);
+        break;
+      }
       case kProgress: a.progress = true; break;
       case kHandOff: a.hand_off = true; break;
       case kHelpOpt: std::fputs(kHelp, stdout); std::exit(kDelivered);
@@ -252,8 +278,14 @@ class Publisher {
     o.password = args_.password;
     o.reconnect_min = 100ms;
     o.reconnect_max = 2s;
+    o.drain_rate = args_.drain_rate;
     o.log_level = args_.debug ? robustmq::LogLevel::debug : robustmq::LogLevel::warning;
     client_.emplace(o);
+    // The state `refused` lasts until an attempt connects: it is not missed.
+    client_->set_connection_handler([this](robustmq::ConnectionState s, std::string_view) {
+      if (s != robustmq::ConnectionState::stopped)
+        refused_.store(s == robustmq::ConnectionState::refused);
+    });
     try {
       client_->connect_async(args_.host, args_.port);
       return true;
@@ -280,11 +312,33 @@ class Publisher {
     return true;
   }
 
+  // The broker refused the connection for good (ConnectionState::refused).
+  bool refused() const { return refused_.load(); }
+
   // Waits up to --timeout until every message is delivered (this run's and any an earlier run
-  // left, which are numbered below them), then stops. Returns whether everything was.
-  bool finish() {
-    const bool delivered = !client_->wait_delivered(args_.timeout);
+  // left, which are numbered below them), or until the broker refused the connection, then
+  // stops. Returns the exit code.
+  int finish() {
+    const auto deadline = Clock::now() + args_.timeout;
+    bool delivered = false;
+    while (true) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      delivered = !client_->wait_delivered(std::clamp(left, 0ms, kRefusalCheck));
+      if (delivered || refused() || Clock::now() >= deadline) break;
+    }
+    const bool was_refused = !delivered && refused();
     client_->stop();
+    if (was_refused) {
+      const robustmq::Stats s = client_->stats();
+      std::fprintf(stderr,
+                   "robustmq-pub: the broker %s:%d refused the connection: %s; %s undelivered "
+                   "messages wait in %s: fix the credentials, then run robustmq-pub -i %s "
+                   "--cache-dir %s --drain (or publish again) to send them\n",
+                   args_.host.c_str(), args_.port, s.last_error.c_str(),
+                   s.cache_backlog > 0 ? std::to_string(s.cache_backlog).c_str() : "the",
+                   args_.cache_dir.c_str(), args_.client_id.c_str(), args_.cache_dir.c_str());
+      return kConnectionRefused;
+    }
     if (!delivered) {
       const robustmq::Stats s = client_->stats();
       std::fprintf(stderr,
@@ -296,7 +350,7 @@ class Publisher {
                    args_.cache_dir.c_str(), args_.client_id.c_str(), args_.cache_dir.c_str(),
                    s.last_error.empty() ? "" : "; last error: ", s.last_error.c_str());
     }
-    return delivered;
+    return delivered ? kDelivered : kLeftCached;
   }
 
   void stop() { client_->stop(); }
@@ -305,8 +359,12 @@ class Publisher {
   void hand_off() { client_->stop(robustmq::StopMode::hand_off); }
 
  private:
+  // How often finish() looks for a refusal while it waits for delivery.
+  static constexpr std::chrono::milliseconds kRefusalCheck{50};
+
   const Args& args_;
-  std::optional<robustmq::RobustClient> client_;
+  std::atomic<bool> refused_{false};
+  std::optional<robustmq::RobustClient> client_;  // after refused_: its handler uses refused_
   std::uint64_t queued_ = 0;
 };
 
@@ -361,5 +419,5 @@ int main(int argc, char** argv) {
     pub.hand_off();
     return kDelivered;
   }
-  return pub.finish() ? kDelivered : kLeftCached;
+  return pub.finish();
 }

@@ -17,8 +17,13 @@ struct Event {
   enum class Kind { connected, connect_failed, connection_lost, delivered, send_failed };
   Kind kind;
   std::uint64_t send_id = 0;  // delivered / send_failed
+  // delivered: the MQTT 5 refusal's reason code (0: acknowledged); connected: the broker's
+  // Receive Maximum (MQTT 5 CONNACK property; 0: none given); else the transport's error code.
   int code = 0;
   std::string text;
+  // connect_failed: a refusal that retrying does not cure by itself (bad credentials, not
+  // authorized, banned, a certificate that does not verify): the state becomes `refused`.
+  bool refused = false;
 };
 
 class EventQueue {

@@ -11,8 +11,9 @@
 //                            <cache>/dead-letters/ until re-sent (loop_dead.cpp)
 //   Transport (transport.hpp) the broker: Paho (mqtt.hpp), or a scripted fake in the tests
 //   Loop     (here)          events, the connection's states, the stop/flush/exit deadlines,
-//                            waiting for work; its one send path and retiring the window's
-//                            acknowledged prefix are in loop_send.cpp, the application's
+//                            waiting for work; the transport's events, connecting and the
+//                            backoff are in loop_link.cpp, its one send path and retiring the
+//                            window's acknowledged prefix in loop_send.cpp, the application's
 //                            exit and the worker's end in loop_end.cpp
 //
 // Invariants. invariants_hold() (invariants.cpp) checks each after every pass (step()) in
@@ -53,6 +54,7 @@
 //   start() --------------------------------------------------------------> connecting
 //   connecting --Event::connected------------------------------------------> connected
 //   connecting --Event::connect_failed-------------------------------------> backoff
+//                (refused: the state `refused`, and the backoff jumps to reconnect_max)
 //   connecting --the transport cannot start an attempt (connect() != 0)----> backoff
 //   connected  --Event::connection_lost | Event::send_failed of a message in the window |
 //                send() != 0 | no acknowledgement within cache_timeout (+ a large
@@ -61,7 +63,11 @@
 //   backoff    --reconnect_at_ reached (check_timeouts())-------------------> connecting
 //
 //   Entering backoff schedules reconnect_at_ with exponential backoff and full jitter
-//   (reconnect_min .. reconnect_max); entering connected resets the backoff. Events that do not
+//   (reconnect_min .. reconnect_max); entering connected resets the backoff, and bounds the
+//   window by the broker's MQTT 5 Receive Maximum. A refusal that retrying does not cure
+//   (Event::refused: credentials, authorization, a ban, certificates) sets the backoff to
+//   reconnect_max at once; the state stays `refused` (ConnectionState) through the later
+//   attempts until one connects or fails for another reason. Nothing is dropped meanwhile. Events that do not
 //   fit the state (a late report about a connection already given up) are ignored.
 //
 // Deadlines (the third state machine): a stop() or flush() first lets the window drain for up to
@@ -88,6 +94,8 @@
 //   backlog spool never protected the newest messages anyway (journal mode and flush() do).
 //   So this trigger only frees ring space before publish() would have to wait for it.
 //   cache --send()-->  in flight --Event::delivered--> retired: removed from the cache
+//         (at most Options::drain_rate: pacer_, worker/pacer.hpp; the ring waits behind the
+//         cache meanwhile, invariant 3, so a paced backlog keeps the order)
 //   ring  --send()-->  in flight --Event::delivered--> retired: the tail advances
 //
 // Waking up: the client's side and the worker's side of the handshake (worker_sleeping, the
@@ -100,7 +108,6 @@
 
 #include <algorithm>
 #include <cassert>
-#include <random>
 
 #include "worker/log.hpp"
 
@@ -130,9 +137,13 @@ Loop::Loop(WorkerConfig config, MappedSegment segment, std::unique_ptr<cache::Ca
       spooler_(config_, std::move(cache), ring_, report_, drops_, large_, time_),
       dead_(config_, report_, time_),
       backoff_(config_.reconnect_min),
-      refusal_backoff_(config_.reconnect_min) {
+      refusal_backoff_(config_.reconnect_min),
+      pacer_(config_.drain_rate_messages, config_.drain_rate_bytes) {
   read_pos_ = ring_.tail();
   seg_.control.worker_pid.store(static_cast<std::uint32_t>(::getpid()));
+  // Before the client hears "running": no state of an earlier worker (a `refused`, say) is
+  // read as this one's. start() makes the first attempt right after.
+  report_.state(ConnectionState::connecting);
   spooler_.publish_counts();
   init_sequence();
   init_delivered();
@@ -173,118 +184,6 @@ bool Loop::step() {
   if (ring_empty && window_.empty()) update_delivered_when_idle();
   assert(invariants_hold());
   return !done;
-}
-
-void Loop::handle_events() {
-  events_.take(event_buf_);
-  for (auto& e : event_buf_) {
-    if (e.kind != Event::Kind::delivered)
-      log(Level::debug, "event {} (link {}, in flight {}): {}", static_cast<int>(e.kind),
-          static_cast<int>(link_), window_.entries(), e.text);
-    switch (e.kind) {
-      case Event::Kind::connected:
-        if (link_ == Link::connecting) on_connected();
-        break;
-      case Event::Kind::connect_failed:
-        if (link_ != Link::connecting) break;
-        report_.error(fmt::format("cannot connect to {}:{}: {}", config_.host, config_.port, e.text));
-        link_ = Link::backoff;
-        report_.state(ConnectionState::disconnected);
-        schedule_reconnect();
-        break;
-      case Event::Kind::connection_lost:
-        if (link_ != Link::connected) break;  // a late report about a connection already given up
-        on_link_down(fmt::format("connection lost: {}", e.text));
-        break;
-      case Event::Kind::delivered: {
-        const bool temporary = e.code != 0 && refusal_is_temporary(e.code);
-        const Inflight* f = window_.acknowledge(
-            e.send_id, temporary ? 0 : static_cast<std::uint8_t>(e.code));
-        if (f == nullptr) break;  // stale: from before a loss, or already acknowledged
-        if (temporary) {
-          hold_after_refusal(*f, e.text);
-          break;
-        }
-        if (e.code != 0) {
-          // Counted, recorded and kept as a dead letter when it retires (retire()).
-          drops_.refused(e.text, time_.now());
-        } else {
-          seg_.status.acknowledged.fetch_add(1, std::memory_order_relaxed);
-          refusal_backoff_ = config_.reconnect_min;
-        }
-        retire();
-        break;
-      }
-      case Event::Kind::send_failed:
-        if (window_.holds(e.send_id) && link_ == Link::connected) {
-          on_link_down(fmt::format("connection lost while publishing: {}", e.text));
-          transport_.disconnect(std::chrono::milliseconds(0));
-        }
-        break;
-    }
-  }
-}
-
-void Loop::on_connected() {
-  link_ = Link::connected;
-  qos2_cut_ = false;
-  backoff_ = config_.reconnect_min;
-  report_.state(ConnectionState::connected);
-  log(Level::info, "connected to {}:{}", config_.host, config_.port);
-}
-
-void Loop::on_link_down(const std::string& why) {
-  if (link_ == Link::connected) {
-    log(Level::warning, "{}; {} messages in flight will be sent again", why, window_.entries());
-    seg_.status.reconnects.fetch_add(1, std::memory_order_relaxed);
-  }
-  report_.error(why);
-  link_ = Link::backoff;
-  report_.state(ConnectionState::disconnected);
-  qos2_cut_ = window_.abandon() || qos2_cut_;
-  read_pos_ = ring_.tail();
-  spooler_.rewind();
-  schedule_reconnect();
-}
-
-void Loop::hold_after_refusal(const Inflight& f, const std::string& why) {
-  const auto delay = refusal_backoff_;
-  refusal_backoff_ = std::min(refusal_backoff_ * 2, config_.reconnect_max);
-  log(Level::warning, "{} (seq {}): sending it and the {} messages after it again in {} ms", why,
-      f.seq, window_.entries() - 1, delay.count());
-  report_.error(fmt::format("{}: sending again in {} ms", why, delay.count()));
-  seg_.status.refused_for_now.fetch_add(1, std::memory_order_relaxed);
-  // As after a loss (invariant 4), without dropping the connection: what was sent after the
-  // refused message goes again behind it, so the order holds. Late answers to the abandoned
-  // sends are stale (Window::acknowledge()).
-  qos2_cut_ = window_.abandon() || qos2_cut_;
-  read_pos_ = ring_.tail();
-  spooler_.rewind();
-  held_until_ = time_.now() + delay;
-}
-
-void Loop::schedule_reconnect() {
-  static thread_local std::minstd_rand rng{static_cast<unsigned>(::getpid())};
-  // Full jitter in [backoff/2, backoff]: many devices reconnecting after a broker restart do
-  // not arrive at the same instant.
-  const auto b = backoff_.count();
-  const auto delay = std::chrono::milliseconds(b / 2 + static_cast<long>(rng() % (b / 2 + 1)));
-  reconnect_at_ = time_.now() + delay;
-  backoff_ = std::min(backoff_ * 2, config_.reconnect_max);
-}
-
-void Loop::start_connect() {
-  seg_.status.connect_attempts.fetch_add(1, std::memory_order_relaxed);
-  link_ = Link::connecting;
-  report_.state(ConnectionState::connecting);
-  const int rc = transport_.connect(qos2_cut_);
-  if (rc != 0) {
-    report_.error(fmt::format("cannot start connecting to {}:{}: {}", config_.host, config_.port,
-                              transport_.describe_error(rc)));
-    link_ = Link::backoff;
-    report_.state(ConnectionState::disconnected);
-    schedule_reconnect();
-  }
 }
 
 void Loop::check_timeouts() {
@@ -387,6 +286,7 @@ std::optional<Clock::time_point> Loop::next_deadline() const {
   if (const auto due = spooler_.removals_due()) consider(*due);
   if (settle_deadline_) consider(*settle_deadline_);
   if (held_until_) consider(*held_until_);
+  if (paced_until_ && link_ == Link::connected) consider(*paced_until_);
   return at;
 }
 

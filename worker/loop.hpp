@@ -21,6 +21,7 @@
 #include "worker/drops.hpp"
 #include "worker/events.hpp"
 #include "worker/large_file.hpp"
+#include "worker/pacer.hpp"
 #include "worker/report.hpp"
 #include "worker/spooler.hpp"
 #include "worker/transport.hpp"
@@ -83,7 +84,8 @@ class Loop {
   };
 
   void handle_events();
-  void on_connected();
+  void on_connected(int receive_maximum);
+  void on_connect_failed(const Event& e);
   void on_link_down(const std::string& why);
   void start_connect();
   void schedule_reconnect();
@@ -147,11 +149,19 @@ class Loop {
   Clock::time_point reconnect_at_{};
   std::chrono::milliseconds backoff_;
   bool qos2_cut_ = false;  // a QoS 2 message was in flight at the last loss: next connect clean
+  // The last attempt was refused for good (Event::refused): the state is `refused`, attempts
+  // come every reconnect_max.
+  bool refused_ = false;
   // A temporary refusal: nothing is sent before this (and the backoff for the next one).
   std::optional<Clock::time_point> held_until_;
   std::chrono::milliseconds refusal_backoff_;
 
   std::uint64_t read_pos_ = 0;  // ring index of the next record to send (>= tail)
+
+  // Options::drain_rate: the messages sent from the cache, and when the next may go if the
+  // last fill_window() had to stop for it (none: it did not).
+  Pacer pacer_;
+  std::optional<Clock::time_point> paced_until_;
 
   // Deadlines of a stop, a flush and the application's exit.
   bool producer_alive_ = true;

@@ -11,10 +11,16 @@ namespace robustmq::worker {
 void Loop::fill_window() {
   // A stop or flush waits a moment for the window to drain before it spools; if spooling then
   // fails (a full disk), sending goes on: it is the only way left to make progress.
+  paced_until_.reset();
   if (settling() || held_until_) return;
   while (link_ == Link::connected && window_.open()) {
     Candidate c;
     if (const cache::CachedMessage* m = spooler_.next_unsent()) {
+      // Paced drain: the cache's next message waits for the bucket, and the ring behind it.
+      if (pacer_.limited() && time_.now() < pacer_.ready_at()) {
+        paced_until_ = pacer_.ready_at();
+        break;
+      }
       c.source = Inflight::Source::cache;
       c.cache_id = m->id;
       c.message = {.seq = m->seq, .enqueue_ns = m->enqueue_ns, .qos = m->qos,
@@ -116,6 +122,7 @@ bool Loop::send(const Candidate& c) {
                 .ack_grace = file ? LargeFiles::ack_grace(payload.size())
                                   : std::chrono::milliseconds(0),
                 .large_ref = m.large ? std::string(m.payload) : std::string()});
+  if (c.source == Inflight::Source::cache) pacer_.spent(m.topic.size() + payload.size(), time_.now());
   passed(c);
   seg_.status.sent.fetch_add(1, std::memory_order_relaxed);
   return true;

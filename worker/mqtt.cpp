@@ -36,10 +36,10 @@ void report_loss(std::string text) {
   push({Event::Kind::connection_lost, 0, 0, std::move(text)});
 }
 
-void connected() {
+void connected(int receive_maximum) {
   g_shared->ever_connected.store(true);
   g_shared->lost.store(false);
-  push({Event::Kind::connected, 0, 0, {}});
+  push({Event::Kind::connected, 0, receive_maximum, {}});
 }
 
 std::string take_tls_error() {
@@ -47,18 +47,25 @@ std::string take_tls_error() {
   return std::exchange(g_shared->tls_error, {});
 }
 
-// The text of a failed connect: Paho's code, the broker's reason, OpenSSL's reason.
-std::string connect_failure_text(int code, int reason, const char* message) {
-  // The status block keeps about 250 bytes of it: the most specific reason goes first.
-  if (auto tls = take_tls_error(); !tls.empty()) return fmt::format("TLS: {}", tls);
-  std::string text;
-  if (reason >= MQTTREASONCODE_UNSPECIFIED_ERROR) {
-    text = fmt::format("connection refused: {} (MQTT 5 reason 0x{:02x})",
-                       MQTTReasonCode_toString(static_cast<MQTTReasonCodes>(reason)), reason);
-  } else {
-    text = Mqtt::describe(code);
+// A failed connect: Paho's code, the broker's reason (`reason`: an MQTT 5 CONNACK reason code
+// >= 0x80, else 0), OpenSSL's reason, and whether retrying cannot cure it by itself.
+Event connect_failure(int version, int code, int reason, const char* message) {
+  Event e{Event::Kind::connect_failed, 0, code, {}};
+  // The status block keeps about 250 bytes of the text: the most specific reason goes first.
+  if (auto tls = take_tls_error(); !tls.empty()) {
+    e.refused = tls_failure_is_permanent(tls);
+    e.text = fmt::format("TLS: {}", tls);
+    return e;
   }
-  if (message && *message) text += fmt::format(" ({})", message);
+  if (reason >= MQTTREASONCODE_UNSPECIFIED_ERROR) {
+    e.refused = connack_refusal_is_permanent(5, reason);
+    e.text = fmt::format("connection refused: {} (MQTT 5 reason 0x{:02x})",
+                         MQTTReasonCode_toString(static_cast<MQTTReasonCodes>(reason)), reason);
+  } else {
+    e.refused = version != 5 && connack_refusal_is_permanent(version, code);
+    e.text = Mqtt::describe(code);
+  }
+  if (message && *message) e.text += fmt::format(" ({})", message);
   if (code == MQTTASYNC_FAILURE) {
     // Paho says the same for every network failure. A name that does not resolve is worth
     // telling apart (a typo in the host is the commonest deployment error); this runs on
@@ -69,25 +76,35 @@ std::string connect_failure_text(int code, int reason, const char* message) {
     const int rc = ::getaddrinfo(g_shared->host.c_str(), nullptr, &hints, &res);
     if (res) ::freeaddrinfo(res);
     if (rc != 0 && rc != EAI_SYSTEM)
-      text = fmt::format("cannot resolve the host name: {}", ::gai_strerror(rc));
+      e.text = fmt::format("cannot resolve the host name: {}", ::gai_strerror(rc));
   }
-  return text;
+  return e;
 }
 
-void on_connected(void*, MQTTAsync_successData*) { connected(); }
-void on_connected5(void*, MQTTAsync_successData5*) { connected(); }
+void on_connected(void*, MQTTAsync_successData*) { connected(0); }
+
+// MQTT 5: the broker's Receive Maximum bounds the messages in flight (the loop's window).
+void on_connected5(void*, MQTTAsync_successData5* data) {
+  int receive_maximum = 0;
+  if (data && MQTTProperties_hasProperty(&data->properties, MQTTPROPERTY_CODE_RECEIVE_MAXIMUM))
+    receive_maximum =
+        MQTTProperties_getNumericValue(&data->properties, MQTTPROPERTY_CODE_RECEIVE_MAXIMUM);
+  connected(std::max(receive_maximum, 0));
+}
 
 void on_connect_failure(void*, MQTTAsync_failureData* data) {
-  const int code = data ? data->code : -1;
-  push({Event::Kind::connect_failed, 0, code,
-        connect_failure_text(code, 0, data ? data->message : nullptr)});
+  // A CONNACK refusal comes with its return code (1..5) in `code`.
+  push(connect_failure(4, data ? data->code : -1, 0, data ? data->message : nullptr));
 }
 
 void on_connect_failure5(void*, MQTTAsync_failureData5* data) {
   const int code = data ? data->code : -1;
-  push({Event::Kind::connect_failed, 0, code,
-        connect_failure_text(code, data ? static_cast<int>(data->reasonCode) : 0,
-                             data ? data->message : nullptr)});
+  // Paho 1.3 puts a CONNACK's reason code in `code` (reasonCode stays 0); other failures may
+  // carry one in reasonCode.
+  int reason = data ? static_cast<int>(data->reasonCode) : 0;
+  if (reason < MQTTREASONCODE_UNSPECIFIED_ERROR)
+    reason = code >= MQTTREASONCODE_UNSPECIFIED_ERROR ? code : 0;
+  push(connect_failure(5, code, reason, data ? data->message : nullptr));
 }
 
 // Paho hands OpenSSL's error queue over line by line; the last reason wins (the first lines

@@ -8,7 +8,9 @@
 //   - At most one Event::connection_lost per established connection (a broker's MQTT 5
 //     DISCONNECT and the socket closing after it are one loss).
 //   - Failure texts carry the reason a user can act on: the CONNACK reason ("bad user name or
-//     password"), OpenSSL's reason ("certificate verify failed"), Paho's message otherwise.
+//     password"), OpenSSL's reason ("certificate verify failed"), Paho's message otherwise;
+//     connack_refusal_is_permanent() and tls_failure_is_permanent() (mqtt_options.hpp) say
+//     which of them are refusals (Event::refused).
 #pragma once
 
 #include <atomic>

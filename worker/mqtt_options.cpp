@@ -200,4 +200,22 @@ std::string openssl_reason(std::string_view line) {
   return out;
 }
 
+bool connack_refusal_is_permanent(int mqtt_version, int code) {
+  if (mqtt_version != 5) return code == 1 || code == 2 || code == 4 || code == 5;
+  switch (code) {
+    case 0x84: case 0x85: case 0x86: case 0x87: case 0x8A: case 0x8C: return true;
+    default: return false;
+  }
+}
+
+bool tls_failure_is_permanent(std::string_view reason) {
+  // OpenSSL's own verification, and the alerts a broker sends when it rejects our certificate.
+  for (std::string_view permanent :
+       {"certificate verify failed", "alert bad certificate", "alert unknown ca",
+        "alert certificate required", "alert certificate expired", "alert certificate revoked",
+        "alert certificate unknown"})
+    if (reason.find(permanent) != std::string_view::npos) return true;
+  return false;
+}
+
 }  // namespace robustmq::worker

@@ -44,4 +44,16 @@ void set_seq_property(MQTTProperties& props, std::uint64_t seq);
 // naming the TLS options when a file did not load. Unparsable lines are returned trimmed.
 std::string openssl_reason(std::string_view line);
 
+// Whether a CONNACK refusal is one that retrying does not cure by itself (the connection state
+// `refused`, README "What happens when"): MQTT 3.1.1 return codes 1 (unacceptable protocol
+// version), 2 (identifier rejected), 4 (bad user name or password), 5 (not authorized); MQTT 5
+// reason codes 0x84 (unsupported protocol version), 0x85 (client identifier not valid), 0x86
+// (bad user name or password), 0x87 (not authorized), 0x8A (banned), 0x8C (bad authentication
+// method). Every other code (server unavailable, busy, quota, rate) is retried as usual.
+bool connack_refusal_is_permanent(int mqtt_version, int code);
+
+// Whether the TLS failure `reason` (openssl_reason()'s text, several joined by ", ") means the
+// certificates do not fit: the broker's does not verify, or the broker rejected ours.
+bool tls_failure_is_permanent(std::string_view reason);
+
 }  // namespace robustmq::worker

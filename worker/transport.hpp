@@ -14,6 +14,9 @@
 //     event with code != 0 is a refusal by the broker (MQTT 5 reason code >= 0x80), text says
 //     why. QoS 0 messages are "delivered" once written.
 //   - Failure texts carry the reason a user can act on.
+//   - An Event::connect_failed that retrying cannot cure by itself (bad credentials, not
+//     authorized, banned, a certificate that does not verify) has `refused` set; an
+//     Event::connected carries the broker's MQTT 5 Receive Maximum in `code` (0: none).
 #pragma once
 
 #include <chrono>

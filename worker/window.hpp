@@ -51,6 +51,9 @@ struct Inflight {
 class Window {
  public:
   explicit Window(std::size_t size) : size_(size) {}
+  // A new bound on the QoS 1/2 messages in flight (the broker's Receive Maximum), while the
+  // window is empty (the link is not yet up).
+  void resize(std::size_t size) noexcept { size_ = size; }
 
   // Room for one more message: fewer than size() QoS 1/2 messages await their acknowledgement
   // and fewer than size() + kQos0Ahead messages are in flight in all. QoS 0 has no

@@ -67,6 +67,14 @@ struct WillOptions {
   bool retain = false;
 };
 
+// Paced drains (Options::drain_rate): a token bucket for the backlog the disk cache sends after
+// an outage, so that a fleet coming back does not flatten the broker or a metered link.
+// 0: unlimited. Both set: whichever is tighter.
+struct DrainRate {
+  std::uint64_t messages_per_second = 0;  // 0..1,000,000
+  std::uint64_t bytes_per_second = 0;     // topic + payload bytes, 0..10^12
+};
+
 struct Options {
   std::string client_id;                        // MQTT client id; also names the shared segment
   CacheType cache_type = CacheType::sqlite;
@@ -110,8 +118,12 @@ struct Options {
   // --- the MQTT connection ---
   // Messages handed to the broker without waiting for the previous acknowledgement (1..65535).
   // QoS 0 messages have no acknowledgement to wait for: up to max_inflight + 32 of them are
-  // queued for the socket at once (QoS 1/2 messages among them at most max_inflight).
+  // queued for the socket at once (QoS 1/2 messages among them at most max_inflight). With
+  // MQTT 5 the broker's Receive Maximum (CONNACK) bounds it further.
   std::size_t max_inflight = 1;
+  // How fast messages from the disk cache (the backlog of an outage) are sent; messages
+  // published meanwhile wait behind them, so the order holds. README "Options".
+  DrainRate drain_rate;
   MqttVersion mqtt_version = MqttVersion::v3_1_1;
   std::chrono::seconds keepalive{30};
   std::chrono::seconds connect_timeout{10};
@@ -167,7 +179,19 @@ enum class StopMode {
              // power cut: flush() first for that.
 };
 
-enum class ConnectionState : std::uint8_t { idle, connecting, connected, disconnected, stopped };
+// The worker's connection to the broker. Values are only ever appended (the C API and the
+// shared segment carry them by number).
+enum class ConnectionState : std::uint8_t {
+  idle,
+  connecting,
+  connected,
+  disconnected,  // the last attempt failed or the connection was lost: retried with backoff
+  stopped,
+  // The broker (or its certificate) refused the connection for a reason that retrying does not
+  // cure by itself: bad user name or password, not authorized, banned, a certificate that does
+  // not verify (README "What happens when"). Retried every reconnect_max; messages stay cached.
+  refused,
+};
 
 // Why messages left without being delivered (README "Delivery receipts").
 enum class DropReason : std::uint8_t {

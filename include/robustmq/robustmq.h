@@ -138,6 +138,12 @@ ROBUSTMQ_EXPORT int robustmq_options_set_ring_bytes(robustmq_options* o, size_t 
 ROBUSTMQ_EXPORT int robustmq_options_set_large_message_bytes(robustmq_options* o, size_t bytes);
 ROBUSTMQ_EXPORT int robustmq_options_set_publish_wait_ms(robustmq_options* o, int64_t ms);
 ROBUSTMQ_EXPORT int robustmq_options_set_max_inflight(robustmq_options* o, size_t n);
+/* Paced drains: at most this many messages (0..1000000) and topic + payload bytes
+ * (0..10^12) per second from the disk cache after an outage; 0: unlimited. Messages published
+ * meanwhile wait behind the backlog (README "Options", drain_rate). */
+ROBUSTMQ_EXPORT int robustmq_options_set_drain_rate(robustmq_options* o,
+                                                    uint64_t messages_per_second,
+                                                    uint64_t bytes_per_second);
 ROBUSTMQ_EXPORT int robustmq_options_set_mqtt_version(robustmq_options* o, int version);
 ROBUSTMQ_EXPORT int robustmq_options_set_keepalive_s(robustmq_options* o, int64_t seconds);
 ROBUSTMQ_EXPORT int robustmq_options_set_connect_timeout_s(robustmq_options* o, int64_t seconds);
@@ -270,7 +276,10 @@ enum robustmq_state {
   ROBUSTMQ_STATE_CONNECTING = 1,
   ROBUSTMQ_STATE_CONNECTED = 2,
   ROBUSTMQ_STATE_DISCONNECTED = 3,
-  ROBUSTMQ_STATE_STOPPED = 4
+  ROBUSTMQ_STATE_STOPPED = 4,
+  /* refused for good (bad credentials, not authorized, banned, a certificate that does not
+   * verify): retried every reconnect_max, messages kept; last_error says why */
+  ROBUSTMQ_STATE_REFUSED = 5
 };
 
 /* robustmq::Stats; client.hpp documents each counter. Versioned (see the top of this file):

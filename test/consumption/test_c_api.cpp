@@ -108,6 +108,9 @@ TEST_CASE("setters refuse NULL pointers and unknown enum values") {
   // Numbers outside the ranges connect_async() would refuse.
   CHECK(robustmq_options_set_max_inflight(o.get(), 0) == ROBUSTMQ_ERR_INVALID_ARGUMENT);
   CHECK(robustmq_options_set_max_inflight(o.get(), 65536) == ROBUSTMQ_ERR_INVALID_ARGUMENT);
+  CHECK(robustmq_options_set_drain_rate(o.get(), UINT64_MAX, 0) == ROBUSTMQ_ERR_INVALID_ARGUMENT);
+  CHECK(robustmq_options_set_drain_rate(o.get(), 0, UINT64_MAX) == ROBUSTMQ_ERR_INVALID_ARGUMENT);
+  CHECK(robustmq_options_set_drain_rate(o.get(), 2000, 0) == ROBUSTMQ_OK);
   CHECK(robustmq_options_set_keepalive_s(o.get(), 65536) == ROBUSTMQ_ERR_INVALID_ARGUMENT);
   CHECK(robustmq_options_set_keepalive_s(o.get(), -1) == ROBUSTMQ_ERR_INVALID_ARGUMENT);
   CHECK(robustmq_options_set_connect_timeout_s(o.get(), 0) == ROBUSTMQ_ERR_INVALID_ARGUMENT);
@@ -169,6 +172,7 @@ TEST_CASE("calls on an unconnected client return codes, not crashes") {
   CHECK(s.state == ROBUSTMQ_STATE_IDLE);
   CHECK(s.published == 0);
   CHECK(std::string(robustmq_state_name(s.state)) == "idle");
+  CHECK(std::string(robustmq_state_name(ROBUSTMQ_STATE_REFUSED)) == "refused");
   CHECK(std::string(robustmq_state_name(42)) == "unknown");
   CHECK(robustmq_stop(c.get()) == ROBUSTMQ_OK);
 }

@@ -230,3 +230,32 @@ TEST_CASE("robustmq-pub --hand-off returns once queued; its worker delivers afte
   REQUIRE(sub.wait_subscribed(10s, sub.subscribe_count() + 1));
   CHECK(wait_in_order(sub, 1000, 60s) == "");
 }
+
+TEST_CASE("robustmq-pub exits 5 soon after the broker refuses its password, not after "
+          "--timeout; the messages wait in the cache for a run with the right password") {
+  testkit::TempDir auth;
+  const std::string passwd = (auth / "passwd").string();
+  REQUIRE(std::system(("mosquitto_passwd -b -c " + passwd + " device-7 'correct horse'").c_str()) ==
+          0);
+  testkit::Mosquitto broker(testkit::MosquittoOptions{.extra_config = {"password_file " + passwd}});
+  testkit::Subscriber sub(broker.host(), broker.port(), "pub/refused/#");
+  REQUIRE(sub.wait_subscribed());
+  testkit::TempDir dir;
+  const std::string cache = (dir / "cache").string();
+  auto l = base_args(broker, cache, "pub/refused/seq");  // --timeout 30
+  l.insert(l.end(), {"-u", "device-7", "-P", "wrong", "-l"});
+  const auto start = std::chrono::steady_clock::now();
+  CHECK(run(l, lines(0, 100)) == 5);
+  const auto took = std::chrono::steady_clock::now() - start;
+  MESSAGE("robustmq-pub exited after "
+          << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
+  // About a second on a quiet machine; the bound leaves room for a loaded one and is still far
+  // below --timeout (30 s), which it used to wait out.
+  CHECK(took < 10s);
+  CHECK(sub.count() == 0);
+  auto d = base_args(broker, cache, "");
+  d.erase(d.begin() + 4, d.begin() + 6);  // no -t
+  d.insert(d.end(), {"-u", "device-7", "-P", "correct horse", "--drain"});
+  CHECK(run(d) == 0);
+  CHECK(wait_in_order(sub, 100, 30s) == "");
+}

@@ -65,6 +65,8 @@ WorkerConfig full_config() {
   c.log_level = LogLevel::error;
   c.log_syslog = true;
   c.orphan_linger = std::chrono::milliseconds(60'000);
+  c.drain_rate_messages = 2'000;
+  c.drain_rate_bytes = 1'000'000;
   return c;
 }
 
@@ -463,7 +465,7 @@ TEST_CASE("each bound of each number is enforced by the decoder and the bound it
       }
     }
   });
-  CHECK(bounds == 13);
+  CHECK(bounds == 15);
 }
 
 TEST_CASE("each enumeration and flag is written by its names and accepts no other") {
@@ -528,6 +530,8 @@ TEST_CASE("worker_config() carries every option to its field") {
   o.log_level = want.log_level;
   o.log_to_syslog = want.log_syslog;
   o.orphan_linger = want.orphan_linger;
+  o.drain_rate = {.messages_per_second = want.drain_rate_messages,
+                  .bytes_per_second = want.drain_rate_bytes};
   const WorkerConfig got = worker_config(o);
   check_same(got, want);
   CHECK_FALSE(range_error(got, FieldNames::options).has_value());
@@ -558,6 +562,10 @@ TEST_CASE("connect_async()'s range errors name the option, the value and the ran
        },
        "Options::reconnect_max 50 ms is below Options::reconnect_min 500 ms"},
       {[](Options& o) { o.will.qos = 3; }, "Options::will.qos 3 is outside 0..2"},
+      {[](Options& o) { o.drain_rate.messages_per_second = 1'000'001; },
+       "Options::drain_rate.messages_per_second 1000001 is outside 0..1000000"},
+      {[](Options& o) { o.drain_rate.bytes_per_second = static_cast<std::uint64_t>(-1); },
+       "Options::drain_rate.bytes_per_second 18446744073709551615 is outside 0..1000000000000"},
       {[](Options& o) { o.client_id.clear(); }, "Options::client_id is empty"},
       {[](Options& o) { o.client_id.assign(65536, 'c'); },
        "Options::client_id is 65536 bytes long, outside 1..65535 bytes"},

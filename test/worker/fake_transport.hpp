@@ -34,6 +34,7 @@ class FakeTransport final : public worker::Transport {
 
   // --- how the transport behaves ---
   bool accept_connects = true;  // connect() answers Event::connected at once
+  int receive_maximum = 0;      // ... carrying this MQTT 5 Receive Maximum (0: none)
   int connect_rc = 0;           // connect() returns this (non-zero: cannot start)
   int send_rc = 0;              // send() returns this (non-zero: refused at once)
   // Called after each accepted send, with its index in `sent`: lets a test act at that instant
@@ -44,7 +45,7 @@ class FakeTransport final : public worker::Transport {
     ++connects;
     last_start_clean = start_clean;
     if (connect_rc != 0) return connect_rc;
-    if (accept_connects) events_.push({worker::Event::Kind::connected, 0, 0, {}});
+    if (accept_connects) events_.push({worker::Event::Kind::connected, 0, receive_maximum, {}});
     return 0;
   }
   int send(const Outgoing& m, std::uint64_t send_id) override {
@@ -62,7 +63,11 @@ class FakeTransport final : public worker::Transport {
   void connect_failed(std::string why) {
     events_.push({worker::Event::Kind::connect_failed, 0, 0, std::move(why)});
   }
-  void connected() { events_.push({worker::Event::Kind::connected, 0, 0, {}}); }
+  // A refusal that retrying does not cure (bad credentials, a ban, a certificate).
+  void refuse_connect(std::string why) {
+    events_.push({worker::Event::Kind::connect_failed, 0, 0, std::move(why), true});
+  }
+  void connected() { events_.push({worker::Event::Kind::connected, 0, receive_maximum, {}}); }
   // The broker acknowledges the i-th send (index into `sent`); reason >= 0x80 is a refusal.
   void ack(std::size_t i, int reason = 0) {
     sent.at(i).answered = true;
