@@ -134,6 +134,17 @@ constexpr void for_each_field(Visit&& visit) {
               {-1, 315'360'000'000}});
   visit(Field{"log_level", "Options::log_level", &W::log_level, &O::log_level});
   visit(Field{"log_syslog", "Options::log_to_syslog", &W::log_syslog, &O::log_to_syslog});
+  // --- several brokers, WebSockets and proxies. Added later: a worker given no value (an
+  // older client) keeps its default. connect_async() checks the URIs and fills in the
+  // environment's proxies (lib/servers.cpp).
+  visit(Field{"servers", "Options::servers", &W::servers, &O::servers});
+  visit(Field{"http_proxy", "Options::http_proxy", &W::http_proxy, &O::http_proxy});
+  visit(Field{"https_proxy", "Options::https_proxy", &W::https_proxy, &O::https_proxy});
+  visit(Field{"no_proxy", "Options::no_proxy", &W::no_proxy, &O::no_proxy});
+  visit(Field{"tls_alpn", "Options::tls.alpn", &W::tls_alpn,
+              [](const O& o) { return o.tls.alpn; }});
+  visit(Field{"tls_ciphers", "Options::tls.ciphers", &W::tls_ciphers,
+              [](const O& o) { return o.tls.ciphers; }});
 }
 
 // The limits of the field with this key, at compile time (an unknown key does not compile).

@@ -148,9 +148,9 @@ int Loop::run() {
 }
 
 void Loop::start() {
-  log(Level::info, "started: {} cache holds {} messages, ring holds {} bytes; connecting to {}:{}",
+  log(Level::info, "started: {} cache holds {} messages, ring holds {} bytes; connecting to {}",
       spooler_.backend() == cache::Backend::sqlite ? "sqlite" : "file",
-      spooler_.counts().messages, ring_.head() - ring_.tail(), config_.host, config_.port);
+      spooler_.counts().messages, ring_.head() - ring_.tail(), server());
   start_connect();
 }
 
@@ -187,7 +187,7 @@ void Loop::handle_events() {
         break;
       case Event::Kind::connect_failed:
         if (link_ != Link::connecting) break;
-        report_.error(fmt::format("cannot connect to {}:{}: {}", config_.host, config_.port, e.text));
+        report_.error(fmt::format("cannot connect to {}: {}", server(), e.text));
         link_ = Link::backoff;
         report_.state(ConnectionState::disconnected);
         schedule_reconnect();
@@ -230,7 +230,7 @@ void Loop::on_connected() {
   qos2_cut_ = false;
   backoff_ = config_.reconnect_min;
   report_.state(ConnectionState::connected);
-  log(Level::info, "connected to {}:{}", config_.host, config_.port);
+  log(Level::info, "connected to {}", server());
 }
 
 void Loop::on_link_down(const std::string& why) {
@@ -278,8 +278,9 @@ void Loop::start_connect() {
   link_ = Link::connecting;
   report_.state(ConnectionState::connecting);
   const int rc = transport_.connect(qos2_cut_);
+  report_.server(server());  // stats().server: the one tried now, and in use once connected
   if (rc != 0) {
-    report_.error(fmt::format("cannot start connecting to {}:{}: {}", config_.host, config_.port,
+    report_.error(fmt::format("cannot start connecting to {}: {}", server(),
                               transport_.describe_error(rc)));
     link_ = Link::backoff;
     report_.state(ConnectionState::disconnected);
