@@ -38,7 +38,7 @@ constexpr const char* kRelayScript =
 
 bool WebSocketRelay::available() {
   return ::access("/usr/bin/websockify", X_OK) == 0 &&
-         std::system("python3 -c 'import websockify.websocketproxy' >/dev/null 2>&1") == 0;
+         std::system("/usr/bin/python3 -c 'import websockify.websocketproxy' >/dev/null 2>&1") == 0;
 }
 
 WebSocketRelay::WebSocketRelay(WebSocketRelayOptions options)
@@ -50,7 +50,9 @@ WebSocketRelay::WebSocketRelay(WebSocketRelayOptions options)
   const std::string log_path = (dir_ / "websockify.log").string();
   for (int tries = 0; tries < 5 && pid_ < 0; ++tries) {
     port_ = free_port();
-    std::vector<std::string> args = {"python3", "-c", kRelayScript};
+    // Debian's python3, whose modules the websockify package installed (not whatever python3
+    // comes first in PATH).
+    std::vector<std::string> args = {"/usr/bin/python3", "-c", kRelayScript};
     if (tls) {
       args.insert(args.end(), {"--cert=" + options_.cert_file.string(),
                                "--key=" + options_.key_file.string(), "--ssl-only"});
@@ -72,7 +74,7 @@ WebSocketRelay::WebSocketRelay(WebSocketRelayOptions options)
       if (log < 0 || null < 0 || ::dup2(null, 0) < 0 || ::dup2(log, 1) < 0 || ::dup2(log, 2) < 0)
         _exit(1);
       ::close_range(3, ~0u, 0);
-      ::execvp("python3", argv.data());
+      ::execv("/usr/bin/python3", argv.data());
       _exit(127);
     }
     // Until it listens, or exits (the port was taken meanwhile: try another).

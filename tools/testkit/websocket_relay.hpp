@@ -7,7 +7,7 @@
 // websockify 0.10 answers a client's Sec-WebSocket-Protocol only when it offers "binary", and
 // fails the handshake of any other (it must pick one the client offered); MQTT clients offer
 // "mqtt" (Paho: "Sec-WebSocket-Protocol: mqtt"). The relay therefore starts websockify's own
-// entry point from python3 with one change: it picks "mqtt" when offered, as an MQTT broker does.
+// entry point from /usr/bin/python3 with one change: it picks "mqtt" when offered, as an MQTT broker does.
 //
 //   robustmq::testkit::WebSocketRelay relay({.target_port = broker.port()});
 //   options.servers = {relay.uri()};  // "ws://127.0.0.1:<port>/mqtt"
@@ -27,8 +27,8 @@ namespace robustmq::testkit {
 
 struct WebSocketRelayOptions {
   int target_port = 0;  // the broker, on 127.0.0.1
-  std::filesystem::path cert_file;  // both set: wss:// (TLS only)
-  std::filesystem::path key_file;
+  std::filesystem::path cert_file = {};  // both set: wss:// (TLS only)
+  std::filesystem::path key_file = {};
 };
 
 class WebSocketRelay {
