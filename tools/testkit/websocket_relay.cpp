@@ -37,8 +37,9 @@ constexpr const char* kRelayScript =
 }  // namespace
 
 bool WebSocketRelay::available() {
-  return ::access("/usr/bin/websockify", X_OK) == 0 &&
-         std::system("/usr/bin/python3 -c 'import websockify.websocketproxy' >/dev/null 2>&1") == 0;
+  // Debian's package: the module for Debian's python3 (not whatever python3 is first in PATH).
+  return ::access("/usr/bin/python3", X_OK) == 0 &&
+         ::access("/usr/lib/python3/dist-packages/websockify/websocketproxy.py", R_OK) == 0;
 }
 
 WebSocketRelay::WebSocketRelay(WebSocketRelayOptions options)
@@ -60,6 +61,7 @@ WebSocketRelay::WebSocketRelay(WebSocketRelayOptions options)
     args.push_back("127.0.0.1:" + std::to_string(port_));
     args.push_back("127.0.0.1:" + std::to_string(options_.target_port));
     std::vector<char*> argv;
+    argv.reserve(args.size() + 1);
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
     const pid_t parent = ::getpid();
