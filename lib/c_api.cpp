@@ -120,6 +120,7 @@ void fill_stats(struct robustmq_stats& out, const robustmq::Stats& s) {
   out.refused = s.refused;
   out.refused_for_now = s.refused_for_now;
   out.dead_letters = s.dead_letters;
+  copy_cut(out.server, s.server);
 }
 
 void fill_range(struct robustmq_dropped_range& out, const robustmq::DroppedRange& r) {
@@ -217,6 +218,12 @@ int robustmq_connect_async(robustmq_client* client, const char* host, int port) 
     return client->fail(ROBUSTMQ_ERR_INVALID_ARGUMENT, EINVAL, "robustmq_connect_async(): host is NULL");
   return guarded(client, "robustmq_connect_async()",
                  [&] { client->client.connect_async(host, port); });
+}
+
+int robustmq_connect_async_servers(robustmq_client* client) {
+  if (client == nullptr) return ROBUSTMQ_ERR_INVALID_ARGUMENT;
+  return guarded(client, "robustmq_connect_async_servers()",
+                 [&] { client->client.connect_async(); });
 }
 
 int robustmq_publish(robustmq_client* client, const char* topic, const void* payload, size_t len,

@@ -344,4 +344,56 @@ int robustmq_options_set_dedup_property(robustmq_options* o, int on) {
   });
 }
 
+// --- several brokers, WebSockets and proxies ---
+
+int robustmq_options_add_server(robustmq_options* o, const char* uri) {
+  return set(o, [&](robustmq::Options& x) {
+    if (uri == nullptr) return ROBUSTMQ_ERR_INVALID_ARGUMENT;
+    x.servers.emplace_back(uri);
+    return ROBUSTMQ_OK;
+  });
+}
+
+int robustmq_options_clear_servers(robustmq_options* o) {
+  return set(o, [&](robustmq::Options& x) {
+    x.servers.clear();
+    return ROBUSTMQ_OK;
+  });
+}
+
+int robustmq_options_set_http_proxy(robustmq_options* o, const char* url) {
+  return set(o, [&](robustmq::Options& x) {
+    x.http_proxy = str(url);
+    return ROBUSTMQ_OK;
+  });
+}
+
+int robustmq_options_set_https_proxy(robustmq_options* o, const char* url) {
+  return set(o, [&](robustmq::Options& x) {
+    x.https_proxy = str(url);
+    return ROBUSTMQ_OK;
+  });
+}
+
+int robustmq_options_set_no_proxy(robustmq_options* o, const char* hosts) {
+  return set(o, [&](robustmq::Options& x) {
+    x.no_proxy = str(hosts);
+    return ROBUSTMQ_OK;
+  });
+}
+
+int robustmq_options_set_tls_alpn(robustmq_options* o, const char* protocols) {
+  return set(o, [&](robustmq::Options& x) {
+    x.tls.alpn = str(protocols);
+    return ROBUSTMQ_OK;
+  });
+}
+
+int robustmq_options_set_tls_ciphers(robustmq_options* o, const char* ciphers) {
+  return set(o, [&](robustmq::Options& x) {
+    x.tls.ciphers = str(ciphers);
+    return ROBUSTMQ_OK;
+  });
+}
+
 }  // extern "C"

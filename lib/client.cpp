@@ -26,6 +26,7 @@
 #include "lib/deadline.hpp"
 #include "lib/fail.hpp"
 #include "lib/producer_id.hpp"
+#include "lib/servers.hpp"
 #include "lib/spawn.hpp"
 #include "lib/takeover.hpp"
 #include "proto/large_message.hpp"
@@ -53,7 +54,7 @@ void require_readable(const std::filesystem::path& p, const char* option) {
 
 // Checks what the ranges of the worker's configuration (range_error()) do not: contents and
 // combinations of options the worker would only trip over later. The message names the option.
-void validate_options(const Options& o) {
+void validate_options(const Options& o, bool from_servers) {
   if (validate_topic(o.client_id) == errc::topic_invalid_utf8 ||
       o.client_id.find('\0') != std::string::npos)
     fail(EINVAL, "Options::client_id must be UTF-8 without NUL");
@@ -83,11 +84,13 @@ void validate_options(const Options& o) {
   if (o.dedup_property && o.client_id.size() > 65535 - 17)
     fail(EINVAL, "Options::dedup_property needs an Options::client_id of at most 65518 bytes");
   const auto& t = o.tls;
-  if (!t.enabled && (!t.ca_file.empty() || !t.ca_path.empty() || !t.cert_file.empty() ||
-                     !t.key_file.empty() || !t.key_password.empty()))
-    fail(EINVAL, "Options::tls file options are set but Options::tls.enabled is false (a plain "
-                 "tcp:// connection would ignore them): enable TLS or clear them");
-  if (t.enabled) {
+  const bool tls = uses_tls(o, from_servers);
+  if (!tls && (!t.ca_file.empty() || !t.ca_path.empty() || !t.cert_file.empty() ||
+               !t.key_file.empty() || !t.key_password.empty()))
+    fail(EINVAL, "Options::tls file options are set but no broker is reached over TLS (tls.enabled "
+                 "is false, no ssl:// or wss:// server; a plain connection would ignore them): "
+                 "enable TLS or clear them");
+  if (tls) {
     require_readable(t.ca_file, "tls.ca_file");
     require_readable(t.ca_path, "tls.ca_path");
     require_readable(t.cert_file, "tls.cert_file");
@@ -125,16 +128,19 @@ void robustmq_atfork_prepare() noexcept { registry_mu().lock(); }
 void robustmq_atfork_parent() noexcept { registry_mu().unlock(); }
 void robustmq_atfork_child() noexcept;
 
-void RobustClient::Impl::connect_async(const std::string& host, int port) {
+void RobustClient::Impl::connect_async(const std::string& host, int port, bool from_servers) {
   if (connected_.load() || stopped_.load())
     fail(EALREADY, "connect_async() was already called on this client");
-  validate_options(options);
   WorkerConfig config = worker_config(options);
-  config.host = host;
-  config.port = port;
+  if (!from_servers) {
+    config.host = host;
+    config.port = port;
+  }
+  apply_servers(options, from_servers, config);  // the list, the proxies (lib/servers.hpp)
+  validate_options(options, from_servers);
   if (auto error = range_error(config, FieldNames::options)) fail(EINVAL, *error);
-  options.host = host;
-  options.port = port;
+  options.host = config.host;
+  options.port = config.port;
   worker_path_ = find_worker(options.worker_path);
   if (::access(worker_path_.c_str(), X_OK) != 0)
     fail(ENOENT, fmt::format("robustmq-worker not found or not executable at {}: install "
@@ -363,6 +369,7 @@ RobustClient::~RobustClient() = default;
 void RobustClient::connect_async(const std::string& mqtt_host, int mqtt_port) {
   impl_->connect_async(mqtt_host, mqtt_port);
 }
+void RobustClient::connect_async() { impl_->connect_async({}, 0, true); }
 std::error_code RobustClient::publish(std::string_view topic, std::string_view payload, int qos,
                                       bool retain) {
   return impl_->publish(topic, payload, qos, retain);

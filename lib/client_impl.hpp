@@ -31,7 +31,8 @@ class RobustClient::Impl {
   explicit Impl(Options o) : options(std::move(o)) {}
   ~Impl() { stop(); }
 
-  void connect_async(const std::string& host, int port);
+  // from_servers: connect_async() without arguments (Options::servers; host and port unused).
+  void connect_async(const std::string& host, int port, bool from_servers = false);
   // `sequence`, if given, receives the message's sequence number on success.
   std::error_code publish(std::string_view topic, std::string_view payload, int qos, bool retain,
                           std::uint64_t* sequence = nullptr);

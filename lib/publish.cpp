@@ -236,6 +236,7 @@ Stats RobustClient::Impl::stats() const {
         std::chrono::duration_cast<std::chrono::system_clock::duration>(
             std::chrono::nanoseconds(error_ns)));
   s.cache_error = read_status_text(st.cache_error);
+  s.server = read_status_text(st.server);
   s.worker_pid = static_cast<int>(seg().control.worker_pid.load());
   std::lock_guard lock(error_mu_);
   if (s.last_error.empty()) s.last_error = error_;

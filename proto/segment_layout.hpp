@@ -207,6 +207,10 @@ struct StatusBlock {
   // worker: messages in the dead-letter store now (worker/dead_letters.hpp); 0 from a worker
   // that does not know it.
   std::atomic<std::uint64_t> dead_letters;
+  // Appended the same way (several brokers). worker: the broker URI it is connected to, or
+  // while connecting is trying (Stats::server); never written by a worker that does not know
+  // it, which reads as "".
+  StatusText server;
 };
 
 struct Segment {

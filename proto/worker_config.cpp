@@ -17,6 +17,7 @@ namespace robustmq {
 namespace {
 
 using Properties = std::vector<std::pair<std::string, std::string>>;
+using Strings = std::vector<std::string>;
 
 void put_u16(std::string& out, std::uint16_t v) { out.append(reinterpret_cast<const char*>(&v), 2); }
 void put_u32(std::string& out, std::uint32_t v) { out.append(reinterpret_cast<const char*>(&v), 4); }
@@ -91,10 +92,33 @@ bool parse_properties(std::string_view packed, Properties& out) {
   return true;
 }
 
+std::string strings_text(const Strings& items) {
+  std::string out;
+  for (const auto& item : items) {
+    out += item;
+    out += '\0';
+  }
+  return out;
+}
+
+bool parse_strings(std::string_view packed, Strings& out) {
+  Strings list;
+  while (!packed.empty()) {
+    const auto end = packed.find('\0');
+    if (end == std::string_view::npos) return false;
+    list.emplace_back(packed.substr(0, end));
+    packed.remove_prefix(end + 1);
+  }
+  out = std::move(list);
+  return true;
+}
+
 template <typename T>
 std::string to_text(const T& v) {
   if constexpr (std::is_same_v<T, std::string>) {
     return v;
+  } else if constexpr (std::is_same_v<T, Strings>) {
+    return strings_text(v);
   } else if constexpr (std::is_same_v<T, Properties>) {
     return properties_text(v);
   } else if constexpr (Named<T>) {
@@ -113,6 +137,8 @@ std::optional<std::string> from_text(std::string_view text, T& out, std::string_
                                      Limits limits) {
   if constexpr (std::is_same_v<T, std::string>) {
     out.assign(text);
+  } else if constexpr (std::is_same_v<T, Strings>) {
+    if (!parse_strings(text, out)) return fmt::format("{} is not a list of NUL-terminated texts", name);
   } else if constexpr (std::is_same_v<T, Properties>) {
     if (!parse_properties(text, out))
       return fmt::format("{} is not a list of NUL-terminated names and values", name);
@@ -138,7 +164,7 @@ std::optional<std::string> from_text(std::string_view text, T& out, std::string_
 
 template <typename T>
 std::optional<std::string> value_error(const T& v, std::string_view name, Limits limits) {
-  if constexpr (std::is_same_v<T, Properties>) {
+  if constexpr (std::is_same_v<T, Properties> || std::is_same_v<T, Strings>) {
     return std::nullopt;
   } else if constexpr (std::is_same_v<T, std::string>) {
     if (limits.admits(v.size())) return std::nullopt;

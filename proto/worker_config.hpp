@@ -6,7 +6,8 @@
 //   u16 key_bytes, key, u32 value_bytes, value
 // Values are text: numbers in decimal (durations in the unit their key ends in: _ms, _s),
 // flags "0" or "1", enumerations by their names below, user properties as
-// name NUL value NUL name NUL value NUL ... (every name and value NUL-terminated).
+// name NUL value NUL name NUL value NUL ... (every name and value NUL-terminated), lists of
+// text (servers) as item NUL item NUL ...
 // Unknown keys are ignored (forward compatibility); a malformed blob is refused.
 // proto/worker_config_fields.hpp lists the keys, with the range of each value.
 #pragma once
@@ -80,6 +81,18 @@ struct WorkerConfig {
   // Options::drain_rate: messages and bytes per second sent from the disk cache; 0: unlimited.
   std::uint64_t drain_rate_messages = 0;
   std::uint64_t drain_rate_bytes = 0;
+  // --- several brokers, WebSockets and proxies (README "Several brokers") ---
+  // The brokers, tried in turn (proto/server_uri.hpp, normalised: every URI with its port);
+  // empty: the one of host, port and tls (an older client).
+  std::vector<std::string> servers;
+  // The proxies in effect, Options or the application's environment at connect_async(), as
+  // http://[user:password@]host:port; empty: none. http_proxy for tcp:// and ws://,
+  // https_proxy for ssl:// and wss://; no_proxy names the hosts reached directly.
+  std::string http_proxy;
+  std::string https_proxy;
+  std::string no_proxy;
+  std::string tls_alpn;     // ALPN protocols, comma-separated; empty: no ALPN
+  std::string tls_ciphers;  // OpenSSL cipher list (TLS 1.2 and below); empty: OpenSSL's
 
   bool operator==(const WorkerConfig&) const = default;
 };

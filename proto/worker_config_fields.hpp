@@ -144,6 +144,17 @@ constexpr void for_each_field(Visit&& visit) {
               [](const O& o) { return o.drain_rate.messages_per_second; }, {0, kMaxDrainMessages}});
   visit(Field{"drain_rate_bytes", "Options::drain_rate.bytes_per_second", &W::drain_rate_bytes,
               [](const O& o) { return o.drain_rate.bytes_per_second; }, {0, kMaxDrainBytes}});
+  // --- several brokers, WebSockets and proxies. Added later: a worker given no value (an
+  // older client) keeps its default. connect_async() checks the URIs and fills in the
+  // environment's proxies (lib/servers.cpp).
+  visit(Field{"servers", "Options::servers", &W::servers, &O::servers});
+  visit(Field{"http_proxy", "Options::http_proxy", &W::http_proxy, &O::http_proxy});
+  visit(Field{"https_proxy", "Options::https_proxy", &W::https_proxy, &O::https_proxy});
+  visit(Field{"no_proxy", "Options::no_proxy", &W::no_proxy, &O::no_proxy});
+  visit(Field{"tls_alpn", "Options::tls.alpn", &W::tls_alpn,
+              [](const O& o) { return o.tls.alpn; }});
+  visit(Field{"tls_ciphers", "Options::tls.ciphers", &W::tls_ciphers,
+              [](const O& o) { return o.tls.ciphers; }});
 }
 
 // The limits of the field with this key, at compile time (an unknown key does not compile).

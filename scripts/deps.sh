@@ -7,6 +7,7 @@ packages=(
   g++ meson ninja-build pkg-config cmake
   libpaho-mqtt-dev libboost-dev libsqlite3-dev libfmt-dev doctest-dev
   mosquitto mosquitto-clients openssl
+  websockify                 # the WebSocket relay of the ws:// and wss:// tests (testkit)
   clang libclang-rt-14-dev   # fuzzers and sanitizer builds
   clang-tidy                 # the tidy stage (run-clang-tidy)
   procps util-linux          # pgrep/kill, flock

@@ -16,6 +16,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <robustmq/client.hpp>
 #include <robustmq/robustmq.h>
@@ -49,6 +50,15 @@ Messages:
 Connection and delivery:
   -h, --host HOST        broker host (default localhost)
   -p, --port PORT        broker port (default 1883)
+  -L, --url URI          a broker URI instead of -h/-p: tcp://, ssl://, ws://, wss://HOST[:PORT];
+                         repeat it for several brokers, tried in turn
+      --proxy URL        HTTP CONNECT proxy for every broker: http://[USER:PASS@]HOST[:PORT]
+                         (default: $http_proxy / $https_proxy, except $no_proxy hosts)
+      --cafile FILE      CA certificates for ssl:// and wss:// (default: the system's); with
+                         -h, this and the options below mean TLS (port 8883 unless -p)
+      --insecure         do not verify the broker's certificate (tests only)
+      --tls-alpn PROTO   ALPN protocols offered, comma-separated (e.g. x-amzn-mqtt-ca)
+      --ciphers LIST     OpenSSL cipher list (TLS 1.2 and below)
   -t, --topic TOPIC      topic to publish to
   -q, --qos 0|1|2        QoS (default 1)
   -r, --retain           set the retain flag
@@ -140,6 +150,11 @@ enum class Source { none, message, lines, file, stdin_whole, drain };
 struct Args {
   std::string host = "localhost";
   int port = 1883;
+  bool host_given = false;  // -h or -p
+  bool port_given = false;
+  std::vector<std::string> urls;  // -L
+  std::string proxy, cafile, alpn, ciphers;
+  bool insecure = false;
   std::string topic;
   int qos = 1;
   bool retain = false;
@@ -165,7 +180,7 @@ void set_source(Args& a, Source s) {
 Args parse(int argc, char** argv) {
   enum {
     kCacheDir = 1000, kCacheType, kTimeout, kProgress, kHelpOpt, kVersion, kDrain, kHandOff,
-    kDrainRate, kDrainRateBytes
+    kDrainRate, kDrainRateBytes, kProxy, kCafile, kInsecure, kAlpn, kCiphers
   };
   static const option longs[] = {
       {"host", required_argument, nullptr, 'h'},   {"port", required_argument, nullptr, 'p'},
@@ -183,18 +198,30 @@ Args parse(int argc, char** argv) {
       {"drain", no_argument, nullptr, kDrain},
       {"drain-rate", required_argument, nullptr, kDrainRate},
       {"drain-rate-bytes", required_argument, nullptr, kDrainRateBytes},
+      {"url", required_argument, nullptr, 'L'},    {"proxy", required_argument, nullptr, kProxy},
+      {"cafile", required_argument, nullptr, kCafile},
+      {"insecure", no_argument, nullptr, kInsecure},
+      {"tls-alpn", required_argument, nullptr, kAlpn},
+      {"ciphers", required_argument, nullptr, kCiphers},
       {"help", no_argument, nullptr, kHelpOpt},    {"version", no_argument, nullptr, kVersion},
       {nullptr, 0, nullptr, 0}};
   Args a;
   opterr = 0;
   int c;
-  while ((c = getopt_long(argc, argv, ":h:p:t:q:ri:m:lf:su:P:d", longs, nullptr)) != -1) {
+  while ((c = getopt_long(argc, argv, ":h:p:t:q:ri:m:lf:su:P:dL:", longs, nullptr)) != -1) {
     switch (c) {
-      case 'h': a.host = optarg; break;
+      case 'h': a.host = optarg; a.host_given = true; break;
+      case 'L': a.urls.emplace_back(optarg); break;
+      case kProxy: a.proxy = optarg; break;
+      case kCafile: a.cafile = optarg; break;
+      case kInsecure: a.insecure = true; break;
+      case kAlpn: a.alpn = optarg; break;
+      case kCiphers: a.ciphers = optarg; break;
       case 'p': {
         const auto v = to_number(optarg);
         if (!v || *v < 1 || *v > 65535) usage_error("-p needs a port 1..65535");
         a.port = static_cast<int>(*v);
+        a.host_given = a.port_given = true;
         break;
       }
       case 't': a.topic = optarg; break;
@@ -253,6 +280,7 @@ Args parse(int argc, char** argv) {
   if (optind < argc) usage_error(std::string("unexpected argument ") + argv[optind]);
   if (a.client_id.empty()) usage_error("-i CLIENT_ID is required");
   if (a.source == Source::none) usage_error("give a message: -m, -l, -f, -s or --drain");
+  if (a.host_given && !a.urls.empty()) usage_error("give either -h/-p or -L, not both");
   if (a.source != Source::drain && a.topic.empty()) usage_error("-t TOPIC is required");
   if (a.password.empty()) {
     if (const char* p = std::getenv("ROBUSTMQ_PASSWORD"); p != nullptr) a.password = p;
@@ -280,6 +308,16 @@ class Publisher {
     o.reconnect_max = 2s;
     o.drain_rate = args_.drain_rate;
     o.log_level = args_.debug ? robustmq::LogLevel::debug : robustmq::LogLevel::warning;
+    o.servers = args_.urls;
+    o.http_proxy = o.https_proxy = args_.proxy;
+    o.tls.ca_file = args_.cafile;
+    o.tls.verify = !args_.insecure;
+    o.tls.alpn = args_.alpn;
+    o.tls.ciphers = args_.ciphers;
+    // As mosquitto_pub: a TLS option with -h means TLS, on port 8883 unless -p says otherwise.
+    o.tls.enabled = o.servers.empty() && (!args_.cafile.empty() || args_.insecure ||
+                                          !args_.alpn.empty() || !args_.ciphers.empty());
+    const int port = o.tls.enabled && !args_.port_given ? 8883 : args_.port;
     client_.emplace(o);
     // The state `refused` lasts until an attempt connects: it is not missed.
     client_->set_connection_handler([this](robustmq::ConnectionState s, std::string_view) {
@@ -287,7 +325,10 @@ class Publisher {
         refused_.store(s == robustmq::ConnectionState::refused);
     });
     try {
-      client_->connect_async(args_.host, args_.port);
+      if (o.servers.empty())
+        client_->connect_async(args_.host, port);
+      else
+        client_->connect_async();
       return true;
     } catch (const std::system_error& e) {
       std::fprintf(stderr, "robustmq-pub: %s\n", e.what());
@@ -341,11 +382,13 @@ class Publisher {
     }
     if (!delivered) {
       const robustmq::Stats s = client_->stats();
+      const std::string where =
+          s.server.empty() ? args_.host + ":" + std::to_string(args_.port) : s.server;
       std::fprintf(stderr,
-                   "robustmq-pub: the broker %s:%d did not take every message within %llds; "
+                   "robustmq-pub: the broker %s did not take every message within %llds; "
                    "%s undelivered messages wait in %s: run robustmq-pub -i %s --cache-dir %s "
                    "--drain (or publish again) to send them%s%s\n",
-                   args_.host.c_str(), args_.port, static_cast<long long>(args_.timeout.count()),
+                   where.c_str(), static_cast<long long>(args_.timeout.count()),
                    s.cache_backlog > 0 ? std::to_string(s.cache_backlog).c_str() : "the",
                    args_.cache_dir.c_str(), args_.client_id.c_str(), args_.cache_dir.c_str(),
                    s.last_error.empty() ? "" : "; last error: ", s.last_error.c_str());

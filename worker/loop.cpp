@@ -159,9 +159,9 @@ int Loop::run() {
 }
 
 void Loop::start() {
-  log(Level::info, "started: {} cache holds {} messages, ring holds {} bytes; connecting to {}:{}",
+  log(Level::info, "started: {} cache holds {} messages, ring holds {} bytes; connecting to {}",
       spooler_.backend() == cache::Backend::sqlite ? "sqlite" : "file",
-      spooler_.counts().messages, ring_.head() - ring_.tail(), config_.host, config_.port);
+      spooler_.counts().messages, ring_.head() - ring_.tail(), server());
   start_connect();
 }
 

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "proto/ring.hpp"
 #include "proto/segment.hpp"
 #include "proto/worker_config.hpp"
@@ -87,6 +89,11 @@ class Loop {
   void on_connected(int receive_maximum);
   void on_connect_failed(const Event& e);
   void on_link_down(const std::string& why);
+  // The broker of the current attempt, as the transport names it (a URI), else host:port.
+  std::string server() const {
+    auto uri = transport_.server();
+    return uri.empty() ? fmt::format("{}:{}", config_.host, config_.port) : uri;
+  }
   void start_connect();
   void schedule_reconnect();
   void check_timeouts();

@@ -72,11 +72,11 @@ void Loop::on_connected(int receive_maximum) {
   }
   window_.resize(window);
   report_.state(ConnectionState::connected);
-  log(Level::info, "connected to {}:{}", config_.host, config_.port);
+  log(Level::info, "connected to {}", server());
 }
 
 void Loop::on_connect_failed(const Event& e) {
-  report_.error(fmt::format("cannot connect to {}:{}: {}", config_.host, config_.port, e.text));
+  report_.error(fmt::format("cannot connect to {}: {}", server(), e.text));
   link_ = Link::backoff;
   if (e.refused) {
     // Retrying soon would be refused again: every reconnect_max from now on (the credentials
@@ -142,8 +142,9 @@ void Loop::start_connect() {
   // fails for another reason.
   report_.state(refused_ ? ConnectionState::refused : ConnectionState::connecting);
   const int rc = transport_.connect(qos2_cut_);
+  report_.server(server());  // stats().server: the one tried now, and in use once connected
   if (rc != 0) {
-    report_.error(fmt::format("cannot start connecting to {}:{}: {}", config_.host, config_.port,
+    report_.error(fmt::format("cannot start connecting to {}: {}", server(),
                               transport_.describe_error(rc)));
     link_ = Link::backoff;
     refused_ = false;

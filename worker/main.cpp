@@ -135,6 +135,12 @@ int main(int argc, char** argv) {
   // NOLINTNEXTLINE(concurrency-mt-unsafe): no other thread exists yet (Paho starts later)
   if (const char* lvl = std::getenv("ROBUSTMQ_LOG_LEVEL"))
     robustmq::worker::g_log_level = robustmq::worker::parse_level(lvl, robustmq::worker::g_log_level);
+  // Paho reads http_proxy / https_proxy itself when it is given no proxy. The client resolved
+  // them, with no_proxy, into the configuration at connect_async() (lib/servers.cpp), and the
+  // worker sets the proxy of each server explicitly: Paho must not add the environment's to a
+  // server that no_proxy exempts. No other thread exists yet.
+  ::unsetenv("http_proxy");   // NOLINT(concurrency-mt-unsafe)
+  ::unsetenv("https_proxy");  // NOLINT(concurrency-mt-unsafe)
   if (config->log_syslog) {
     ::openlog("robustmq-worker", LOG_PID, LOG_DAEMON);
     robustmq::worker::g_log_syslog = true;

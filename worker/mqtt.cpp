@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "worker/log.hpp"
 #include "worker/mqtt_options.hpp"
 
 namespace robustmq::worker {
@@ -16,9 +17,15 @@ namespace robustmq::worker {
 // What Paho's threads share with the loop's thread.
 struct Mqtt::Shared {
   EventQueue* events = nullptr;
-  std::string host;               // for the name-resolution check after a failed connect
   std::mutex mu;
+  std::string host;               // under mu: the current attempt's, for the name-resolution
+                                  // check after a failed connect
   std::string tls_error;          // OpenSSL's reason during the current connect attempt
+  // Under mu, for ServerRotation (taken by the next connect()): how the last attempt or
+  // connection ended, and a Server Reference that came with a DISCONNECT.
+  enum class Outcome { none, connected, lost, failed } outcome = Outcome::none;
+  bool was_connected = false;  // since the last connect(), whatever came after
+  std::string reference;
   std::atomic<bool> lost{true};   // the current connection's loss was reported (or none yet)
   std::atomic<bool> ever_connected{false};  // in this worker process
 };
@@ -31,14 +38,22 @@ Mqtt::Shared* g_shared = nullptr;
 
 void push(Event e) { g_shared->events->push(std::move(e)); }
 
+void set_outcome(Mqtt::Shared::Outcome o) {
+  std::lock_guard lock(g_shared->mu);
+  g_shared->outcome = o;
+  if (o == Mqtt::Shared::Outcome::connected) g_shared->was_connected = true;
+}
+
 void report_loss(std::string text) {
   if (g_shared->lost.exchange(true)) return;  // one loss per connection
+  set_outcome(Mqtt::Shared::Outcome::lost);
   push({Event::Kind::connection_lost, 0, 0, std::move(text)});
 }
 
 void connected(int receive_maximum) {
   g_shared->ever_connected.store(true);
   g_shared->lost.store(false);
+  set_outcome(Mqtt::Shared::Outcome::connected);
   push({Event::Kind::connected, 0, receive_maximum, {}});
 }
 
@@ -73,7 +88,12 @@ Event connect_failure(int version, int code, int reason, const char* message) {
     addrinfo hints{};
     hints.ai_socktype = SOCK_STREAM;
     addrinfo* res = nullptr;
-    const int rc = ::getaddrinfo(g_shared->host.c_str(), nullptr, &hints, &res);
+    std::string host;
+    {
+      std::lock_guard lock(g_shared->mu);
+      host = g_shared->host;
+    }
+    const int rc = ::getaddrinfo(host.c_str(), nullptr, &hints, &res);
     if (res) ::freeaddrinfo(res);
     if (rc != 0 && rc != EAI_SYSTEM)
       e.text = fmt::format("cannot resolve the host name: {}", ::gai_strerror(rc));
@@ -93,11 +113,13 @@ void on_connected5(void*, MQTTAsync_successData5* data) {
 }
 
 void on_connect_failure(void*, MQTTAsync_failureData* data) {
+  set_outcome(Mqtt::Shared::Outcome::failed);
   // A CONNACK refusal comes with its return code (1..5) in `code`.
   push(connect_failure(4, data ? data->code : -1, 0, data ? data->message : nullptr));
 }
 
 void on_connect_failure5(void*, MQTTAsync_failureData5* data) {
+  set_outcome(Mqtt::Shared::Outcome::failed);
   const int code = data ? data->code : -1;
   // Paho 1.3 puts a CONNACK's reason code in `code` (reasonCode stays 0); other failures may
   // carry one in reasonCode.
@@ -131,6 +153,17 @@ void on_disconnected(void*, MQTTProperties* props, MQTTReasonCodes reason) {
   if (props) {
     if (const MQTTProperty* p = MQTTProperties_getProperty(props, MQTTPROPERTY_CODE_REASON_STRING))
       text += fmt::format(": {}", std::string_view(p->value.data.data, p->value.data.len));
+    // "Use another server" / "server moved": where to (servers.hpp follows it, within a cap).
+    const MQTTProperty* ref = MQTTProperties_getProperty(props, MQTTPROPERTY_CODE_SERVER_REFERENCE);
+    if (ref && (reason == MQTTREASONCODE_USE_ANOTHER_SERVER ||
+                reason == MQTTREASONCODE_SERVER_MOVED)) {
+      const std::string_view to(ref->value.data.data, ref->value.data.len);
+      text += fmt::format(" (server reference: {})", to);
+      if (!g_shared->lost.load()) {
+        std::lock_guard lock(g_shared->mu);
+        g_shared->reference = to;
+      }
+    }
   }
   report_loss(std::move(text));
 }
@@ -217,23 +250,25 @@ std::string Mqtt::describe(int code) {
 }
 
 Mqtt::Mqtt(MqttSettings settings, EventQueue& events)
-    : settings_(std::move(settings)), events_(events), shared_(std::make_unique<Shared>()) {
+    : settings_(std::move(settings)),
+      events_(events),
+      shared_(std::make_unique<Shared>()),
+      rotation_(settings_.servers) {
   shared_->events = &events_;
-  shared_->host = settings_.host;
   g_shared = shared_.get();
-  if (!settings_.tls.enabled) {
+  if (!settings_.any_tls()) {
     // No TLS: Paho need not initialise OpenSSL (about 3 MB of libcrypto pages touched for
     // nothing); OpenSSL 3 would initialise itself on first use anyway.
     MQTTAsync_init_options io = MQTTAsync_init_options_initializer;
     io.do_openssl_init = 0;
     MQTTAsync_global_init(&io);
   }
-  create_handle();
+  create_handle(rotation_.current());
   auto props = std::make_unique<MQTTProperties>(build_publish_properties(settings_));
   publish_props_ = props.release();
 }
 
-void Mqtt::create_handle() {
+void Mqtt::create_handle(const ServerUri& server) {
   const bool v5 = settings_.mqtt_version == 5;
   MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
   if (v5) co = MQTTAsync_createOptions_initializer5;
@@ -242,7 +277,7 @@ void Mqtt::create_handle() {
   // whole window plus the QoS 0 messages the loop queues ahead (window.hpp, Window::open()).
   co.maxBufferedMessages = std::max(co.maxBufferedMessages, settings_.max_inflight + 64);
   MQTTAsync handle = nullptr;
-  const std::string uri = settings_.uri();
+  const std::string uri = server.text();
   int rc = MQTTAsync_createWithOptions(&handle, uri.c_str(), settings_.client_id.c_str(),
                                        MQTTCLIENT_PERSISTENCE_NONE, nullptr, &co);
   if (rc != MQTTASYNC_SUCCESS)
@@ -268,7 +303,35 @@ Mqtt::~Mqtt() {
   delete props_of(publish_props_);
 }
 
+std::string Mqtt::server() const { return rotation_.current().text(); }
+
 int Mqtt::connect(bool start_clean) {
+  // Which server (servers.hpp): how the last attempt or connection ended decides.
+  Shared::Outcome outcome = Shared::Outcome::none;
+  bool was_connected = false;
+  std::string reference;
+  {
+    std::lock_guard lock(shared_->mu);
+    outcome = std::exchange(shared_->outcome, Shared::Outcome::none);
+    was_connected = std::exchange(shared_->was_connected, false);
+    reference = std::exchange(shared_->reference, {});
+  }
+  if (was_connected) rotation_.connected();
+  if (outcome == Shared::Outcome::lost) rotation_.connection_lost();
+  if (outcome == Shared::Outcome::failed) rotation_.attempt_failed();
+  if (!reference.empty()) {
+    if (rotation_.referred(reference))
+      log(Level::info, "following the broker's server reference '{}'", reference);
+    else
+      log(Level::warning, "not following the broker's server reference '{}' ({} followed in a "
+          "row, at most {}; or unreadable)", reference, rotation_.references_followed(),
+          kMaxReferences);
+  }
+  const ServerUri& server = rotation_.next_attempt();
+  {
+    std::lock_guard lock(shared_->mu);
+    shared_->host = server.host;
+  }
   // Every connect after the first gets a fresh Paho handle. Paho keeps the messages still
   // waiting in its command queue when a connection is lost and sends them after the next
   // connect, ahead of the loop's oldest-first re-sends (and, in a persistent session, ahead of
@@ -277,8 +340,9 @@ int Mqtt::connect(bool start_clean) {
   if (attempted_) {
     destroy_handle();
     try {
-      create_handle();
+      create_handle(server);
     } catch (const std::exception&) {
+      rotation_.attempt_failed();
       return MQTTASYNC_FAILURE;  // the loop retries with backoff
     }
   }
@@ -286,7 +350,7 @@ int Mqtt::connect(bool start_clean) {
   ConnectRequest r;
   // Until a connect succeeded in this process, and after a loss that cut a QoS 2 message, a
   // persistent session starts clean (mqtt_options.cpp explains why).
-  build_connect(settings_, !shared_->ever_connected.load() || start_clean, r);
+  build_connect(settings_, server, !shared_->ever_connected.load() || start_clean, r);
   if (settings_.mqtt_version == 5) {
     r.connect.onSuccess5 = on_connected5;
     r.connect.onFailure5 = on_connect_failure5;
@@ -295,13 +359,15 @@ int Mqtt::connect(bool start_clean) {
     r.connect.onFailure = on_connect_failure;
   }
   r.connect.context = this;
-  if (settings_.tls.enabled) {
+  if (server.tls()) {
     r.ssl.ssl_error_cb = on_ssl_error;
     r.ssl.ssl_error_context = this;
   }
   take_tls_error();  // a new attempt, a new reason
   shared_->lost.store(true);
-  return MQTTAsync_connect(client_, &r.connect);
+  const int rc = MQTTAsync_connect(client_, &r.connect);
+  if (rc != MQTTASYNC_SUCCESS) rotation_.attempt_failed();
+  return rc;
 }
 
 int Mqtt::send(const Outgoing& out, std::uint64_t send_id) {

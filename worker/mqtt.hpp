@@ -24,7 +24,9 @@
 #include <vector>
 
 #include "worker/events.hpp"
+#include "worker/servers.hpp"
 #include "worker/transport.hpp"
+#include "proto/server_uri.hpp"
 #include "proto/worker_config.hpp"
 
 namespace robustmq::worker {
@@ -37,6 +39,8 @@ struct MqttTls {
   std::string key_file;
   std::string key_password;
   bool verify = true;       // the broker's certificate chain and its host name
+  std::string alpn;         // ALPN protocols, comma-separated
+  std::string ciphers;      // OpenSSL cipher list
 };
 
 struct MqttWill {
@@ -47,8 +51,10 @@ struct MqttWill {
 };
 
 struct MqttSettings {
-  std::string host;
-  int port = 1883;
+  std::vector<ServerUri> servers;  // tried in turn (servers.hpp); at least one
+  std::string http_proxy;          // WorkerConfig's, as the worker got them
+  std::string https_proxy;
+  std::string no_proxy;
   std::string client_id;
   std::chrono::seconds keepalive{30};
   std::chrono::seconds connect_timeout{10};
@@ -57,7 +63,7 @@ struct MqttSettings {
   int max_inflight = 1;
   int mqtt_version = 4;  // 4: MQTT 3.1.1, 5: MQTT 5
   bool clean_session = true;
-  MqttTls tls;
+  MqttTls tls;  // for the ssl:// and wss:// servers
   MqttWill will;
   // MQTT 5 only: set on every message.
   std::int64_t message_ttl_s = 0;  // 0: no message expiry interval
@@ -66,10 +72,11 @@ struct MqttSettings {
   // Options::dedup_property: robustmq-producer's value; empty: neither it nor robustmq-seq.
   std::string dedup_producer;
 
-  std::string uri() const;  // tcp://host:port or ssl://host:port
+  bool any_tls() const;  // some server is ssl:// or wss://
 };
 
 // Every connection option of the worker's configuration; max_inflight is the loop's window.
+// Throws std::runtime_error naming a server URI that does not parse.
 MqttSettings mqtt_settings(const WorkerConfig& c, std::size_t max_inflight);
 
 // The MQTT 5 message expiry interval for a message published at enqueue_ns (CLOCK_REALTIME)
@@ -90,6 +97,7 @@ class Mqtt final : public Transport {
   int send(const Outgoing& m, std::uint64_t send_id) override;
   void disconnect(std::chrono::milliseconds timeout) override;
   std::string describe_error(int code) const override { return describe(code); }
+  std::string server() const override;
 
   static std::string describe(int paho_code);
 
@@ -100,7 +108,8 @@ class Mqtt final : public Transport {
   MqttSettings settings_;
   EventQueue& events_;
   std::unique_ptr<Shared> shared_;
-  void create_handle();  // throws std::runtime_error
+  ServerRotation rotation_;
+  void create_handle(const ServerUri& server);  // throws std::runtime_error
   void destroy_handle();
 
   void* client_ = nullptr;         // MQTTAsync; null only while create_handle() failed

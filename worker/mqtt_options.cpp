@@ -22,22 +22,22 @@
 // lost when it starts clean.
 #include "worker/mqtt_options.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 
 namespace robustmq::worker {
 
-std::string MqttSettings::uri() const {
-  // Paho takes an IPv6 literal in brackets.
-  const bool v6 = host.find(':') != std::string::npos && host.front() != '[';
-  return std::string(tls.enabled ? "ssl://" : "tcp://") + (v6 ? "[" + host + "]" : host) + ":" +
-         std::to_string(port);
+bool MqttSettings::any_tls() const {
+  return std::any_of(servers.begin(), servers.end(), [](const ServerUri& u) { return u.tls(); });
 }
 
 MqttSettings mqtt_settings(const WorkerConfig& c, std::size_t max_inflight) {
   MqttSettings s;
-  s.host = c.host;
-  s.port = c.port;
+  s.servers = servers_of(c);
+  s.http_proxy = c.http_proxy;
+  s.https_proxy = c.https_proxy;
+  s.no_proxy = c.no_proxy;
   s.client_id = c.client_id;
   s.keepalive = c.keepalive;
   s.connect_timeout = c.connect_timeout;
@@ -53,6 +53,8 @@ MqttSettings mqtt_settings(const WorkerConfig& c, std::size_t max_inflight) {
   s.tls.key_file = c.tls_key_file;
   s.tls.key_password = c.tls_key_password;
   s.tls.verify = c.tls_verify;
+  s.tls.alpn = c.tls_alpn;
+  s.tls.ciphers = c.tls_ciphers;
   s.will.topic = c.will_topic;
   s.will.payload = c.will_payload;
   s.will.qos = c.will_qos;
@@ -72,7 +74,7 @@ std::uint32_t remaining_expiry_s(std::int64_t enqueue_ns, std::int64_t ttl_s, st
   return left_s > 0xFFFFFFFFLL ? 0xFFFFFFFFu : static_cast<std::uint32_t>(left_s);
 }
 
-void build_connect(const MqttSettings& s, bool first, ConnectRequest& r) {
+void build_connect(const MqttSettings& s, const ServerUri& server, bool first, ConnectRequest& r) {
   const bool v5 = s.mqtt_version == 5;
   if (v5) {
     r.connect = MQTTAsync_connectOptions_initializer5;
@@ -115,7 +117,11 @@ void build_connect(const MqttSettings& s, bool first, ConnectRequest& r) {
     r.will.retained = s.will.retain ? 1 : 0;
     o.will = &r.will;
   }
-  if (s.tls.enabled) {
+  // The worker removed http_proxy and https_proxy from its environment at start (main.cpp), so
+  // Paho, which reads them when these are NULL, goes through exactly the proxy chosen here.
+  r.proxy = proxy_for(server, s.http_proxy, s.https_proxy, s.no_proxy);
+  if (!r.proxy.empty()) (server.tls() ? o.httpsProxy : o.httpProxy) = r.proxy.c_str();
+  if (server.tls()) {
     MQTTAsync_SSLOptions& t = r.ssl;
     auto opt = [](const std::string& v) { return v.empty() ? nullptr : v.c_str(); };
     t.trustStore = opt(s.tls.ca_file);
@@ -125,7 +131,15 @@ void build_connect(const MqttSettings& s, bool first, ConnectRequest& r) {
     t.privateKeyPassword = opt(s.tls.key_password);
     t.enableServerCertAuth = s.tls.verify ? 1 : 0;
     t.verify = s.tls.verify ? 1 : 0;  // the host name, too
+    // Paho 1.3.12 built with OpenSSL >= 1.1 ignores sslVersion (TLS_client_method(): the
+    // versions OpenSSL's configuration allows); SNI is the URI's host, always.
     t.sslVersion = MQTT_SSL_VERSION_DEFAULT;
+    if (!s.tls.ciphers.empty()) t.enabledCipherSuites = s.tls.ciphers.c_str();
+    r.alpn = alpn_wire(s.tls.alpn);
+    if (!r.alpn.empty()) {
+      t.protos = reinterpret_cast<const unsigned char*>(r.alpn.c_str());  // Paho copies it
+      t.protos_len = static_cast<unsigned>(r.alpn.size());
+    }
     o.ssl = &t;
   }
 }

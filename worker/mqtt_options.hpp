@@ -18,6 +18,8 @@ struct ConnectRequest {
   MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
   MQTTAsync_willOptions will = MQTTAsync_willOptions_initializer;
   MQTTProperties properties = MQTTProperties_initializer;
+  std::string proxy;  // what connect.httpProxy / httpsProxy point into
+  std::string alpn;   // ssl.protos, in ALPN's wire format
   ConnectRequest() = default;
   ConnectRequest(const ConnectRequest&) = delete;
   ConnectRequest& operator=(const ConnectRequest&) = delete;
@@ -27,7 +29,8 @@ struct ConnectRequest {
 // Fills r from s. `first`: a persistent session starts clean (the first connect of this worker
 // process, or a reconnect after a cut QoS 2 handshake; see the comment in mqtt_options.cpp). Callbacks and contexts (connect
 // success/failure, ssl_error_cb) are the caller's to set.
-void build_connect(const MqttSettings& s, bool first, ConnectRequest& r);
+// `server`: the one this attempt goes to (TLS, proxy and WebSocket follow from it).
+void build_connect(const MqttSettings& s, const ServerUri& server, bool first, ConnectRequest& r);
 
 // The properties every MQTT 5 message carries: the message expiry interval first (its value is
 // set per message, see Mqtt::send()), then content type and user properties, and last

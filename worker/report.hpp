@@ -37,6 +37,8 @@ class Report {
   }
   void set_gate(DeliveryGate* gate) noexcept { gate_ = gate; }
   void error(std::string_view e) noexcept { write_status_text(seg_.status.last_error, e); }
+  // The broker URI in use or being tried (Stats::server).
+  void server(std::string_view uri) noexcept { write_status_text(seg_.status.server, uri); }
   // The disk cache's current problem (empty: none); a problem is also the last error.
   void cache_error(std::string_view e) noexcept {
     write_status_text(seg_.status.cache_error, e);

@@ -48,6 +48,9 @@ class Transport {
   virtual void disconnect(std::chrono::milliseconds timeout) = 0;
   // The text of an error code returned by connect() or send().
   virtual std::string describe_error(int code) const = 0;
+  // The broker URI of the current (or last) connection attempt, for stats() and error texts;
+  // empty: the loop names the configuration's host:port.
+  virtual std::string server() const { return {}; }
 };
 
 }  // namespace robustmq::worker

@@ -58,6 +58,9 @@ struct TlsOptions {
   std::filesystem::path key_file;   // its private key (PEM)
   std::string key_password;         // passphrase of key_file; travels like Options::password
   bool verify = true;               // false: accept any broker certificate (insecure; tests only)
+  // --- added with several brokers (README "WebSockets and proxies") ---
+  std::string alpn;     // ALPN protocols offered, comma-separated ("mqtt", "x-amzn-mqtt-ca")
+  std::string ciphers;  // OpenSSL cipher list for TLS 1.2 and below; empty: OpenSSL's default
 };
 
 struct WillOptions {
@@ -166,6 +169,22 @@ struct Options {
   std::chrono::milliseconds takeover_timeout{5'000};
   LogLevel log_level = LogLevel::info;
   bool log_to_syslog = false;         // false: the application's stderr
+
+  // --- several brokers, WebSockets and proxies (README "Several brokers") ---
+  // Broker URIs, tried in this order, the next one (with the usual backoff) when the current
+  // one cannot be reached: tcp://host[:1883], ssl://host[:8883], ws://host[:80][/mqtt],
+  // wss://host[:443][/mqtt]. Used by connect_async() without arguments; connect_async(host,
+  // port) with a non-empty list is refused (EINVAL). TLS settings (tls) apply to ssl:// and
+  // wss://, whatever tls.enabled says.
+  std::vector<std::string> servers;
+  // HTTP proxies (CONNECT tunnels), http://[user:password@]host[:port]: http_proxy for tcp://
+  // and ws://, https_proxy for ssl:// and wss://. Empty: the environment variable of the same
+  // name when connect_async() runs (https_proxy also HTTPS_PROXY). no_proxy (empty: $no_proxy,
+  // else $NO_PROXY): hosts reached directly, comma-separated; "*": every host, which also
+  // keeps the environment's proxies out.
+  std::string http_proxy;
+  std::string https_proxy;
+  std::string no_proxy;
 };
 
 // How stop() ends the client.
@@ -262,6 +281,9 @@ struct Stats {
   std::string last_error;             // empty if none
   std::chrono::system_clock::time_point last_error_time{};
   std::string cache_error;  // what keeps the disk cache from taking messages now; empty: nothing
+  // The broker URI the worker is connected to, or while connecting is trying (with its port,
+  // e.g. "tcp://10.0.0.7:1883"); empty before the first attempt.
+  std::string server;
 };
 
 ROBUSTMQ_EXPORT std::string_view to_string(ConnectionState s) noexcept;
@@ -286,6 +308,9 @@ class ROBUSTMQ_EXPORT RobustClient {
   // pid).
   // Thread safety: call once, before publish(), from one thread.
   void connect_async(const std::string& mqtt_host, int mqtt_port = 1883);
+  // The same with the brokers of Options::servers, tried in turn. Throws std::system_error
+  // (EINVAL) when the list is empty or a URI or proxy is malformed, naming it.
+  void connect_async();
 
   // Queues one message. Returns {} once the message is in shared memory (a large payload: in its
   // file, with the reference in shared memory), from where no crash of this process or of the

@@ -313,6 +313,7 @@ struct robustmq_stats {
   uint64_t refused;           /* refused by the broker for good (MQTT 5 reason code >= 0x80) */
   uint64_t refused_for_now;   /* refusals meaning "not now" (0x89, 0x91, 0x97): sent again */
   uint64_t dead_letters;      /* messages in the dead-letter store now */
+  char server[256];           /* the broker URI in use (or being tried); "" before the first */
 };
 
 /* Writes a snapshot of the counters to the first size bytes of *out, the caller's struct
@@ -444,5 +445,8 @@ ROBUSTMQ_EXPORT int robustmq_last_errno(const robustmq_client* client);
 #ifdef __cplusplus
 }
 #endif
+
+/* Several brokers, WebSockets and proxies. */
+#include "robustmq_servers.h"
 
 #endif /* ROBUSTMQ_ROBUSTMQ_H */

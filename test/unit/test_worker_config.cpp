@@ -67,6 +67,12 @@ WorkerConfig full_config() {
   c.orphan_linger = std::chrono::milliseconds(60'000);
   c.drain_rate_messages = 2'000;
   c.drain_rate_bytes = 1'000'000;
+  c.servers = {"tcp://a:1883", "wss://[::1]:443/mqtt", ""};  // an empty item survives too
+  c.http_proxy = "http://u:p@proxy:3128";
+  c.https_proxy = "http://proxy:3129";
+  c.no_proxy = ".local,10.0.0.1";
+  c.tls_alpn = "mqtt,x-amzn-mqtt-ca";
+  c.tls_ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256";
   return c;
 }
 
@@ -523,7 +529,12 @@ TEST_CASE("worker_config() carries every option to its field") {
   o.mqtt_version = want.mqtt_version;
   o.clean_session = want.clean_session;
   o.tls = {want.tls,          want.tls_ca_file,      want.tls_ca_path, want.tls_cert_file,
-           want.tls_key_file, want.tls_key_password, want.tls_verify};
+           want.tls_key_file, want.tls_key_password, want.tls_verify, want.tls_alpn,
+           want.tls_ciphers};
+  o.servers = want.servers;
+  o.http_proxy = want.http_proxy;
+  o.https_proxy = want.https_proxy;
+  o.no_proxy = want.no_proxy;
   o.will = {want.will_topic, want.will_payload, want.will_qos, want.will_retain};
   o.content_type = want.content_type;
   o.user_properties = want.user_properties;

@@ -1,0 +1,213 @@
+// WebSockets, HTTP proxies and the TLS options, end to end with real parts: mosquitto behind a
+// WebSocket relay (websockify: Debian 12's mosquitto has no WebSockets), plain and TLS; the
+// testkit's HTTP CONNECT proxy, set as an option and through the environment, and kept out by
+// no_proxy; ALPN and the cipher list against openssl s_server.
+#include <doctest/doctest.h>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+
+#include <testkit/http_proxy.hpp>
+#include <testkit/websocket_relay.hpp>
+
+#include "helpers.hpp"
+#include "tls_pki.hpp"
+
+using namespace robustmq;
+using namespace robustmq::test;
+
+namespace {
+
+std::string target(const testkit::Mosquitto& b) { return "127.0.0.1:" + std::to_string(b.port()); }
+std::string target(int port) { return "127.0.0.1:" + std::to_string(port); }
+
+std::string joined(const std::vector<std::string>& lines) {
+  std::string out;
+  for (const auto& l : lines) out += l + "\n";
+  return out;
+}
+
+// Publishes n numbered messages on topic through `o` and checks that they all arrive, in
+// order, at sub; the client ends connected to `server`.
+void deliver(Options o, const testkit::Subscriber& sub, const std::string& topic,
+             const std::string& server, std::uint64_t n = 200) {
+  RobustClient c(std::move(o));
+  c.connect_async();
+  REQUIRE_FALSE(publish_range(c, topic, 0, n));
+  CHECK_MESSAGE(wait_in_order(sub, n, 60s) == "", c.stats().last_error);
+  const Stats s = c.stats();
+  CHECK(s.server == server);
+  CHECK(s.state == ConnectionState::connected);
+}
+
+// Sets an environment variable for the scope of a test case (the test process's own
+// environment, read by connect_async()).
+struct ScopedEnv {
+  ScopedEnv(const char* name, const std::string& value) : name_(name) {
+    ::setenv(name, value.c_str(), 1);  // NOLINT(concurrency-mt-unsafe)
+  }
+  ~ScopedEnv() { ::unsetenv(name_); }  // NOLINT(concurrency-mt-unsafe)
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+  const char* name_;
+};
+
+}  // namespace
+
+TEST_CASE("ws:// and wss:// through a WebSocket relay in front of mosquitto") {
+  // A test that cannot run fails rather than passing unseen: scripts/deps.sh installs it.
+  REQUIRE_MESSAGE(testkit::WebSocketRelay::available(),
+                  "websockify is not installed: run scripts/deps.sh (apt-get install websockify)");
+  testkit::Mosquitto broker;
+  testkit::Subscriber sub(broker.host(), broker.port(), "ws/#");
+  REQUIRE(sub.wait_subscribed());
+  testkit::TempDir dir;
+
+  SUBCASE("plain") {
+    testkit::WebSocketRelay relay({.target_port = broker.port()});
+    Options o = client_options(dir / "cache", "ws-plain");
+    o.servers = {relay.uri()};
+    deliver(o, sub, "ws/plain", relay.uri());
+    CHECK(relay.log().find("127.0.0.1") != std::string::npos);
+  }
+  SUBCASE("TLS") {
+    Pki pki(dir.path());
+    testkit::WebSocketRelay relay(
+        {.target_port = broker.port(), .cert_file = pki.server_cert(), .key_file = pki.server_key()});
+    Options o = client_options(dir / "cache", "ws-tls");
+    o.servers = {relay.uri()};
+    o.tls.ca_file = pki.ca();
+    deliver(o, sub, "ws/tls", relay.uri());
+  }
+  SUBCASE("TLS through an HTTPS proxy (CONNECT, then TLS, then the WebSocket)") {
+    Pki pki(dir.path());
+    testkit::WebSocketRelay relay(
+        {.target_port = broker.port(), .cert_file = pki.server_cert(), .key_file = pki.server_key()});
+    testkit::HttpConnectProxy proxy;
+    Options o = client_options(dir / "cache", "wss-proxy");
+    o.servers = {relay.uri()};
+    o.tls.ca_file = pki.ca();
+    o.https_proxy = proxy.url();
+    deliver(o, sub, "ws/proxy", relay.uri());
+    CHECK_MESSAGE(proxy.tunnels_to(target(relay.port())) >= 1, joined(proxy.log()));
+  }
+}
+
+TEST_CASE("an HTTP CONNECT proxy: as an option, from the environment, and kept out by no_proxy") {
+  testkit::Mosquitto broker;
+  testkit::Subscriber sub(broker.host(), broker.port(), "proxy/#");
+  REQUIRE(sub.wait_subscribed());
+  testkit::HttpConnectProxy proxy;
+  testkit::TempDir dir;
+  Options o = client_options(dir / "cache", "via-proxy");
+  o.servers = {broker.uri()};
+
+  SUBCASE("Options::http_proxy") {
+    o.http_proxy = proxy.url();
+    deliver(o, sub, "proxy/option", broker.uri());
+    CHECK_MESSAGE(proxy.tunnels_to(target(broker)) >= 1, joined(proxy.log()));
+  }
+  SUBCASE("the environment's http_proxy") {
+    ScopedEnv env("http_proxy", proxy.url());
+    deliver(o, sub, "proxy/env", broker.uri());
+    CHECK_MESSAGE(proxy.tunnels_to(target(broker)) >= 1, joined(proxy.log()));
+  }
+  SUBCASE("no_proxy exempts the broker: no tunnel, even though Paho would read http_proxy") {
+    ScopedEnv env("http_proxy", proxy.url());
+    ScopedEnv no("no_proxy", "localhost,127.0.0.1");
+    deliver(o, sub, "proxy/none", broker.uri());
+    CHECK_MESSAGE(proxy.log().empty(), joined(proxy.log()));
+  }
+  SUBCASE("a proxy that cannot reach the broker: the reason is in last_error, nothing is lost") {
+    testkit::HttpConnectProxy proxy2;
+    o.http_proxy = proxy2.url();
+    o.servers = {"tcp://127.0.0.1:1"};  // nothing listens there
+    RobustClient c(o);
+    c.connect_async();
+    REQUIRE_FALSE(publish_range(c, "proxy/lost", 0, 10));
+    CHECK(wait_until([&] { return proxy2.log().size() >= 1; }, 30s));
+    CHECK(joined(proxy2.log()).find("-> 502") != std::string::npos);
+    CHECK(wait_until([&] { return !c.stats().last_error.empty(); }, 30s));
+    CHECK(c.stats().ring_backlog + c.stats().cache_backlog == 10);
+  }
+}
+
+namespace {
+
+// openssl s_server (Debian's openssl) as a TLS endpoint that says what it saw: the ALPN
+// protocols the client offered, the cipher agreed on or "no shared cipher". It speaks no MQTT,
+// so the client's connection attempts end after the handshake; only the handshake is tested.
+class TlsServer {
+ public:
+  TlsServer(const Pki& pki, const std::filesystem::path& log, const std::string& cipher)
+      : port_(testkit::free_port()), log_(log) {
+    // stdin stays open (s_server ends at its end of file), hence the sleep.
+    const std::string cmd = "sleep 3600 | openssl s_server -accept 127.0.0.1:" + std::to_string(port_) +
+                            " -cert " + pki.server_cert().string() + " -key " +
+                            pki.server_key().string() + " -tls1_2 -cipher " + cipher +
+                            " -alpn mqtt >" + log.string() + " 2>&1";
+    pid_ = ::fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      ::setpgid(0, 0);  // the shell, sleep and openssl go together (kill(-pid))
+      ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    REQUIRE(wait_until([&] { return testkit::accepts_connections(port_); }, 20s));
+  }
+  ~TlsServer() {
+    ::kill(-pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+  TlsServer(const TlsServer&) = delete;
+  TlsServer& operator=(const TlsServer&) = delete;
+  std::string uri() const { return "ssl://127.0.0.1:" + std::to_string(port_); }
+  std::string log() const {
+    std::ifstream in(log_);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+
+ private:
+  int port_;
+  std::filesystem::path log_;
+  pid_t pid_ = -1;
+};
+
+}  // namespace
+
+TEST_CASE("TLS options: ALPN and the cipher list reach the handshake") {
+  testkit::TempDir dir;
+  Pki pki(dir.path());
+  // TLS 1.2 only (the cipher list governs TLS 1.2 and below), with one cipher.
+  TlsServer server(pki, dir / "s_server.log", "ECDHE-ECDSA-AES256-GCM-SHA384");
+  Options o = client_options(dir / "cache", "tls-options");
+  o.servers = {server.uri()};
+  o.tls.ca_file = pki.ca();
+  o.tls.alpn = "mqtt,x-amzn-mqtt-ca";
+
+  SUBCASE("a cipher the server takes: the handshake completes, ALPN offered") {
+    o.tls.ciphers = "ECDHE-ECDSA-AES256-GCM-SHA384";
+    RobustClient c(o);
+    c.connect_async();
+    CHECK_MESSAGE(wait_until([&] {
+      return server.log().find("ALPN protocols advertised by the client: mqtt, x-amzn-mqtt-ca") !=
+             std::string::npos;
+    }, 30s), server.log());
+    CHECK(server.log().find("ECDHE-ECDSA-AES256-GCM-SHA384") != std::string::npos);
+  }
+  SUBCASE("only a cipher the server refuses: no handshake, the reason in last_error") {
+    o.tls.ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256";
+    RobustClient c(o);
+    c.connect_async();
+    CHECK_MESSAGE(wait_until([&] {
+      return server.log().find("no shared cipher") != std::string::npos;
+    }, 30s), server.log());
+    CHECK(wait_until([&] { return c.stats().last_error.find("TLS") != std::string::npos; }, 30s));
+    CHECK(c.stats().state != ConnectionState::connected);
+  }
+}
