@@ -73,9 +73,10 @@ std::string last_error(const robustmq_client* c) {
 
 }  // namespace
 
-TEST_CASE("every C error code 1..18 is the errc of the same number with the same message") {
-  const int last = static_cast<int>(robustmq::errc::unknown_sequence);
-  CHECK(last == ROBUSTMQ_ERR_UNKNOWN_SEQUENCE);
+TEST_CASE("every C error code 1..19 is the errc of the same number with the same message") {
+  const int last = static_cast<int>(robustmq::errc::resend_timeout);
+  CHECK(last == ROBUSTMQ_ERR_RESEND_TIMEOUT);
+  CHECK(static_cast<int>(robustmq::errc::unknown_sequence) == ROBUSTMQ_ERR_UNKNOWN_SEQUENCE);
   CHECK(static_cast<int>(robustmq::errc::delivery_timeout) == ROBUSTMQ_ERR_DELIVERY_TIMEOUT);
   for (int code = 0; code <= last; ++code) {
     CAPTURE(code);
