@@ -148,6 +148,30 @@ TEST_CASE("a paced drain: the cache goes at drain_rate messages per second, a bu
   CHECK(h.ring_empty());
 }
 
+TEST_CASE("a paced drain with live messages waiting in the ring: the worker sleeps until the "
+          "next cached message may go, instead of spinning") {
+  LoopHarness h([](WorkerConfig& c) {
+    c.max_inflight = 100;
+    c.drain_rate_messages = 100;
+  });
+  h.transport.accept_connects = false;
+  h.pump();
+  h.publish_numbered(30);
+  h.pump();
+  REQUIRE(h.status().cache_backlog.load() == 30);
+  h.transport.connected();
+  h.pump();
+  REQUIRE(h.transport.sent.size() == 6);  // the burst; the rest waits for the bucket
+  h.publish_numbered(5, 1, 30);           // live: the ring holds records the loop could read
+  h.pump();
+  REQUIRE(h.transport.sent.size() == 6);
+  // Nothing may go before the bucket refills: wait_for_work() must reach its poll() (which
+  // counts a wake-up), not return at once because the ring holds records.
+  const auto wakeups = h.status().worker_wakeups.load();
+  h.loop->wait_for_work(std::chrono::milliseconds(0));
+  CHECK(h.status().worker_wakeups.load() == wakeups + 1);
+}
+
 TEST_CASE("a paced drain in bytes per second: a message larger than the burst goes when the "
           "bucket is full, and the next waits for the debt") {
   LoopHarness h([](WorkerConfig& c) {
