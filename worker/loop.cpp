@@ -299,8 +299,9 @@ void Loop::wait_for_work(std::optional<std::chrono::milliseconds> at_most) {
   // New ring records matter only if we could send or spool them now; otherwise the next event
   // (an acknowledgement, a timeout) brings us back, and publish() need not make a syscall.
   // The worker's side of the wake-up handshake, W1-W5 (proto/segment_layout.hpp, at WakeLine).
+  // Held back (a refusal's backoff, the drain pacer): nothing goes before that deadline.
   const bool can_send = link_ == Link::connected && window_.open() && !settling() &&
-                        !held_until_ && ring_sendable();
+                        !held_until_ && !paced_until_ && ring_sendable();
   const bool can_spool = spooler_.health() == CacheHealth::ok && !settling() &&
                          (link_ != Link::connected || config_.durability == Durability::journal);
   auto& sleeping = seg_.wake.worker_sleeping;
