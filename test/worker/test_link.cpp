@@ -109,6 +109,38 @@ TEST_CASE("MQTT 5: the broker's Receive Maximum bounds the window below max_infl
 
 namespace robustmq::test {
 
+TEST_CASE("with several servers a refusal by one moves on to the next with the usual backoff; "
+          "`refused` comes once every server refused in a row") {
+  LoopHarness h([](WorkerConfig& c) {
+    c.reconnect_min = 100ms;
+    c.reconnect_max = 10'000ms;
+    c.servers = {"tcp://a:1883", "tcp://b:1883"};
+  });
+  h.transport.accept_connects = false;
+  h.publish_numbered(3);
+  h.transport.refuse_connect("connection refused: not authorized");
+  h.pump();
+  CHECK(state_of(h) == ConnectionState::disconnected);  // the next server may let it in
+  h.time.advance(100ms);  // reconnect_min, not reconnect_max
+  h.pump();
+  REQUIRE(h.transport.connects == 2);
+  h.transport.refuse_connect("connection refused: not authorized");
+  h.pump();
+  CHECK(state_of(h) == ConnectionState::refused);  // both refused
+  h.time.advance(4'999ms);
+  h.pump();
+  CHECK(h.transport.connects == 2);  // now every reconnect_max / 2 .. reconnect_max
+  h.time.advance(5'001ms);
+  h.pump();
+  CHECK(h.transport.connects == 3);
+  // A server that lets the client in ends it.
+  h.transport.connected();
+  h.pump();
+  CHECK(state_of(h) == ConnectionState::connected);
+  while (h.transport.ack_all() > 0) h.pump();
+  CHECK(h.transport.payloads() == numbered(0, 3));
+}
+
 TEST_CASE("a paced drain: the cache goes at drain_rate messages per second, a burst of 50 ms "
           "after a pause, and the ring waits behind it") {
   LoopHarness h([](WorkerConfig& c) {
