@@ -159,6 +159,9 @@ class Loop {
   // The last attempt was refused for good (Event::refused): the state is `refused`, attempts
   // come every reconnect_max.
   bool refused_ = false;
+  // Permanent refusals in a row, each by the server then tried: `refused` once every server of
+  // Options::servers refused (another may let the client in).
+  std::size_t refusals_in_a_row_ = 0;
   // A temporary refusal: nothing is sent before this (and the backoff for the next one).
   std::optional<Clock::time_point> held_until_;
   std::chrono::milliseconds refusal_backoff_;

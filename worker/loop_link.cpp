@@ -61,6 +61,7 @@ void Loop::on_connected(int receive_maximum) {
   link_ = Link::connected;
   qos2_cut_ = false;
   refused_ = false;
+  refusals_in_a_row_ = 0;
   backoff_ = config_.reconnect_min;
   // The window is empty whenever the link is not connected (invariant 4): its size may change.
   std::size_t window = config_.max_inflight;
@@ -78,7 +79,14 @@ void Loop::on_connected(int receive_maximum) {
 void Loop::on_connect_failed(const Event& e) {
   report_.error(fmt::format("cannot connect to {}: {}", server(), e.text));
   link_ = Link::backoff;
-  if (e.refused) {
+  const bool every_server_refused =
+      e.refused && ++refusals_in_a_row_ >= std::max<std::size_t>(1, config_.servers.size());
+  if (e.refused && !every_server_refused) {
+    // The next attempt goes to another server of the list, which may let the client in.
+    log(Level::warning, "{} refused the connection: {}; trying the next server", server(),
+        e.text);
+    report_.state(ConnectionState::disconnected);
+  } else if (e.refused) {
     // Retrying soon would be refused again: every reconnect_max from now on (the credentials
     // or certificates may be fixed on the broker's side), until a connect succeeds.
     if (!refused_)
@@ -89,6 +97,7 @@ void Loop::on_connect_failed(const Event& e) {
     report_.state(ConnectionState::refused);
   } else {
     refused_ = false;
+    refusals_in_a_row_ = 0;
     report_.state(ConnectionState::disconnected);
   }
   schedule_reconnect();
