@@ -95,6 +95,19 @@ TEST_CASE("proxy URLs: http:// only, default port 8080, credentials kept for Pah
   CHECK(error.find("secret") == std::string::npos);  // a password is never quoted
 }
 
+TEST_CASE("proxy credentials must be percent-encoded as Paho reads them") {
+  std::string error;
+  // Paho decodes %XX in the user info and stops at its first '@': a '%' without two hex
+  // digits, or a second '@', would be misread (or never read to its end).
+  CHECK_FALSE(parse_proxy_url("http://u:50%off@proxy:3128", error).has_value());
+  CHECK(error.find("%40") != std::string::npos);  // says how to write it
+  CHECK(error.find("50%off") == std::string::npos);  // without quoting the password
+  CHECK_FALSE(parse_proxy_url("http://u:p%4@proxy:3128", error).has_value());
+  CHECK_FALSE(parse_proxy_url("http://u:p%@proxy:3128", error).has_value());
+  CHECK_FALSE(parse_proxy_url("http://u:p@ss@proxy:3128", error).has_value());
+  CHECK(parse_proxy_url("http://u:p%25%40%3a@proxy:3128", error).has_value());
+}
+
 TEST_CASE("no_proxy matches hosts, their domains, addresses and *") {
   CHECK(no_proxy_matches("*", "anything"));
   CHECK(no_proxy_matches("example.com", "example.com"));
