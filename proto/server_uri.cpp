@@ -186,9 +186,19 @@ std::optional<ProxyUrl> parse_proxy_url(std::string_view url, std::string& error
   }
   if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
   ProxyUrl out;
-  const auto at = rest.rfind('@');
+  const auto at = rest.find('@');
   if (at != std::string_view::npos) {
-    out.userinfo = std::string(rest.substr(0, at));
+    // Paho decodes %XX and ends the user info at its first '@': the rest must be encoded.
+    const std::string_view userinfo = rest.substr(0, at);
+    const auto hex = [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; };
+    bool encoded = rest.find('@', at + 1) == std::string_view::npos;
+    for (std::size_t i = 0; encoded && i < userinfo.size(); ++i)
+      if (userinfo[i] == '%')
+        encoded = i + 2 < userinfo.size() && hex(userinfo[i + 1]) && hex(userinfo[i + 2]);
+    if (!encoded)
+      return bad("the user name or password holds a '%' or '@' that is not percent-encoded: "
+                 "write '%' as %25 and '@' as %40");
+    out.userinfo = std::string(userinfo);
     rest.remove_prefix(at + 1);
   }
   if (rest.find_first_of("/?# \t\r\n") != std::string_view::npos)
