@@ -87,7 +87,9 @@ start_background() {
   if can_renice; then bg_nice=19; fi
   set -m  # job control: the job gets a process group of its own
   (
-    renice -n "$bg_nice" -p "$BASHPID" >/dev/null
+    # Only ever lowered: a script already running at a lower priority (nice scripts/test.sh, a
+    # runner with Nice=) keeps it, rather than failing to raise it.
+    if ((bg_nice > 0)); then renice -n "$bg_nice" -p "$BASHPID" >/dev/null || true; fi
     : >"$bg_logs/reniced"
     set +e  # a failed step does not stop the next: its stage reports it
     for step in "${bg_steps[@]}"; do
