@@ -22,13 +22,27 @@ std::string from_env(const char* name, const char* other = nullptr) {
   return {};
 }
 
+// Whether a broker of `config` would go through the proxy of its kind (tls: https_proxy, else
+// http_proxy) when no_proxy is `no_proxy`.
+bool proxied(const WorkerConfig& config, bool tls, const std::string& no_proxy) {
+  if (config.servers.empty()) return config.tls == tls && !no_proxy_matches(no_proxy, config.host);
+  for (const auto& s : config.servers) {
+    std::string error;
+    auto uri = parse_server_uri(s, error);
+    if (uri && uri->tls() == tls && !no_proxy_matches(no_proxy, uri->host)) return true;
+  }
+  return false;
+}
+
 // The proxy in effect: the option, else the variable. Checked either way; a malformed variable
 // is an error too (it names the variable), rather than a connection that silently goes direct.
+// A variable that no broker would use (none of its kind, or no_proxy exempts each) is not read.
 std::string proxy(const std::string& option, const char* option_name, const char* var,
-                  const char* other_var) {
+                  const char* other_var, bool used) {
   std::string value = option;
   std::string source = fmt::format("Options::{}", option_name);
   if (value.empty()) {
+    if (!used) return value;
     value = from_env(var, other_var);
     source = fmt::format("the environment variable {}", var);
     if (other_var != nullptr && from_env(var).empty() && !value.empty())
@@ -75,9 +89,11 @@ void apply_servers(const Options& o, bool from_servers, WorkerConfig& config) {
                  "brokers. Call connect_async() without arguments to use the list, or clear it");
   }
   // curl's rule: only the lower-case http_proxy (HTTP_PROXY may come from a CGI request header).
-  config.http_proxy = proxy(o.http_proxy, "http_proxy", "http_proxy", nullptr);
-  config.https_proxy = proxy(o.https_proxy, "https_proxy", "https_proxy", "HTTPS_PROXY");
   config.no_proxy = o.no_proxy.empty() ? from_env("no_proxy", "NO_PROXY") : o.no_proxy;
+  config.http_proxy = proxy(o.http_proxy, "http_proxy", "http_proxy", nullptr,
+                            proxied(config, false, config.no_proxy));
+  config.https_proxy = proxy(o.https_proxy, "https_proxy", "https_proxy", "HTTPS_PROXY",
+                             proxied(config, true, config.no_proxy));
   const auto& alpn = o.tls.alpn;
   std::size_t at = 0;
   while (!alpn.empty() && at <= alpn.size()) {

@@ -123,14 +123,15 @@ TEST_CASE("an HTTP CONNECT proxy: as an option, from the environment, and kept o
     deliver(o, sub, "proxy/none", broker.uri());
     CHECK_MESSAGE(proxy.log().empty(), joined(proxy.log()));
   }
-  SUBCASE("a proxy variable no broker would use is not read: a tcp:// broker with a malformed "
-          "https_proxy, or with no_proxy=*") {
+  SUBCASE("a proxy variable no broker would use is not read: a malformed https_proxy beside a "
+          "tcp:// broker") {
     ScopedEnv tls_only("https_proxy", "https://proxy.example:443");  // Paho cannot speak it
     deliver(o, sub, "proxy/unused", broker.uri());
+  }
+  SUBCASE("a proxy variable no broker would use is not read: no_proxy=* exempts every broker") {
     ScopedEnv socks("http_proxy", "socks5h://proxy.example:1080");
     o.no_proxy = "*";
     deliver(o, sub, "proxy/exempt", broker.uri());
-    CHECK_MESSAGE(proxy.log().empty(), joined(proxy.log()));
   }
   SUBCASE("a proxy that cannot reach the broker: the reason is in last_error, nothing is lost") {
     testkit::HttpConnectProxy proxy2;
