@@ -103,13 +103,30 @@ start_background() {
   while [[ ! -f $bg_logs/reniced ]] && kill -0 "$bg_pid" 2>/dev/null; do sleep 0.1; done
 }
 
+# renice_background N: the background job and every process below it, compilers included:
+# ninja starts each command in a process group of its own, so renicing the job's group would
+# leave the compilers running at the old priority.
+descendants() {
+  local child
+  for child in $(pgrep -P "$1"); do
+    echo "$child"
+    descendants "$child"
+  done
+}
+renice_background() {
+  local pids
+  pids=$(descendants "$bg_pid")
+  # shellcheck disable=SC2086  # one pid per word
+  renice -n "$1" -p "$bg_pid" $pids >/dev/null 2>&1 || true
+}
+
 # wait_for STEP: waits for a background step, at normal priority while nothing else runs, and
 # prints its output. Returns its exit status.
 wait_for() {
   local step=$1
   echo "=== $step (in the background)"
   if [[ ! -f $bg_logs/$step.status ]]; then
-    if ((bg_nice > 0)); then renice -n 0 -g "$bg_pid" >/dev/null 2>&1 || true; fi
+    if ((bg_nice > 0)); then renice_background 0; fi
     while [[ ! -f $bg_logs/$step.status ]]; do
       if ! kill -0 "$bg_pid" 2>/dev/null && [[ ! -f $bg_logs/$step.status ]]; then
         echo "the background job ended before $step" >&2
@@ -117,7 +134,7 @@ wait_for() {
       fi
       sleep 1
     done
-    if ((bg_nice > 0)); then renice -n "$bg_nice" -g "$bg_pid" >/dev/null 2>&1 || true; fi
+    if ((bg_nice > 0)); then renice_background "$bg_nice"; fi
   fi
   cat "$bg_logs/$step.log"
   return "$(cat "$bg_logs/$step.status")"
