@@ -14,6 +14,7 @@
 #include <system_error>
 #include <vector>
 
+#include "lib/c_client.hpp"
 #include "lib/c_options.hpp"
 #include "robustmq/client.hpp"
 #include "robustmq_config.h"
@@ -45,24 +46,6 @@ ROBUSTMQ_SAME(ROBUSTMQ_ERR_UNKNOWN_SEQUENCE, unknown_sequence);
 ROBUSTMQ_SAME(ROBUSTMQ_ERR_RESEND_TIMEOUT, resend_timeout);
 #undef ROBUSTMQ_SAME
 static_assert(static_cast<int>(errc::resend_timeout) < ROBUSTMQ_ERR_INVALID_ARGUMENT);
-
-struct robustmq_client {
-  explicit robustmq_client(robustmq::Options o) : client(std::move(o)) {}
-  robustmq::RobustClient client;
-  mutable std::mutex mu;  // guards the two fields below
-  std::string last_error;
-  int last_errno = 0;
-
-  int fail(int code, int err, const char* what) noexcept {
-    try {
-      std::lock_guard lock(mu);
-      last_error = what;
-      last_errno = err;
-    } catch (...) {
-    }
-    return code;
-  }
-};
 
 namespace {
 
@@ -139,27 +122,6 @@ void copy_sized(void* out, const void* full, std::size_t full_size, std::size_t 
   if (size > full_size) std::memset(static_cast<unsigned char*>(out) + full_size, 0, size - full_size);
 }
 
-// Runs a C++ call that may throw and returns its C code; `call` names it in the message of a
-// failure without a message.
-template <typename F>
-int guarded(robustmq_client* client, const char* call, F&& f) noexcept {
-  try {
-    f();
-    return ROBUSTMQ_OK;
-  } catch (const std::system_error& e) {
-    return client->fail(ROBUSTMQ_ERR_SYSTEM, e.code().value(), e.what());
-  } catch (const std::bad_alloc&) {
-    return client->fail(ROBUSTMQ_ERR_NO_MEMORY, ENOMEM, "out of memory");
-  } catch (const std::exception& e) {
-    return client->fail(ROBUSTMQ_ERR_SYSTEM, EIO, e.what());
-  } catch (...) {
-    try {
-      return client->fail(ROBUSTMQ_ERR_SYSTEM, EIO, (std::string(call) + ": unknown failure").c_str());
-    } catch (...) {
-      return ROBUSTMQ_ERR_SYSTEM;
-    }
-  }
-}
 
 }  // namespace
 

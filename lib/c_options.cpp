@@ -396,4 +396,11 @@ int robustmq_options_set_tls_ciphers(robustmq_options* o, const char* ciphers) {
   });
 }
 
+int robustmq_options_set_password_file(robustmq_options* o, const char* path) {
+  return set(o, [&](robustmq::Options& x) {
+    x.password_file = str(path);
+    return ROBUSTMQ_OK;
+  });
+}
+
 }  // extern "C"

@@ -23,6 +23,7 @@
 
 #include "lib/cache_dir.hpp"
 #include "lib/client_impl.hpp"
+#include "proto/lifeline.hpp"
 #include "lib/deadline.hpp"
 #include "lib/fail.hpp"
 #include "lib/producer_id.hpp"
@@ -138,6 +139,7 @@ void RobustClient::Impl::connect_async(const std::string& host, int port, bool f
   }
   apply_servers(options, from_servers, config);  // the list, the proxies (lib/servers.hpp)
   validate_options(options, from_servers);
+  config.password_file = checked_password_file(options);
   if (auto error = range_error(config, FieldNames::options)) fail(EINVAL, *error);
   options.host = config.host;
   options.port = config.port;
@@ -170,6 +172,7 @@ void RobustClient::Impl::connect_async(const std::string& host, int port, bool f
     // An adopted segment may carry its dead owner's stop request or flush target.
     seg().control.stop_requested.store(0);
     seg().control.flush_target.store(0);
+    attach_credentials(&seg().control);
     start_sequence(origin == MappedSegment::Origin::created);
     if (options.dedup_property) {
       // Without a bound the numbering may repeat an earlier life's: a new stream then.
@@ -214,6 +217,7 @@ void RobustClient::Impl::connect_async(const std::string& host, int port, bool f
     if (monitor_wake_ >= 0) ::close(monitor_wake_);
     lifeline_ = monitor_wake_ = -1;
     producer_.reset();
+    attach_credentials(nullptr);
     segment_.reset();
     release_lock();
     throw;
@@ -279,8 +283,7 @@ void RobustClient::Impl::stop(StopMode mode) {
   // close. A worker that died meanwhile is replaced once so the ring still reaches the disk.
   seg().control.stop_requested.store(1);
   for (int attempt = 0; attempt < 2; ++attempt) {
-    const char c = 's';
-    (void)::send(lifeline_, &c, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    send_lifeline(lifeline::kStop);
     const auto deadline = deadline_after(options.stop_timeout);
     bool eof = false;
     while (!eof && std::chrono::steady_clock::now() < deadline) {
@@ -331,8 +334,7 @@ void RobustClient::Impl::hand_off() {
   }
   const Stats s = stats();
   handed_off_.store(s.ring_backlog + s.cache_backlog);
-  const char c = 'h';
-  (void)::send(lifeline_, &c, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+  send_lifeline(lifeline::kHandOff);
   // What the worker does from now on is not reported in this life (README "Events"): the
   // next client sees it through delivered_through() and drop_journal().
   events.finish("handed off: the worker delivers on without this client");

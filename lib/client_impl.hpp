@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -25,6 +26,10 @@
 #include "robustmq/client.hpp"
 
 namespace robustmq {
+
+// Options::password_file made absolute, checked readable; "" when unset. Throws
+// std::system_error (credentials.cpp).
+std::string checked_password_file(const Options& o);
 
 class RobustClient::Impl {
  public:
@@ -45,6 +50,7 @@ class RobustClient::Impl {
   Stats stats() const;
   std::vector<DroppedRange> drop_journal() const;  // events.cpp
   void stop(StopMode mode = StopMode::spool);
+  void set_credentials_handler(CredentialsHandler handler);  // credentials.cpp
 
   Options options;
 
@@ -56,6 +62,13 @@ class RobustClient::Impl {
   template <typename Pred>
   bool wait_for_worker(Pred pred, std::chrono::steady_clock::time_point deadline);
   void monitor_loop();
+  // Writes to the worker (proto/lifeline.hpp), under lifeline_send_mu_; wait: all of it, or
+  // give up after 5 s (an answer with credentials), else what fits now (a wake-up byte).
+  void send_lifeline(std::string_view bytes, bool wait = false) noexcept;
+  void send_lifeline(char c) noexcept { send_lifeline(std::string_view(&c, 1)); }
+  // credentials.cpp: the segment's flag follows the handler; the monitor thread answers.
+  void attach_credentials(shm::ControlLine* control);
+  void answer_credentials(std::size_t questions);
   void start_worker();
   void hand_off();  // stop(StopMode::hand_off), after the monitor has stopped
   void release_lock() noexcept;
@@ -80,6 +93,7 @@ class RobustClient::Impl {
     if (lifeline_ >= 0) ::close(lifeline_);
     if (lock_fd_ >= 0) ::close(lock_fd_);
     if (monitor_wake_ >= 0) ::close(monitor_wake_);
+    credentials_control_.store(nullptr);
   }
 
   pid_t owner_pid_ = 0;
@@ -104,6 +118,11 @@ class RobustClient::Impl {
   std::atomic<std::uint64_t> handed_off_{0};  // Stats::handed_off
   std::uint64_t seq_bound_ = 0;  // numbers below it may be given out (publish_mu_)
   std::thread monitor_;
+  std::mutex lifeline_send_mu_;
+  std::mutex credentials_mu_;
+  std::shared_ptr<const CredentialsHandler> credentials_;  // under credentials_mu_
+  // The segment's, or null: none yet, or a fork() child (whose mapping it is not).
+  std::atomic<shm::ControlLine*> credentials_control_{nullptr};
   mutable std::mutex error_mu_;
   std::string error_;
 

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "lib/client_impl.hpp"
+#include "proto/lifeline.hpp"
 #include "lib/deadline.hpp"
 #include "proto/futex.hpp"
 #include "proto/large_message.hpp"
@@ -35,8 +36,7 @@ void RobustClient::Impl::wake_worker() noexcept {
   std::atomic_thread_fence(std::memory_order_seq_cst);
   auto& sleeping = seg().wake.worker_sleeping;
   if (sleeping.load(std::memory_order_relaxed) != 0 && sleeping.exchange(0) != 0) {
-    const char c = 'w';
-    (void)::send(lifeline_, &c, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    send_lifeline(lifeline::kWake);
   }
 }
 
@@ -141,8 +141,7 @@ std::error_code RobustClient::Impl::flush(std::chrono::milliseconds timeout) {
   // sent or spooled at once (W1 of proto/segment_layout.hpp), not while its window is full, and
   // a flush must be seen in every state. A byte sent while it is awake waits in the socket and
   // ends its next poll() at once.
-  const char c = 'f';
-  (void)::send(lifeline_, &c, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+  send_lifeline(lifeline::kFlush);
   const auto deadline = deadline_after(timeout);
   const bool ok = wait_for_worker(
       [&] { return seg().consumer.tail.load(std::memory_order_acquire) >= target; }, deadline);
@@ -183,8 +182,7 @@ std::error_code RobustClient::Impl::resend_dead_letters(std::chrono::millisecond
   auto& control = seg().control;
   const std::uint64_t request = control.dead_resend_request.fetch_add(1) + 1;
   // A wake-up byte in every state, as for flush().
-  const char c = 'd';
-  (void)::send(lifeline_, &c, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+  send_lifeline(lifeline::kResendDead);
   const auto deadline = deadline_after(timeout);
   const bool ok = wait_for_worker(
       [&] { return control.dead_resend_done.load(std::memory_order_acquire) >= request; },

@@ -1,5 +1,5 @@
-// Starting the worker and watching it: a monitor thread polls the lifeline socket and restarts
-// the worker when it dies.
+// Starting the worker and watching it: a monitor thread polls the lifeline socket, answers the
+// worker's questions for credentials (credentials.cpp) and restarts the worker when it dies.
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -16,6 +16,7 @@
 
 #include "lib/client_impl.hpp"
 #include "lib/spawn.hpp"
+#include "proto/lifeline.hpp"
 
 namespace robustmq {
 
@@ -41,7 +42,14 @@ void RobustClient::Impl::monitor_loop() {
     if ((fds[0].revents & (POLLIN | POLLHUP | POLLRDHUP | POLLERR)) == 0) continue;
     char buf[256];
     ssize_t n = ::recv(lifeline_, buf, sizeof buf, MSG_DONTWAIT);
-    if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR))) continue;
+    if (n > 0) {
+      // The worker asks for credentials before a connection attempt (proto/lifeline.hpp).
+      const auto questions =
+          static_cast<std::size_t>(std::count(buf, buf + n, lifeline::kAskCredentials));
+      if (questions > 0) answer_credentials(questions);
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
     // EOF: the worker died. Everything it had not acknowledged or cached is still in the ring.
     while (!stopping_.load()) {
       try {

@@ -149,6 +149,11 @@ struct alignas(64) ControlLine {
   std::atomic<std::uint64_t> dead_resend_request;
   std::atomic<std::uint64_t> dead_resend_done;
   std::atomic<std::uint64_t> dead_resend_moved;
+  // Added the same way. client: 1 while RobustClient::set_credentials_handler() holds a handler;
+  // worker: before each connection attempt, while the application lives, asks for credentials
+  // over the lifeline when it is 1 (proto/lifeline.hpp). 0 from a client that does not know it:
+  // the worker never asks.
+  std::atomic<std::uint32_t> credentials_handler;
 };
 
 // A message the worker writes and the client reads; seq is a seqlock (odd while writing), so a

@@ -47,6 +47,8 @@ struct WorkerConfig {
   std::size_t max_inflight = 1;
   std::string username;
   std::string password;
+  // Options::password_file, absolute: read before each connection attempt; empty: none.
+  std::string password_file;
   // disk cache
   bool cache_sync = true;
   std::uint64_t max_cache_bytes = 0;

@@ -155,6 +155,9 @@ constexpr void for_each_field(Visit&& visit) {
               [](const O& o) { return o.tls.alpn; }});
   visit(Field{"tls_ciphers", "Options::tls.ciphers", &W::tls_ciphers,
               [](const O& o) { return o.tls.ciphers; }});
+  // Added later (token refresh); connect_async() makes it absolute.
+  visit(Field{"password_file", "Options::password_file", &W::password_file,
+              [](const O& o) { return o.password_file.string(); }});
 }
 
 // The limits of the field with this key, at compile time (an unknown key does not compile).

@@ -138,6 +138,8 @@ Loop::Loop(WorkerConfig config, MappedSegment segment, std::unique_ptr<cache::Ca
       dead_(config_, report_, time_),
       backoff_(config_.reconnect_min),
       refusal_backoff_(config_.reconnect_min),
+      username_(config_.username),
+      password_(config_.password),
       pacer_(config_.drain_rate_messages, config_.drain_rate_bytes) {
   read_pos_ = ring_.tail();
   seg_.control.worker_pid.store(static_cast<std::uint32_t>(::getpid()));
@@ -162,7 +164,12 @@ void Loop::start() {
   log(Level::info, "started: {} cache holds {} messages, ring holds {} bytes; connecting to {}",
       spooler_.backend() == cache::Backend::sqlite ? "sqlite" : "file",
       spooler_.counts().messages, ring_.head() - ring_.tail(), server());
-  start_connect();
+  // The first attempt, like every other, after fresh credentials (attempt()); the loop owns
+  // them from here on.
+  transport_.set_credentials(username_, password_);
+  link_ = Link::backoff;
+  reconnect_at_ = time_.now();
+  attempt();
 }
 
 bool Loop::step() {
@@ -188,7 +195,7 @@ bool Loop::step() {
 
 void Loop::check_timeouts() {
   const auto now = time_.now();
-  if (link_ == Link::backoff && now >= reconnect_at_) start_connect();
+  if (link_ == Link::backoff && now >= reconnect_at_) attempt();
   if (held_until_ && now >= *held_until_) held_until_.reset();
   if (link_ != Link::connected || window_.empty()) return;
   const Inflight& oldest = window_.oldest();
@@ -273,7 +280,8 @@ bool Loop::settling() const { return settle_deadline_ && time_.now() < *settle_d
 std::optional<Clock::time_point> Loop::next_deadline() const {
   std::optional<Clock::time_point> at;
   auto consider = [&](Clock::time_point t) { if (!at || t < *at) at = t; };
-  if (link_ == Link::backoff) consider(reconnect_at_);
+  // Waiting for the application's credentials: an answer arrives on the lifeline.
+  if (link_ == Link::backoff) consider(credentials_until_ ? *credentials_until_ : reconnect_at_);
   if (link_ == Link::connected && !window_.empty())
     consider(window_.oldest().sent_at + config_.cache_timeout + window_.oldest().ack_grace +
              std::chrono::milliseconds(1));

@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include "proto/lifeline.hpp"
 #include "proto/ring.hpp"
 #include "proto/segment.hpp"
 #include "proto/worker_config.hpp"
@@ -94,6 +95,11 @@ class Loop {
     auto uri = transport_.server();
     return uri.empty() ? fmt::format("{}:{}", config_.host, config_.port) : uri;
   }
+  // A connection attempt is due: fresh credentials first (loop_credentials.cpp), then
+  // start_connect(). Called again while the application's answer is awaited.
+  void attempt();
+  bool ask_for_credentials();
+  void read_password_file();
   void start_connect();
   void schedule_reconnect();
   void check_timeouts();
@@ -165,6 +171,16 @@ class Loop {
   // A temporary refusal: nothing is sent before this (and the backoff for the next one).
   std::optional<Clock::time_point> held_until_;
   std::chrono::milliseconds refusal_backoff_;
+
+  // Credentials (loop_credentials.cpp): the application's bytes on the lifeline, the answers
+  // asked for and received, and until when the current attempt waits for one.
+  lifeline::Reader lifeline_in_;
+  std::uint64_t credentials_asked_ = 0;
+  std::uint64_t credentials_answered_ = 0;
+  std::optional<Clock::time_point> credentials_until_;
+  std::string username_;  // in effect: Options', then the handler's or the file's
+  std::string password_;
+  bool file_unreadable_ = false;  // logged once per spell
 
   std::uint64_t read_pos_ = 0;  // ring index of the next record to send (>= tail)
 

@@ -47,14 +47,23 @@ bool Loop::sweep_large_orphans() {
   return true;
 }
 
-// Wake-up bytes from the application ('h': it hands off and leaves), or EOF: it exited (or was
-// killed). Its messages in the ring are drained to the broker for cache_timeout, then spooled
+// The application's bytes (proto/lifeline.hpp): wake-ups, 'h' (it hands off and leaves),
+// answers with credentials (loop_credentials.cpp); or EOF: it exited (or was killed). Its
+// messages in the ring are drained to the broker for cache_timeout, then spooled
 // (spool_wanted()); the worker goes on delivering as an orphan (the design block above).
 void Loop::read_lifeline() {
-  char buf[256];
+  char buf[4096];
   ssize_t n = 0;
   while ((n = ::recv(lifeline_, buf, sizeof buf, MSG_DONTWAIT)) > 0) {
-    if (std::find(buf, buf + n, 'h') != buf + n) handed_off_ = true;
+    auto in = lifeline_in_.feed(std::string_view(buf, static_cast<std::size_t>(n)));
+    if (in.handed_off) handed_off_ = true;
+    credentials_answered_ += in.answers;
+    if (in.malformed) log(Level::warning, "the application sent malformed credentials: ignored");
+    if (in.credentials) {
+      username_ = std::move(in.credentials->username);
+      password_ = std::move(in.credentials->password);
+      transport_.set_credentials(username_, password_);
+    }
   }
   if (n != 0) return;
   producer_alive_ = false;

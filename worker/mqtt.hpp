@@ -96,6 +96,10 @@ class Mqtt final : public Transport {
   // Paho copies the message; QoS 0 is "delivered" once Paho wrote it.
   int send(const Outgoing& m, std::uint64_t send_id) override;
   void disconnect(std::chrono::milliseconds timeout) override;
+  void set_credentials(std::string username, std::string password) override {
+    settings_.username = std::move(username);
+    settings_.password = std::move(password);
+  }
   std::string describe_error(int code) const override { return describe(code); }
   std::string server() const override;
 

@@ -46,6 +46,9 @@ class Transport {
   virtual int send(const Outgoing& m, std::uint64_t send_id) = 0;
   // Ends the connection, waiting up to `timeout` for what is being written.
   virtual void disconnect(std::chrono::milliseconds timeout) = 0;
+  // The user name and password of the next connect() and every one after, until changed
+  // (the credentials handler's answer, Options::password_file).
+  virtual void set_credentials(std::string username, std::string password) = 0;
   // The text of an error code returned by connect() or send().
   virtual std::string describe_error(int code) const = 0;
   // The broker URI of the current (or last) connection attempt, for stats() and error texts;

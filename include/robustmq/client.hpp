@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -135,6 +136,11 @@ struct Options {
   bool clean_session = true;
   std::string username;
   std::string password;  // handed to the worker over a socket: never argv, environment or disk
+  // A file holding the password (one trailing newline is not part of it), read by the worker
+  // before each connection attempt, so a token rotated in the file is used at the next one,
+  // also by a worker whose application is gone. Instead of password (both set: EINVAL); must be
+  // readable at connect_async(). See also RobustClient::set_credentials_handler().
+  std::filesystem::path password_file;
   TlsOptions tls;
   WillOptions will;
   std::string content_type;  // MQTT 5: content type of every message
@@ -242,6 +248,15 @@ struct DroppedRange {
 using DeliveredHandler = std::function<void(std::uint64_t first, std::uint64_t last)>;
 using DroppedHandler = std::function<void(const DroppedRange& range)>;
 using ConnectionHandler = std::function<void(ConnectionState state, std::string_view reason)>;
+
+// A user name and password (or token) for the next connection attempt.
+struct Credentials {
+  std::string username;
+  std::string password;  // binary data is allowed (MQTT)
+};
+// Called before each connection attempt of the worker (RobustClient::set_credentials_handler());
+// std::nullopt keeps the last credentials.
+using CredentialsHandler = std::function<std::optional<Credentials>()>;
 
 struct Stats {
   ConnectionState state = ConnectionState::idle;
@@ -370,6 +385,17 @@ class ROBUSTMQ_EXPORT RobustClient {
   void set_delivered_handler(DeliveredHandler handler);
   void set_dropped_handler(DroppedHandler handler);
   void set_connection_handler(ConnectionHandler handler);
+
+  // Credentials that outlive an outage (short-lived tokens): the handler is called before each
+  // connection attempt of the worker, while this application runs, on the library's monitor
+  // thread (robustmq-mon), one call at a time; its answer reaches the worker over the lifeline
+  // socket (never argv, environment or disk) and stays in effect until the next. The worker
+  // waits for it up to Options::connect_timeout, then connects with the last credentials it
+  // has. Keep it short: while it runs, a worker that died is not restarted. A worker whose
+  // application is gone keeps the last credentials (Options::password_file has no such limit).
+  // May be set, replaced or cleared (nullptr) before or after connect_async(); an exception it
+  // throws counts as std::nullopt. Must not call stop(). Thread safety: any thread.
+  void set_credentials_handler(CredentialsHandler handler);
 
   // The drop journal of this client's cache directory: the newest drops of this and earlier
   // lives, oldest first (README "Drop journal": at most 4,096 ranges). Works before

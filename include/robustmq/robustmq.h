@@ -448,7 +448,8 @@ ROBUSTMQ_EXPORT int robustmq_last_errno(const robustmq_client* client);
 }
 #endif
 
-/* Several brokers, WebSockets and proxies. */
+/* Several brokers, WebSockets and proxies; credentials that outlive an outage. */
 #include "robustmq_servers.h"
+#include "robustmq_credentials.h"
 
 #endif /* ROBUSTMQ_ROBUSTMQ_H */

@@ -73,6 +73,7 @@ WorkerConfig full_config() {
   c.no_proxy = ".local,10.0.0.1";
   c.tls_alpn = "mqtt,x-amzn-mqtt-ca";
   c.tls_ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256";
+  c.password_file = "/run/secrets/mqtt-token";
   return c;
 }
 
@@ -535,6 +536,7 @@ TEST_CASE("worker_config() carries every option to its field") {
   o.http_proxy = want.http_proxy;
   o.https_proxy = want.https_proxy;
   o.no_proxy = want.no_proxy;
+  o.password_file = want.password_file;
   o.will = {want.will_topic, want.will_payload, want.will_qos, want.will_retain};
   o.content_type = want.content_type;
   o.user_properties = want.user_properties;

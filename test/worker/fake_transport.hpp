@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "worker/events.hpp"
@@ -31,6 +32,9 @@ class FakeTransport final : public worker::Transport {
   int connects = 0;                // connect() calls
   bool last_start_clean = false;   // connect()'s argument the last time
   int disconnects = 0;
+  // set_credentials(): the user name and password of each connect() since, in order.
+  std::string username, password;
+  std::vector<std::pair<std::string, std::string>> connect_credentials;
 
   // --- how the transport behaves ---
   bool accept_connects = true;  // connect() answers Event::connected at once
@@ -44,6 +48,7 @@ class FakeTransport final : public worker::Transport {
   int connect(bool start_clean) override {
     ++connects;
     last_start_clean = start_clean;
+    connect_credentials.emplace_back(username, password);
     if (connect_rc != 0) return connect_rc;
     if (accept_connects) events_.push({worker::Event::Kind::connected, 0, receive_maximum, {}});
     return 0;
@@ -55,6 +60,10 @@ class FakeTransport final : public worker::Transport {
     return 0;
   }
   void disconnect(std::chrono::milliseconds) override { ++disconnects; }
+  void set_credentials(std::string u, std::string p) override {
+    username = std::move(u);
+    password = std::move(p);
+  }
   std::string describe_error(int code) const override {
     return "fake transport error " + std::to_string(code);
   }

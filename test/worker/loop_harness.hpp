@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <doctest/doctest.h>
@@ -147,6 +148,29 @@ class LoopHarness {
       loop->wait_for_work(std::chrono::milliseconds(0));
     }
     REQUIRE(!loop->producer_alive());
+  }
+  // The application's side of the lifeline (proto/lifeline.hpp): what the worker wrote to it
+  // so far, taken; bytes the application writes; whether it has a credentials handler
+  // (ControlLine::credentials_handler). The loop reads the lifeline in wait_for_work().
+  std::string app_read() {
+    std::string got;
+    char buf[256];
+    ssize_t n = 0;
+    while ((n = ::recv(app_end_, buf, sizeof buf, MSG_DONTWAIT)) > 0)
+      got.append(buf, static_cast<std::size_t>(n));
+    return got;
+  }
+  void app_send(std::string_view bytes) {
+    REQUIRE(::send(app_end_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+            static_cast<ssize_t>(bytes.size()));
+    // wait_for_work() returns before its poll() while there is other work: a few rounds.
+    for (int i = 0; i < 3; ++i) {
+      loop->wait_for_work(std::chrono::milliseconds(0));
+      step();
+    }
+  }
+  void credentials_handler(bool set) {
+    client_segment_->segment().control.credentials_handler.store(set ? 1 : 0);
   }
   void request_stop() { client_segment_->segment().control.stop_requested.store(1); }
   void request_flush() {
