@@ -396,6 +396,13 @@ int robustmq_options_set_tls_ciphers(robustmq_options* o, const char* ciphers) {
   });
 }
 
+int robustmq_options_set_tls_min_version(robustmq_options* o, const char* version) {
+  return set(o, [&](robustmq::Options& x) {
+    x.tls.min_version = str(version);
+    return ROBUSTMQ_OK;
+  });
+}
+
 int robustmq_options_set_password_file(robustmq_options* o, const char* path) {
   return set(o, [&](robustmq::Options& x) {
     x.password_file = str(path);

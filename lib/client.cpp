@@ -86,11 +86,15 @@ void validate_options(const Options& o, bool from_servers) {
     fail(EINVAL, "Options::dedup_property needs an Options::client_id of at most 65518 bytes");
   const auto& t = o.tls;
   const bool tls = uses_tls(o, from_servers);
+  if (!t.min_version.empty() && t.min_version != "tlsv1.1" && t.min_version != "tlsv1.2" &&
+      t.min_version != "tlsv1.3")
+    fail(EINVAL, fmt::format("Options::tls.min_version '{}' is not tlsv1.1, tlsv1.2 or tlsv1.3",
+                             t.min_version));
   if (!tls && (!t.ca_file.empty() || !t.ca_path.empty() || !t.cert_file.empty() ||
-               !t.key_file.empty() || !t.key_password.empty()))
-    fail(EINVAL, "Options::tls file options are set but no broker is reached over TLS (tls.enabled "
-                 "is false, no ssl:// or wss:// server; a plain connection would ignore them): "
-                 "enable TLS or clear them");
+               !t.key_file.empty() || !t.key_password.empty() || !t.min_version.empty()))
+    fail(EINVAL, "Options::tls file options (or min_version) are set but no broker is reached "
+                 "over TLS (tls.enabled is false, no ssl:// or wss:// server; a plain connection "
+                 "would ignore them): enable TLS or clear them");
   if (tls) {
     require_readable(t.ca_file, "tls.ca_file");
     require_readable(t.ca_path, "tls.ca_path");

@@ -1,6 +1,7 @@
 #include "proto/lifeline.hpp"
 
 #include <algorithm>
+#include <utility>
 
 namespace robustmq::lifeline {
 
@@ -60,7 +61,7 @@ Reader::Result Reader::feed(std::string_view bytes) {
         if (need_ == 0 && !user) {
           part_ = Part::none;
           ++r.answers;
-          r.credentials = std::move(partial_);
+          r.credentials = std::exchange(partial_, Credentials{});
         } else if (need_ == 0) {
           part_ = Part::pass_len;
           need_ = 4;
@@ -80,7 +81,7 @@ Reader::Result Reader::feed(std::string_view bytes) {
         } else {
           part_ = Part::none;
           ++r.answers;
-          r.credentials = std::move(partial_);
+          r.credentials = std::exchange(partial_, Credentials{});
         }
         break;
       }

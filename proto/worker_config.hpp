@@ -95,6 +95,7 @@ struct WorkerConfig {
   std::string no_proxy;
   std::string tls_alpn;     // ALPN protocols, comma-separated; empty: no ALPN
   std::string tls_ciphers;  // OpenSSL cipher list (TLS 1.2 and below); empty: OpenSSL's
+  std::string tls_min_version;  // "tlsv1.1".."tlsv1.3"; empty: OpenSSL's configuration
 
   bool operator==(const WorkerConfig&) const = default;
 };

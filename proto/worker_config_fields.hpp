@@ -155,6 +155,8 @@ constexpr void for_each_field(Visit&& visit) {
               [](const O& o) { return o.tls.alpn; }});
   visit(Field{"tls_ciphers", "Options::tls.ciphers", &W::tls_ciphers,
               [](const O& o) { return o.tls.ciphers; }});
+  visit(Field{"tls_min_version", "Options::tls.min_version", &W::tls_min_version,
+              [](const O& o) { return o.tls.min_version; }});
   // Added later (token refresh); connect_async() makes it absolute.
   visit(Field{"password_file", "Options::password_file", &W::password_file,
               [](const O& o) { return o.password_file.string(); }});

@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   g++ meson ninja-build pkg-config cmake
   libpaho-mqtt-dev libboost-dev libsqlite3-dev libfmt-dev doctest-dev
+  libssl-dev                 # the worker sets OpenSSL's minimum TLS version (tls.min_version)
   mosquitto mosquitto-clients openssl
   websockify                 # the WebSocket relay of the ws:// and wss:// tests (testkit)
   clang libclang-rt-14-dev   # fuzzers and sanitizer builds

@@ -181,6 +181,7 @@ class Loop {
   std::string username_;  // in effect: Options', then the handler's or the file's
   std::string password_;
   bool file_unreadable_ = false;  // logged once per spell
+  bool file_read_ = false;        // password_file was read before (a change is logged)
 
   std::uint64_t read_pos_ = 0;  // ring index of the next record to send (>= tail)
 

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
+#include <system_error>
 
 #include "worker/log.hpp"
 #include "worker/loop.hpp"
@@ -50,7 +50,7 @@ void Loop::read_password_file() {
   std::string password;
   const int fd = ::open(config_.password_file.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    error = std::strerror(errno);
+    error = std::generic_category().message(errno);
   } else {
     char buf[4096];
     ssize_t n = 0;
@@ -58,7 +58,7 @@ void Loop::read_password_file() {
       if (n > 0) password.append(buf, static_cast<std::size_t>(n));
       if (password.size() > lifeline::kMaxCredentialBytes + 2) break;
     }
-    if (n < 0) error = std::strerror(errno);
+    if (n < 0) error = std::generic_category().message(errno);
     ::close(fd);
     if (!password.empty() && password.back() == '\n') password.pop_back();
     if (!password.empty() && password.back() == '\r') password.pop_back();
@@ -75,7 +75,8 @@ void Loop::read_password_file() {
   }
   file_unreadable_ = false;
   if (password == password_) return;
-  log(Level::info, "password_file {} holds a new password", config_.password_file);
+  if (file_read_) log(Level::info, "password_file {} holds a new password", config_.password_file);
+  file_read_ = true;
   password_ = std::move(password);
   transport_.set_credentials(username_, password_);
 }

@@ -2,7 +2,8 @@
 //
 //   fd 3  the lifeline: a socket to the application. It first carries the configuration
 //         (worker_config.hpp); the worker answers "ready <pid>\n" or "error <text>\n". Later the
-//         application writes wake-up bytes; EOF means the application died.
+//         application writes wake-up bytes and answers with credentials (proto/lifeline.hpp);
+//         EOF means the application died.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -23,6 +24,7 @@
 #include "worker/loop.hpp"
 #include "worker/mqtt.hpp"
 #include "worker/start.hpp"
+#include "worker/tls_version.hpp"
 #include "proto/segment.hpp"
 #include "proto/worker_config.hpp"
 
@@ -141,6 +143,12 @@ int main(int argc, char** argv) {
   // server that no_proxy exempts. No other thread exists yet.
   ::unsetenv("http_proxy");   // NOLINT(concurrency-mt-unsafe)
   ::unsetenv("https_proxy");  // NOLINT(concurrency-mt-unsafe)
+  // Before Paho initialises OpenSSL (its first client, below).
+  if (auto tls_error = robustmq::worker::apply_tls_min_version(config->tls_min_version);
+      !tls_error.empty()) {
+    say(lifeline, "error " + tls_error);
+    return 2;
+  }
   if (config->log_syslog) {
     ::openlog("robustmq-worker", LOG_PID, LOG_DAEMON);
     robustmq::worker::g_log_syslog = true;

@@ -227,7 +227,9 @@ bool tls_failure_is_permanent(std::string_view reason) {
   for (std::string_view permanent :
        {"certificate verify failed", "alert bad certificate", "alert unknown ca",
         "alert certificate required", "alert certificate expired", "alert certificate revoked",
-        "alert certificate unknown"})
+        "alert certificate unknown",
+        // No TLS version both sides accept (Options::tls.min_version above the broker's).
+        "unsupported protocol", "alert protocol version"})
     if (reason.find(permanent) != std::string_view::npos) return true;
   return false;
 }

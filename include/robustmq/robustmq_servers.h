@@ -26,6 +26,9 @@ ROBUSTMQ_EXPORT int robustmq_options_set_no_proxy(robustmq_options* o, const cha
  * cipher list for TLS 1.2 and below. NULL or "": none / OpenSSL's default. */
 ROBUSTMQ_EXPORT int robustmq_options_set_tls_alpn(robustmq_options* o, const char* protocols);
 ROBUSTMQ_EXPORT int robustmq_options_set_tls_ciphers(robustmq_options* o, const char* ciphers);
+/* The lowest TLS version offered: "tlsv1.1", "tlsv1.2" or "tlsv1.3"; NULL or "": OpenSSL's
+ * configuration decides. Checked when connecting (EINVAL). */
+ROBUSTMQ_EXPORT int robustmq_options_set_tls_min_version(robustmq_options* o, const char* version);
 
 /* --- connecting ------------------------------------------------------------------------- */
 

@@ -1,9 +1,12 @@
 // The C API's events and drop journal (include/robustmq/robustmq.h): the delivered, dropped and
 // connection callbacks through a real broker, clearing them with NULL, and
-// robustmq_read_drop_journal() with its count and versioned struct.
+// robustmq_read_drop_journal() with its count and versioned struct; the credentials callback
+// and password file (robustmq_credentials.h) against a broker with a password file.
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <fstream>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -30,12 +33,16 @@ struct ClientDeleter {
 };
 
 std::unique_ptr<robustmq_client, ClientDeleter> client_for(const std::filesystem::path& cache,
-                                                           const char* id) {
+                                                           const char* id,
+                                                           const char* username = nullptr,
+                                                           const char* password = nullptr) {
   std::unique_ptr<robustmq_options, OptionsDeleter> o(robustmq_options_new());
   REQUIRE(o);
   REQUIRE(robustmq_options_set_client_id(o.get(), id) == ROBUSTMQ_OK);
   REQUIRE(robustmq_options_set_cache_path(o.get(), cache.c_str()) == ROBUSTMQ_OK);
   REQUIRE(robustmq_options_set_reconnect_ms(o.get(), 50, 500) == ROBUSTMQ_OK);
+  if (username != nullptr)
+    REQUIRE(robustmq_options_set_credentials(o.get(), username, password) == ROBUSTMQ_OK);
   std::unique_ptr<robustmq_client, ClientDeleter> c(robustmq_client_new(o.get()));
   REQUIRE(c);
   return c;
@@ -201,4 +208,86 @@ TEST_CASE("robustmq_drop_reason_name() names every reason") {
   CHECK(std::string(robustmq_drop_reason_name(ROBUSTMQ_DROP_REFUSED)) == "refused");
   CHECK(std::string(robustmq_drop_reason_name(ROBUSTMQ_DROP_UNKNOWN)) == "unknown");
   CHECK(std::string(robustmq_drop_reason_name(99)) == "unknown");
+}
+
+namespace {
+
+// What the credentials callback saw and did; its ctx.
+struct CredentialsSeen {
+  std::mutex mu;
+  int calls = 0;
+  int keep = 0;  // return 0 (keep the last) from this call on
+  std::vector<int> bad_input;  // robustmq_credentials_set() on bad input, in order
+};
+
+extern "C" int supply_credentials(void* ctx, robustmq_credentials* c) {
+  auto* s = static_cast<CredentialsSeen*>(ctx);
+  std::lock_guard lock(s->mu);
+  ++s->calls;
+  if (s->calls == 1) {
+    s->bad_input.push_back(robustmq_credentials_set(nullptr, "device-7", "x", 1));
+    s->bad_input.push_back(robustmq_credentials_set(c, "device-7", nullptr, 3));
+    s->bad_input.push_back(robustmq_credentials_set(c, "device-\xff", "x", 1));
+    static const std::string too_long(65536, 'x');
+    s->bad_input.push_back(
+        robustmq_credentials_set(c, "device-7", too_long.data(), too_long.size()));
+  }
+  if (s->keep != 0 && s->calls >= s->keep) return 0;
+  return robustmq_credentials_set(c, "device-7", "s3cret", 6) == ROBUSTMQ_OK ? 1 : 0;
+}
+
+}  // namespace
+
+TEST_CASE("robustmq_set_credentials_callback(): the callback's password lets the client in; "
+          "robustmq_credentials_set() refuses bad input; 0 keeps the last credentials") {
+  testkit::TempDir auth;
+  const std::string passwd = (auth / "passwd").string();
+  const std::string command = "mosquitto_passwd -b -c " + passwd + " device-7 s3cret >/dev/null";
+  REQUIRE(std::system(command.c_str()) == 0);
+  testkit::Mosquitto broker(testkit::MosquittoOptions{.extra_config = {"password_file " + passwd}});
+  testkit::TempDir dir;
+  // The options' password is wrong: only the callback's lets the client in.
+  auto c = client_for(dir / "cache", "c-credentials", "device-7", "expired");
+  CredentialsSeen seen;
+  CHECK(robustmq_set_credentials_callback(nullptr, supply_credentials, &seen) ==
+        ROBUSTMQ_ERR_INVALID_ARGUMENT);
+  REQUIRE(robustmq_set_credentials_callback(c.get(), supply_credentials, &seen) == ROBUSTMQ_OK);
+  REQUIRE(robustmq_connect_async(c.get(), broker.host().c_str(), broker.port()) == ROBUSTMQ_OK);
+  REQUIRE(robustmq_publish(c.get(), "c/credentials", "1", 1, 1, 0) == ROBUSTMQ_OK);
+  REQUIRE(robustmq_wait_delivered(c.get(), 60'000) == ROBUSTMQ_OK);
+  {
+    std::lock_guard lock(seen.mu);
+    CHECK(seen.calls >= 1);
+    CHECK(seen.bad_input == std::vector<int>(4, ROBUSTMQ_ERR_INVALID_ARGUMENT));
+    seen.keep = seen.calls + 1;  // from the next call on: keep the last credentials
+  }
+  // A broker restart: the next attempt asks again, the callback keeps the last credentials.
+  broker.stop();
+  broker.start();
+  REQUIRE(robustmq_publish(c.get(), "c/credentials", "2", 1, 1, 0) == ROBUSTMQ_OK);
+  REQUIRE(robustmq_wait_delivered(c.get(), 60'000) == ROBUSTMQ_OK);
+  {
+    std::lock_guard lock(seen.mu);
+    CHECK(seen.calls >= 2);
+  }
+  REQUIRE(robustmq_set_credentials_callback(c.get(), nullptr, nullptr) == ROBUSTMQ_OK);
+  REQUIRE(robustmq_stop(c.get()) == ROBUSTMQ_OK);
+}
+
+TEST_CASE("robustmq_options_set_password_file(): a missing file fails the connect with ENOENT "
+          "and a message naming it") {
+  testkit::TempDir dir;
+  std::unique_ptr<robustmq_options, OptionsDeleter> o(robustmq_options_new());
+  REQUIRE(o);
+  REQUIRE(robustmq_options_set_client_id(o.get(), "c-password-file") == ROBUSTMQ_OK);
+  REQUIRE(robustmq_options_set_cache_path(o.get(), (dir / "cache").c_str()) == ROBUSTMQ_OK);
+  CHECK(robustmq_options_set_password_file(nullptr, "x") == ROBUSTMQ_ERR_INVALID_ARGUMENT);
+  REQUIRE(robustmq_options_set_password_file(o.get(), (dir / "missing").c_str()) == ROBUSTMQ_OK);
+  std::unique_ptr<robustmq_client, ClientDeleter> c(robustmq_client_new(o.get()));
+  REQUIRE(c);
+  CHECK(robustmq_connect_async(c.get(), "127.0.0.1", 1) == ROBUSTMQ_ERR_SYSTEM);
+  CHECK(robustmq_last_errno(c.get()) == ENOENT);
+  char message[512];
+  robustmq_last_error(c.get(), message, sizeof message);
+  CHECK(std::string(message).find("Options::password_file") != std::string::npos);
 }

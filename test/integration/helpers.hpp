@@ -14,9 +14,12 @@
 #include <fstream>
 #include <optional>
 #include <set>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <thread>
+#include <utility>
 
 #include <robustmq/client.hpp>
 
@@ -73,6 +76,42 @@ inline std::error_code publish_range(RobustClient& c, const std::string& topic,
     if (ec) return ec;
   }
   return {};
+}
+
+inline bool contains(const std::string& s, std::string_view part) {
+  return s.find(part) != std::string::npos;
+}
+
+// A client's figures, for the message of a failed check.
+inline std::string describe(const Stats& s) {
+  return "state " + std::string(to_string(s.state)) + ", published " +
+         std::to_string(s.published) + ", sent " + std::to_string(s.sent) + ", acked " +
+         std::to_string(s.acknowledged) + ", cached " + std::to_string(s.cached) +
+         ", cache backlog " + std::to_string(s.cache_backlog) + ", refused " +
+         std::to_string(s.refused) + ", refused for now " + std::to_string(s.refused_for_now) +
+         ", connect attempts " + std::to_string(s.connect_attempts) + ", reconnects " +
+         std::to_string(s.reconnects) + ", last error: " + s.last_error;
+}
+
+// What connect_async() with these options throws: its errno value and message; {0, ""} if it
+// connected.
+inline std::pair<int, std::string> connect_failure(const Options& o) {
+  RobustClient client(o);
+  try {
+    client.connect_async("127.0.0.1", 1);
+  } catch (const std::system_error& e) {
+    return {e.code().value(), e.what()};
+  }
+  return {0, ""};
+}
+
+// Sets `user`'s password in a mosquitto password file (created if missing) with
+// mosquitto_passwd; a running broker reads it again on SIGHUP or at its next start.
+inline void set_broker_password(const std::string& passwd_file, const std::string& user,
+                                const std::string& password, bool create) {
+  const std::string command = "mosquitto_passwd -b " + std::string(create ? "-c " : "") +
+                              passwd_file + " " + user + " '" + password + "' >/dev/null 2>&1";
+  if (std::system(command.c_str()) != 0) throw std::runtime_error("failed: " + command);
 }
 
 // Evaluates `pred` every `poll` until it holds; false if it still does not after `timeout`.

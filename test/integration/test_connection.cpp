@@ -1,6 +1,6 @@
 // The connection as deployments meet it: partitions, resets, refusals and slow links through the
-// fault proxy, TLS with certificates made by the test, credentials, MQTT 5 properties, and the
-// bad input only the worker can see. In every test all confirmed messages arrive in order.
+// fault proxy, credentials, MQTT 5 properties, and the bad input only the worker can see (TLS:
+// test_tls.cpp). In every test all confirmed messages arrive in order.
 #include <doctest/doctest.h>
 
 #include <MQTTAsync.h>
@@ -25,39 +25,6 @@ using namespace robustmq::test;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-bool contains(const std::string& s, std::string_view part) {
-  return s.find(part) != std::string::npos;
-}
-
-std::string describe(const Stats& s) {
-  return "state " + std::string(to_string(s.state)) + ", published " +
-         std::to_string(s.published) + ", sent " + std::to_string(s.sent) + ", acked " +
-         std::to_string(s.acknowledged) + ", cached " + std::to_string(s.cached) +
-         ", cache backlog " + std::to_string(s.cache_backlog) + ", connect attempts " +
-         std::to_string(s.connect_attempts) + ", reconnects " + std::to_string(s.reconnects) +
-         ", last error: " + s.last_error;
-}
-
-// A broker with a second, TLS listener; the first (plain) one serves the test's subscriber.
-struct TlsBroker {
-  explicit TlsBroker(const Pki& pki)
-      : tls_port(testkit::free_port()),
-        broker(testkit::MosquittoOptions{
-            .extra_config = {"listener " + std::to_string(tls_port) + " 127.0.0.1",
-                             "cafile " + pki.ca().string(), "certfile " + pki.server_cert().string(),
-                             "keyfile " + pki.server_key().string()}}) {}
-  int tls_port;
-  testkit::Mosquitto broker;
-};
-
-Options tls_options(const std::filesystem::path& cache, const std::string& id,
-                    const std::filesystem::path& ca) {
-  Options o = client_options(cache, id);
-  o.tls.enabled = true;
-  o.tls.ca_file = ca;
-  return o;
-}
 
 // Publishes [from, to) at about `per_second`, from a thread the caller joins.
 std::thread stream(RobustClient& c, const std::string& topic, std::uint64_t from, std::uint64_t to,
@@ -355,90 +322,6 @@ TEST_CASE("on a link with 50 ms round trip a window of 32 is much faster than 1,
           " msg/s, ratio ", rate[1] / rate[0]);
   // The issue's 20x is the benchmark's figure; here a margin that a loaded machine still meets.
   CHECK(rate[1] >= 5 * rate[0]);
-}
-
-// --- TLS -------------------------------------------------------------------------------------
-
-TEST_CASE("TLS with the broker's CA is accepted and every message arrives in order") {
-  testkit::TempDir certs;
-  Pki pki(certs.path());
-  TlsBroker b(pki);
-  testkit::Subscriber sub(b.broker.host(), b.broker.port(), "it/conn/tls/#");
-  REQUIRE(sub.wait_subscribed());
-  testkit::TempDir dir;
-  RobustClient client(tls_options(dir / "cache", "conn-tls", pki.ca()));
-  client.connect_async("127.0.0.1", b.tls_port);
-  REQUIRE_FALSE(publish_range(client, "it/conn/tls/seq", 0, 500));
-  const auto problem = wait_in_order(sub, 500, 20s);
-  CHECK_MESSAGE(problem.empty(), problem, "; ", describe(client.stats()), "\n", b.broker.log());
-  client.stop();
-}
-
-TEST_CASE("TLS with a wrong CA is refused with a clear error and loses nothing") {
-  testkit::TempDir certs;
-  Pki pki(certs.path());
-  TlsBroker b(pki);
-  testkit::Subscriber sub(b.broker.host(), b.broker.port(), "it/conn/tlsbad/#");
-  REQUIRE(sub.wait_subscribed());
-  testkit::TempDir dir;
-  {
-    RobustClient client(tls_options(dir / "cache", "conn-tlsbad", pki.wrong_ca()));
-    client.connect_async("127.0.0.1", b.tls_port);
-    REQUIRE_FALSE(publish_range(client, "it/conn/tlsbad/seq", 0, 300));
-    CHECK(wait_until([&] { return contains(client.stats().last_error, "certificate verify failed"); },
-                     10s));
-    const Stats s = client.stats();
-    MESSAGE("wrong CA: ", s.last_error);
-    // A certificate that does not verify is a refusal: retried every reconnect_max.
-    CHECK(wait_until([&] { return client.stats().state == ConnectionState::refused; }, 10s));
-    CHECK(s.acknowledged == 0);
-    client.stop();
-    CHECK(client.stats().cache_backlog == 300);
-  }
-  CHECK(sub.count() == 0);
-  // The same device, its CA fixed: what the refused client cached goes first.
-  RobustClient fixed(tls_options(dir / "cache", "conn-tlsbad", pki.ca()));
-  fixed.connect_async("127.0.0.1", b.tls_port);
-  REQUIRE_FALSE(publish_range(fixed, "it/conn/tlsbad/seq", 300, 400));
-  const auto problem = wait_in_order(sub, 400, 20s);
-  CHECK_MESSAGE(problem.empty(), problem, "; ", describe(fixed.stats()));
-  fixed.stop();
-}
-
-TEST_CASE("a TLS CA file that is not PEM shows in stats() and loses nothing") {
-  testkit::TempDir certs;
-  Pki pki(certs.path());
-  TlsBroker b(pki);
-  testkit::TempDir dir;
-  write_file(dir / "garbage.pem",
-             "-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n");
-  RobustClient client(tls_options(dir / "cache", "conn-tlsgarbage", dir / "garbage.pem"));
-  client.connect_async("127.0.0.1", b.tls_port);
-  REQUIRE_FALSE(publish_range(client, "it/conn/tlsgarbage/seq", 0, 50));
-  CHECK(wait_until([&] { return contains(client.stats().last_error, "tls.ca_file"); }, 10s));
-  MESSAGE("garbage CA file: ", client.stats().last_error);
-  client.stop();
-  const Stats s = client.stats();
-  CHECK(s.acknowledged == 0);
-  CHECK(s.cache_backlog == 50);
-}
-
-TEST_CASE("TLS options that cannot work are refused by connect_async() naming the option") {
-  testkit::TempDir dir;
-  Options missing = tls_options(dir / "cache", "conn-tlsopt", dir / "no-such-ca.pem");
-  RobustClient a(missing);
-  CHECK_THROWS_WITH_AS(a.connect_async("127.0.0.1", 8883), doctest::Contains("tls.ca_file"),
-                       std::system_error);
-  Options plain = client_options(dir / "cache", "conn-tlsopt");
-  plain.tls.ca_file = dir / "ca.pem";  // set, but TLS is off: a tcp:// connection ignores it
-  RobustClient b(plain);
-  CHECK_THROWS_WITH_AS(b.connect_async("127.0.0.1", 1883), doctest::Contains("tls.enabled"),
-                       std::system_error);
-  Options window = client_options(dir / "cache", "conn-tlsopt");
-  window.max_inflight = 65536;
-  RobustClient c(window);
-  CHECK_THROWS_WITH_AS(c.connect_async("127.0.0.1", 1883), doctest::Contains("max_inflight"),
-                       std::system_error);
 }
 
 // --- credentials, MQTT 5, bad hosts ----------------------------------------------------------

@@ -24,14 +24,6 @@ using namespace robustmq::test;
 
 namespace {
 
-std::string describe(const Stats& s) {
-  return "state " + std::string(to_string(s.state)) + ", published " +
-         std::to_string(s.published) + ", sent " + std::to_string(s.sent) + ", acked " +
-         std::to_string(s.acknowledged) + ", refused " + std::to_string(s.refused) +
-         ", refused for now " + std::to_string(s.refused_for_now) + ", reconnects " +
-         std::to_string(s.reconnects) + ", last error: " + s.last_error;
-}
-
 // The records of the cache directory's drop journal; none if the worker never created it.
 std::vector<journal::Record> drop_records(const std::filesystem::path& cache) {
   std::error_code ec;

@@ -7,7 +7,6 @@
 
 #include <signal.h>
 
-#include <cstdlib>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -21,13 +20,6 @@ using namespace robustmq::test;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-// Sets the password of device-7 in the broker's password file (created if missing).
-void set_password(const std::string& passwd_file, const std::string& password, bool create) {
-  const std::string command = "mosquitto_passwd -b " + std::string(create ? "-c " : "") +
-                              passwd_file + " device-7 '" + password + "' >/dev/null 2>&1";
-  REQUIRE_MESSAGE(std::system(command.c_str()) == 0, command);
-}
 
 // What the connection handler heard, in order.
 struct Heard {
@@ -65,7 +57,7 @@ TEST_CASE("a wrong password: `refused` with the reason at once, attempts every r
 
   testkit::TempDir auth;
   const std::string passwd = (auth / "passwd").string();
-  set_password(passwd, "correct horse", true);
+  set_broker_password(passwd, "device-7", "correct horse", true);
   // Anonymous clients stay allowed (the test's subscriber).
   testkit::Mosquitto broker(testkit::MosquittoOptions{.extra_config = {"password_file " + passwd}});
   testkit::Subscriber sub(broker.host(), broker.port(), "it/refused/#");
@@ -116,7 +108,7 @@ TEST_CASE("a wrong password: `refused` with the reason at once, attempts every r
 
   // The broker accepts the device's password now (reloaded on SIGHUP): the next attempt
   // connects and everything arrives, in order.
-  set_password(passwd, "wrong", false);
+  set_broker_password(passwd, "device-7", "wrong", false);
   broker.signal(SIGHUP);
   const auto problem = wait_in_order(sub, 200, 30s);
   CHECK_MESSAGE(problem.empty(), problem, "; last error: ", client.stats().last_error);

@@ -116,6 +116,10 @@ TEST_CASE("robustmq-pub -m and -l deliver and exit 0; an invalid topic exits 3")
   auto bad = base_args(broker, cache, "pub/ok/+");
   bad.insert(bad.end(), {"-m", "x"});
   CHECK(run(bad) == 3);
+  // --tls-version takes mosquitto's spellings; another is a setup error (connect_async()).
+  auto version = base_args(broker, cache, "pub/ok/seq");
+  version.insert(version.end(), {"--tls-version", "tls1.3", "-m", "x"});
+  CHECK(run(version) == 2);
 }
 
 TEST_CASE("robustmq-pub exits 4 when the broker is away, and --drain delivers the rest later") {
@@ -232,11 +236,11 @@ TEST_CASE("robustmq-pub --hand-off returns once queued; its worker delivers afte
 }
 
 TEST_CASE("robustmq-pub exits 5 soon after the broker refuses its password, not after "
-          "--timeout; the messages wait in the cache for a run with the right password") {
+          "--timeout; the messages wait in the cache for a run with the right password "
+          "(--pw-file)") {
   testkit::TempDir auth;
   const std::string passwd = (auth / "passwd").string();
-  REQUIRE(std::system(("mosquitto_passwd -b -c " + passwd + " device-7 'correct horse'").c_str()) ==
-          0);
+  set_broker_password(passwd, "device-7", "correct horse", true);
   testkit::Mosquitto broker(testkit::MosquittoOptions{.extra_config = {"password_file " + passwd}});
   testkit::Subscriber sub(broker.host(), broker.port(), "pub/refused/#");
   REQUIRE(sub.wait_subscribed());
@@ -253,9 +257,19 @@ TEST_CASE("robustmq-pub exits 5 soon after the broker refuses its password, not 
   // below --timeout (30 s), which it used to wait out.
   CHECK(took < 10s);
   CHECK(sub.count() == 0);
+  // The right password, from a file (--pw-file, read before each connection attempt).
+  const auto pw_file = (dir / "pw").string();
+  std::ofstream(pw_file) << "correct horse\n";
   auto d = base_args(broker, cache, "");
   d.erase(d.begin() + 4, d.begin() + 6);  // no -t
-  d.insert(d.end(), {"-u", "device-7", "-P", "correct horse", "--drain"});
+  d.insert(d.end(), {"-u", "device-7", "--drain"});
+  auto both = d;
+  both.insert(both.end(), {"-P", "x", "--pw-file", pw_file});
+  CHECK(run(both) == 1);  // usage error: one of them
+  auto missing = d;
+  missing.insert(missing.end(), {"--pw-file", (dir / "missing").string()});
+  CHECK(run(missing) == 2);  // setup error, nothing published
+  d.insert(d.end(), {"--pw-file", pw_file});
   CHECK(run(d) == 0);
   CHECK(wait_in_order(sub, 100, 30s) == "");
 }

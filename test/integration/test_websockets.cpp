@@ -1,7 +1,7 @@
-// WebSockets, HTTP proxies and the TLS options, end to end with real parts: mosquitto behind a
-// WebSocket relay (websockify: Debian 12's mosquitto has no WebSockets), plain and TLS; the
-// testkit's HTTP CONNECT proxy, set as an option and through the environment, and kept out by
-// no_proxy; ALPN and the cipher list against openssl s_server.
+// WebSockets and HTTP proxies, end to end with real parts: mosquitto behind a WebSocket relay
+// (websockify: Debian 12's mosquitto has no WebSockets), plain and TLS; the testkit's HTTP
+// CONNECT proxy, set as an option and through the environment, and kept out by no_proxy. (The
+// TLS options against openssl s_server: test_tls.cpp.)
 #include <doctest/doctest.h>
 
 #include <signal.h>
@@ -144,80 +144,5 @@ TEST_CASE("an HTTP CONNECT proxy: as an option, from the environment, and kept o
     CHECK(joined(proxy2.log()).find("-> 502") != std::string::npos);
     CHECK(wait_until([&] { return !c.stats().last_error.empty(); }, 30s));
     CHECK(c.stats().ring_backlog + c.stats().cache_backlog == 10);
-  }
-}
-
-namespace {
-
-// openssl s_server (Debian's openssl) as a TLS endpoint that says what it saw: the ALPN
-// protocols the client offered, the cipher agreed on or "no shared cipher". It speaks no MQTT,
-// so the client's connection attempts end after the handshake; only the handshake is tested.
-class TlsServer {
- public:
-  TlsServer(const Pki& pki, const std::filesystem::path& log, const std::string& cipher)
-      : port_(testkit::free_port()), log_(log) {
-    // stdin stays open (s_server ends at its end of file), hence the sleep.
-    const std::string cmd = "sleep 3600 | openssl s_server -accept 127.0.0.1:" + std::to_string(port_) +
-                            " -cert " + pki.server_cert().string() + " -key " +
-                            pki.server_key().string() + " -tls1_2 -cipher " + cipher +
-                            " -alpn mqtt >" + log.string() + " 2>&1";
-    pid_ = ::fork();
-    REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
-      ::setpgid(0, 0);  // the shell, sleep and openssl go together (kill(-pid))
-      ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    REQUIRE(wait_until([&] { return testkit::accepts_connections(port_); }, 20s));
-  }
-  ~TlsServer() {
-    ::kill(-pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-  }
-  TlsServer(const TlsServer&) = delete;
-  TlsServer& operator=(const TlsServer&) = delete;
-  std::string uri() const { return "ssl://127.0.0.1:" + std::to_string(port_); }
-  std::string log() const {
-    std::ifstream in(log_);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  }
-
- private:
-  int port_;
-  std::filesystem::path log_;
-  pid_t pid_ = -1;
-};
-
-}  // namespace
-
-TEST_CASE("TLS options: ALPN and the cipher list reach the handshake") {
-  testkit::TempDir dir;
-  Pki pki(dir.path());
-  // TLS 1.2 only (the cipher list governs TLS 1.2 and below), with one cipher.
-  TlsServer server(pki, dir / "s_server.log", "ECDHE-ECDSA-AES256-GCM-SHA384");
-  Options o = client_options(dir / "cache", "tls-options");
-  o.servers = {server.uri()};
-  o.tls.ca_file = pki.ca();
-  o.tls.alpn = "mqtt,x-amzn-mqtt-ca";
-
-  SUBCASE("a cipher the server takes: the handshake completes, ALPN offered") {
-    o.tls.ciphers = "ECDHE-ECDSA-AES256-GCM-SHA384";
-    RobustClient c(o);
-    c.connect_async();
-    CHECK_MESSAGE(wait_until([&] {
-      return server.log().find("ALPN protocols advertised by the client: mqtt, x-amzn-mqtt-ca") !=
-             std::string::npos;
-    }, 30s), server.log());
-    CHECK(server.log().find("ECDHE-ECDSA-AES256-GCM-SHA384") != std::string::npos);
-  }
-  SUBCASE("only a cipher the server refuses: no handshake, the reason in last_error") {
-    o.tls.ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256";
-    RobustClient c(o);
-    c.connect_async();
-    CHECK_MESSAGE(wait_until([&] {
-      return server.log().find("no shared cipher") != std::string::npos;
-    }, 30s), server.log());
-    CHECK(wait_until([&] { return c.stats().last_error.find("TLS") != std::string::npos; }, 30s));
-    CHECK(c.stats().state != ConnectionState::connected);
   }
 }

@@ -74,6 +74,7 @@ WorkerConfig full_config() {
   c.tls_alpn = "mqtt,x-amzn-mqtt-ca";
   c.tls_ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256";
   c.password_file = "/run/secrets/mqtt-token";
+  c.tls_min_version = "tlsv1.3";
   return c;
 }
 
@@ -531,7 +532,7 @@ TEST_CASE("worker_config() carries every option to its field") {
   o.clean_session = want.clean_session;
   o.tls = {want.tls,          want.tls_ca_file,      want.tls_ca_path, want.tls_cert_file,
            want.tls_key_file, want.tls_key_password, want.tls_verify, want.tls_alpn,
-           want.tls_ciphers};
+           want.tls_ciphers, want.tls_min_version};
   o.servers = want.servers;
   o.http_proxy = want.http_proxy;
   o.https_proxy = want.https_proxy;

@@ -1,0 +1,63 @@
+#include "worker/tls_version.hpp"
+
+#include <openssl/conf.h>
+#include <openssl/crypto.h>
+#include <openssl/ssl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <system_error>
+
+#include <fmt/format.h>
+
+namespace robustmq::worker {
+
+namespace {
+
+struct Version {
+  const char* option;   // Options::tls.min_version
+  const char* openssl;  // MinProtocol
+  int number;           // SSL_CTX_get_min_proto_version()
+};
+constexpr Version kVersions[] = {{"tlsv1.1", "TLSv1.1", TLS1_1_VERSION},
+                                 {"tlsv1.2", "TLSv1.2", TLS1_2_VERSION},
+                                 {"tlsv1.3", "TLSv1.3", TLS1_3_VERSION}};
+
+}  // namespace
+
+std::string apply_tls_min_version(const std::string& version) {
+  if (version.empty()) return {};
+  const Version* v = nullptr;
+  for (const auto& known : kVersions)
+    if (version == known.option) v = &known;
+  if (v == nullptr)
+    return fmt::format("tls.min_version '{}' is not tlsv1.1, tlsv1.2 or tlsv1.3", version);
+  const std::string text = fmt::format(
+      "openssl_conf = robustmq_init\n"
+      "[robustmq_init]\nssl_conf = robustmq_ssl\n"
+      "[robustmq_ssl]\nsystem_default = robustmq_tls\n"
+      "[robustmq_tls]\nMinProtocol = {}\nCipherString = DEFAULT:@SECLEVEL=2\n",
+      v->openssl);
+  const int fd = ::memfd_create("robustmq-openssl.cnf", MFD_CLOEXEC);
+  if (fd < 0)
+    return fmt::format("tls.min_version: memfd_create: {}", std::generic_category().message(errno));
+  const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  const std::string path = fmt::format("/proc/self/fd/{}", fd);
+  OPENSSL_INIT_SETTINGS* settings = OPENSSL_INIT_new();
+  const bool loaded = written && settings != nullptr &&
+                      OPENSSL_INIT_set_config_filename(settings, path.c_str()) == 1 &&
+                      OPENSSL_init_ssl(OPENSSL_INIT_LOAD_CONFIG, settings) == 1;
+  if (settings != nullptr) OPENSSL_INIT_free(settings);
+  ::close(fd);
+  // Whatever OpenSSL says, what counts is a context made now: Paho's will be made the same way.
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  const long got = ctx != nullptr ? SSL_CTX_get_min_proto_version(ctx) : -1;
+  if (ctx != nullptr) SSL_CTX_free(ctx);
+  if (!loaded || got != v->number)
+    return fmt::format("tls.min_version {}: OpenSSL did not take the setting (its configuration "
+                       "was loaded before, or /proc is not mounted)", version);
+  return {};
+}
+
+}  // namespace robustmq::worker

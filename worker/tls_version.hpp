@@ -1,0 +1,20 @@
+// Options::tls.min_version. Paho MQTT C 1.3.12 ignores its own sslVersion when built with
+// OpenSSL 1.1 or later (it always asks for TLS_client_method(), any version) and offers no hook
+// to the SSL_CTX it creates. What it cannot set per context the worker sets for its whole
+// process: before Paho first initialises OpenSSL, it loads an OpenSSL configuration of its own
+// whose system_default section sets MinProtocol, which every SSL_CTX created afterwards takes
+// over. That configuration replaces the system's openssl.cnf for the worker (Debian's sets
+// nothing this drops; its CipherString DEFAULT:@SECLEVEL=2 is repeated). It lives in a memfd:
+// nothing is written to disk.
+#pragma once
+
+#include <string>
+
+namespace robustmq::worker {
+
+// "tlsv1.1", "tlsv1.2", "tlsv1.3" (mosquitto's spellings), or "": nothing to do. Returns "" on
+// success (checked on a context created afterwards), else why not. Call once, before Paho
+// creates its first client.
+std::string apply_tls_min_version(const std::string& version);
+
+}  // namespace robustmq::worker
