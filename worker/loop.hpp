@@ -74,6 +74,7 @@ class Loop {
   const Window& window() const noexcept { return window_; }
   CacheHealth cache_health() const noexcept { return spooler_.health(); }
   bool producer_alive() const noexcept { return producer_alive_; }
+  bool handed_off() const noexcept { return handed_off_; }
 
  private:
   // A message the send path considers: the cache's oldest unsent one or the ring's next record.

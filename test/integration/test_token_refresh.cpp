@@ -5,8 +5,11 @@
 // password file, real worker processes.
 #include <doctest/doctest.h>
 
+#include <signal.h>
+
 #include <atomic>
 #include <fstream>
+#include <stdexcept>
 #include <mutex>
 #include <string>
 #include <tuple>
@@ -110,6 +113,50 @@ TEST_CASE("a token rotated during a 10 s outage: the credentials handler supplie
                 s.last_error);
   CHECK(s.cached > 0);  // the outage went through the disk cache
   CHECK(s.state == ConnectionState::connected);
+  client.stop();
+}
+
+TEST_CASE("a worker restarted after SIGKILL, or after a broker restart, connects with the "
+          "handler's last good answer while the handler keeps it, throws or returns bad values") {
+  Broker broker("token-2");
+  std::atomic<int> calls{0};
+  testkit::TempDir dir;
+  Options o = device_options(dir / "cache", "token-restart");
+  o.password = "expired";  // what connect_async() had: never valid here
+  RobustClient client(o);
+  client.set_credentials_handler([&]() -> std::optional<Credentials> {
+    switch (calls.fetch_add(1)) {
+      case 0: return Credentials{"device-7", "token-2"};
+      case 1: return std::nullopt;  // keep the last
+      case 2: throw std::runtime_error("the token service is down");
+      default: return Credentials{std::string("device-7#\0x", 11), "bad"};  // NUL: refused
+    }
+  });
+  client.connect_async(broker.mosquitto.host(), broker.mosquitto.port());
+  REQUIRE_FALSE(publish_range(client, "it/token/seq", 0, 100));
+  REQUIRE(wait_acknowledged(client, 100, 30s));
+  // Each restart asks again; every answer after the first keeps "token-2".
+  for (int round = 0; round < 3; ++round) {
+    CAPTURE(round);
+    const int asked = calls.load();
+    if (round == 1) {
+      const auto subscribes = broker.sub.subscribe_count();
+      broker.mosquitto.stop();
+      broker.mosquitto.start();
+      REQUIRE(broker.sub.wait_subscribed(20s, subscribes + 1));
+    } else {
+      const pid_t worker = worker_of(client);
+      REQUIRE(worker > 0);
+      REQUIRE(::kill(worker, SIGKILL) == 0);
+      REQUIRE(wait_successor(client, worker) > 0);
+    }
+    const auto from = 100 + 100 * static_cast<std::uint64_t>(round);
+    REQUIRE_FALSE(publish_range(client, "it/token/seq", from, from + 100));
+    const auto problem = wait_in_order(broker.sub, from + 100, 60s);
+    const Stats s = client.stats();
+    CHECK_MESSAGE(problem.empty(), problem, "; ", describe(s));
+    CHECK(calls.load() > asked);
+  }
   client.stop();
 }
 

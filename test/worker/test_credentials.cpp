@@ -3,6 +3,8 @@
 // file is read again; an orphan asks nothing. Real lifeline socket, scripted transport.
 #include <doctest/doctest.h>
 
+#include <sys/stat.h>
+
 #include <fstream>
 
 #include "proto/lifeline.hpp"
@@ -67,12 +69,11 @@ TEST_CASE("with a credentials handler each attempt asks the application first an
     h.app_send(lifeline::encode_credentials("h", "hhhh"));
     REQUIRE(h.transport.connects == 3);
     CHECK(h.transport.connect_credentials.back() == Pair("h", "hhhh"));
+    CHECK_FALSE(h.loop->handed_off());
     h.application_exits();
-    // A hand-off would have let the orphan go at once (orphan_linger unset: it delivers on);
-    // both ways it is an orphan now, so the difference shows in the log only. What must hold:
-    // the loop still runs and asks nothing more.
+    CHECK_FALSE(h.loop->handed_off());  // it exited; it did not hand off
     fail_and_retry(h);
-    CHECK(h.transport.connects == 4);
+    CHECK(h.transport.connects == 4);  // an orphan asks nothing
   }
 }
 
@@ -166,6 +167,43 @@ TEST_CASE("password_file is read before each attempt; unreadable, the last passw
   CHECK(h.app_read() == kAsk);
   h.app_send(lifeline::encode_credentials("v", "from the handler"));
   CHECK(h.transport.connect_credentials.back() == Pair("v", "from the handler"));
+  // The handler keeps its answer ('N'); the file has not changed: the handler's stays.
+  fail_and_retry(h);
+  CHECK(h.app_read() == kAsk);
+  h.app_send(std::string(1, lifeline::kNoCredentials));
+  CHECK(h.transport.connects == 6);
+  CHECK(h.transport.connect_credentials.back() == Pair("v", "from the handler"));
+  // The file changes: its password is the newer one now.
+  write_file(file, "rotated");
+  fail_and_retry(h);
+  CHECK(h.app_read() == kAsk);
+  h.app_send(std::string(1, lifeline::kNoCredentials));
+  CHECK(h.transport.connect_credentials.back() == Pair("v", "rotated"));
+}
+
+TEST_CASE("password_file: a FIFO put in its place does not block the worker; an empty file (a "
+          "rewrite caught half-way) keeps the last password; only a newline is stripped") {
+  LoopHarness h([](WorkerConfig& c) {
+    fast_retry(c);
+    c.username = "u";
+  });
+  const auto file = h.dir() / "token";
+  h.config.password_file = file.string();
+  write_file(file, "ends in CR\r");
+  h.restart_worker();
+  h.transport.accept_connects = false;
+  h.pump();
+  REQUIRE(h.transport.connects == 1);
+  CHECK(h.transport.connect_credentials.back() == Pair("u", "ends in CR\r"));
+  write_file(file, "");
+  fail_and_retry(h);
+  CHECK(h.transport.connect_credentials.back() == Pair("u", "ends in CR\r"));
+  std::filesystem::remove(file);
+  REQUIRE(::mkfifo(file.c_str(), 0600) == 0);  // no writer: open() would wait for one
+  fail_and_retry(h);
+  CHECK(h.transport.connects == 3);
+  CHECK(h.transport.connect_credentials.back() == Pair("u", "ends in CR\r"));
+  CHECK(h.last_error().find("not a regular file") != std::string::npos);
 }
 
 }  // namespace robustmq::test
