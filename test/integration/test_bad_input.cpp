@@ -106,6 +106,11 @@ TEST_CASE("invalid options are refused by connect_async() naming the option") {
   RobustClient c(e);
   CHECK_THROWS_WITH_AS(c.connect_async("127.0.0.1", 1883), doctest::Contains("client_id"),
                        std::system_error);
+  // Not UTF-8 after a '+' (a character a topic may not hold, a client id may).
+  Options plus = client_options(dir / "cache", "id+\xff");
+  RobustClient p(plus);
+  CHECK_THROWS_WITH_AS(p.connect_async("127.0.0.1", 1883), doctest::Contains("client_id"),
+                       std::system_error);
   // The value and the accepted range too.
   Options k = client_options(dir / "cache", "opts");
   k.keepalive = std::chrono::seconds(70000);
