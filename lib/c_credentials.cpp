@@ -22,9 +22,8 @@ int robustmq_credentials_set(robustmq_credentials* credentials, const char* user
     return ROBUSTMQ_ERR_INVALID_ARGUMENT;
   try {
     std::string user = username == nullptr ? std::string() : std::string(username);
-    const auto bad = robustmq::validate_topic(user);
     if (user.size() > robustmq::lifeline::kMaxCredentialBytes ||
-        bad == robustmq::errc::topic_invalid_utf8)
+        !robustmq::valid_mqtt_string(user))
       return ROBUSTMQ_ERR_INVALID_ARGUMENT;
     credentials->values.username = std::move(user);
     if (password_len > 0)

@@ -56,8 +56,7 @@ void require_readable(const std::filesystem::path& p, const char* option) {
 // Checks what the ranges of the worker's configuration (range_error()) do not: contents and
 // combinations of options the worker would only trip over later. The message names the option.
 void validate_options(const Options& o, bool from_servers) {
-  if (validate_topic(o.client_id) == errc::topic_invalid_utf8 ||
-      o.client_id.find('\0') != std::string::npos)
+  if (!valid_mqtt_string(o.client_id))
     fail(EINVAL, "Options::client_id must be UTF-8 without NUL");
   if (o.ring_bytes > shm::kMaxRingBytes)
     fail(EINVAL, fmt::format("Options::ring_bytes {} is above the limit of {}", o.ring_bytes,
@@ -307,6 +306,7 @@ void RobustClient::Impl::stop(StopMode mode) {
     }
   }
   // The worker has exited (or is past waiting for): a last pass reports all it did.
+  attach_credentials(nullptr);  // a fork() child of a stopped client has no mapping
   events.finish();
   connected_.store(false);
   if (seg().consumer.tail.load() == seg().producer.head.load()) {
@@ -339,6 +339,7 @@ void RobustClient::Impl::hand_off() {
   const Stats s = stats();
   handed_off_.store(s.ring_backlog + s.cache_backlog);
   send_lifeline(lifeline::kHandOff);
+  attach_credentials(nullptr);
   // What the worker does from now on is not reported in this life (README "Events"): the
   // next client sees it through delivered_through() and drop_journal().
   events.finish("handed off: the worker delivers on without this client");

@@ -63,9 +63,10 @@ class RobustClient::Impl {
   bool wait_for_worker(Pred pred, std::chrono::steady_clock::time_point deadline);
   void monitor_loop();
   // Writes to the worker (proto/lifeline.hpp), under lifeline_send_mu_; wait: all of it, or
-  // give up after 5 s (an answer with credentials), else what fits now (a wake-up byte).
-  void send_lifeline(std::string_view bytes, bool wait = false) noexcept;
-  void send_lifeline(char c) noexcept { send_lifeline(std::string_view(&c, 1)); }
+  // give up after 2 s (an answer with credentials), else what fits now (a wake-up byte). False
+  // when only a part went.
+  bool send_lifeline(std::string_view bytes, bool wait = false) noexcept;
+  void send_lifeline(char c) noexcept { (void)send_lifeline(std::string_view(&c, 1)); }
   // credentials.cpp: the segment's flag follows the handler; the monitor thread answers.
   void attach_credentials(shm::ControlLine* control);
   void answer_credentials(std::size_t questions);
@@ -121,6 +122,7 @@ class RobustClient::Impl {
   std::mutex lifeline_send_mu_;
   std::mutex credentials_mu_;
   std::shared_ptr<const CredentialsHandler> credentials_;  // under credentials_mu_
+  std::optional<Credentials> last_credentials_;            // the last good answer, ditto
   // The segment's, or null: none yet, or a fork() child (whose mapping it is not).
   std::atomic<shm::ControlLine*> credentials_control_{nullptr};
   mutable std::mutex error_mu_;

@@ -7,8 +7,6 @@
 
 namespace robustmq {
 
-namespace {
-
 // Well-formed UTF-8 per RFC 3629: no overlongs, no surrogates, nothing above U+10FFFF.
 bool valid_utf8(std::string_view s) noexcept {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
@@ -33,8 +31,6 @@ bool valid_utf8(std::string_view s) noexcept {
   }
   return true;
 }
-
-}  // namespace
 
 std::error_code validate_topic(std::string_view topic) noexcept {
   if (topic.empty()) return errc::topic_empty;

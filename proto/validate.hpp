@@ -14,6 +14,14 @@ inline constexpr std::size_t kMaxTopicBytes = 65535;
 // or {} when `topic` is a valid MQTT 3.1.1 / 5 topic name for PUBLISH.
 std::error_code validate_topic(std::string_view topic) noexcept;
 
+// Well-formed UTF-8 (RFC 3629: no overlong forms, surrogates or code points above U+10FFFF).
+bool valid_utf8(std::string_view s) noexcept;
+// An MQTT UTF-8 string's content rules: well-formed UTF-8 without U+0000 (a client id, a user
+// name). Topics have more rules: validate_topic().
+inline bool valid_mqtt_string(std::string_view s) noexcept {
+  return valid_utf8(s) && s.find('\0') == std::string_view::npos;
+}
+
 // errc::invalid_qos, or {}.
 std::error_code validate_qos(int qos) noexcept;
 

@@ -181,8 +181,8 @@ class Loop {
   std::optional<Clock::time_point> credentials_until_;
   std::string username_;  // in effect: Options', then the handler's or the file's
   std::string password_;
+  std::string file_password_;     // password_file's content when last read ("": not yet)
   bool file_unreadable_ = false;  // logged once per spell
-  bool file_read_ = false;        // password_file was read before (a change is logged)
 
   std::uint64_t read_pos_ = 0;  // ring index of the next record to send (>= tail)
 

@@ -4,10 +4,13 @@
 // whenever it comes, is in effect from the next connect() on; the handler's wins over the
 // file's. An orphan (the application gone) asks nothing and keeps the last credentials.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <iterator>
 #include <system_error>
 
 #include "worker/log.hpp"
@@ -48,9 +51,13 @@ void Loop::read_password_file() {
   if (config_.password_file.empty()) return;
   std::string error;
   std::string password;
-  const int fd = ::open(config_.password_file.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
+  // O_NONBLOCK: a FIFO put in the file's place must not stop the worker waiting for a writer.
+  const int fd = ::open(config_.password_file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  struct stat st {};
+  if (fd < 0 || ::fstat(fd, &st) != 0) {
     error = std::generic_category().message(errno);
+  } else if (!S_ISREG(st.st_mode)) {
+    error = "not a regular file";
   } else {
     char buf[4096];
     ssize_t n = 0;
@@ -59,12 +66,17 @@ void Loop::read_password_file() {
       if (password.size() > lifeline::kMaxCredentialBytes + 2) break;
     }
     if (n < 0) error = std::generic_category().message(errno);
-    ::close(fd);
-    if (!password.empty() && password.back() == '\n') password.pop_back();
-    if (!password.empty() && password.back() == '\r') password.pop_back();
+    std::fill(std::begin(buf), std::end(buf), '\0');
+    // One line ending is not part of the password: "\n" or "\r\n".
+    if (password.ends_with("\r\n")) password.resize(password.size() - 2);
+    else if (password.ends_with('\n')) password.pop_back();
     if (error.empty() && password.size() > lifeline::kMaxCredentialBytes)
       error = "longer than 65535 bytes (MQTT's limit)";
+    // A file being rewritten in place reads empty for a moment (rename a new file over it
+    // instead); an empty password is never what it means.
+    if (error.empty() && password.empty()) error = "it is empty";
   }
+  if (fd >= 0) ::close(fd);
   if (!error.empty()) {
     const auto text = fmt::format("cannot read password_file {}: {}; connecting with the "
                                   "password read last", config_.password_file, error);
@@ -74,9 +86,11 @@ void Loop::read_password_file() {
     return;
   }
   file_unreadable_ = false;
-  if (password == password_) return;
-  if (file_read_) log(Level::info, "password_file {} holds a new password", config_.password_file);
-  file_read_ = true;
+  // Only a change of the file counts: the handler's answer since stays in effect otherwise.
+  if (password == file_password_) return;
+  if (!file_password_.empty())
+    log(Level::info, "password_file {} holds a new password", config_.password_file);
+  file_password_ = password;
   password_ = std::move(password);
   transport_.set_credentials(username_, password_);
 }

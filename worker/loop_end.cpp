@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <iterator>
 
 #include "worker/log.hpp"
 #include "worker/loop.hpp"
@@ -65,6 +66,7 @@ void Loop::read_lifeline() {
       transport_.set_credentials(username_, password_);
     }
   }
+  std::fill(std::begin(buf), std::end(buf), '\0');  // it may have held a password
   if (n != 0) return;
   producer_alive_ = false;
   const auto now = time_.now();

@@ -3,9 +3,10 @@
 // to the SSL_CTX it creates. What it cannot set per context the worker sets for its whole
 // process: before Paho first initialises OpenSSL, it loads an OpenSSL configuration of its own
 // whose system_default section sets MinProtocol, which every SSL_CTX created afterwards takes
-// over. That configuration replaces the system's openssl.cnf for the worker (Debian's sets
-// nothing this drops; its CipherString DEFAULT:@SECLEVEL=2 is repeated). It lives in a memfd:
-// nothing is written to disk.
+// over. That configuration replaces the system's openssl.cnf for the worker, so it is refused
+// when the system's configures anything at start-up (a non-empty openssl_conf section:
+// providers, crypto policies, its own system_default); Debian's configures nothing. It lives in
+// a memfd: nothing is written to disk.
 #pragma once
 
 #include <string>

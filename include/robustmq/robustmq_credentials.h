@@ -29,7 +29,9 @@ ROBUSTMQ_EXPORT int robustmq_credentials_set(robustmq_credentials* credentials,
  * robustmq_credentials_set(), 0 to keep the last credentials (Paho's updateConnectOptions
  * convention). The worker waits for it up to the connect timeout; keep it short. */
 typedef int (*robustmq_credentials_callback)(void* ctx, robustmq_credentials* credentials);
-/* Sets, replaces or clears (NULL) the callback; before or after connecting; any thread. */
+/* Sets, replaces or clears (NULL) the callback; before or after connecting; any thread. A
+ * callback being replaced or cleared may still be running, or about to run once, when this
+ * returns: keep its ctx alive until robustmq_stop() returned. */
 ROBUSTMQ_EXPORT int robustmq_set_credentials_callback(robustmq_client* client,
                                                       robustmq_credentials_callback callback,
                                                       void* ctx);

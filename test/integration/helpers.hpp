@@ -98,7 +98,8 @@ inline std::string describe(const Stats& s) {
 inline std::pair<int, std::string> connect_failure(const Options& o) {
   RobustClient client(o);
   try {
-    client.connect_async("127.0.0.1", 1);
+    if (o.servers.empty()) client.connect_async("127.0.0.1", 1);
+    else client.connect_async();
   } catch (const std::system_error& e) {
     return {e.code().value(), e.what()};
   }

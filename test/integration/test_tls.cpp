@@ -242,7 +242,8 @@ TEST_CASE("tls.min_version: above what the server speaks the handshake is refuse
   }
 }
 
-TEST_CASE("tls.min_version tlsv1.3 against mosquitto (TLS 1.3): every message arrives in order") {
+TEST_CASE("tls.min_version tlsv1.3 works against a broker that speaks TLS 1.3 (mosquitto): every "
+          "message arrives in order") {
   testkit::TempDir certs;
   Pki pki(certs.path());
   TlsBroker b(pki);
@@ -257,4 +258,22 @@ TEST_CASE("tls.min_version tlsv1.3 against mosquitto (TLS 1.3): every message ar
   const auto problem = wait_in_order(sub, 200, 30s);
   CHECK_MESSAGE(problem.empty(), problem, "; ", describe(client.stats()));
   client.stop();
+}
+
+TEST_CASE("tls.min_version is refused, naming the file, where the system's OpenSSL configuration "
+          "configures OpenSSL at start-up (RobustMQ's own would replace it)") {
+  testkit::TempDir dir;
+  const auto conf = dir / "openssl.cnf";
+  write_file(conf, "openssl_conf = init\n[init]\nssl_conf = ssl\n[ssl]\nsystem_default = tls\n"
+                   "[tls]\nMinProtocol = TLSv1.2\n");
+  Options o = client_options(dir / "cache", "tls-system-conf");
+  o.servers = {"ssl://127.0.0.1:1"};
+  o.tls.min_version = "tlsv1.3";
+  // The worker inherits the environment (only this test's thread runs now).
+  ::setenv("OPENSSL_CONF", conf.c_str(), 1);
+  auto [err, what] = connect_failure(o);
+  ::unsetenv("OPENSSL_CONF");
+  CHECK(err != 0);
+  CHECK_MESSAGE(contains(what, "configures OpenSSL at start-up"), what);
+  CHECK(contains(what, conf.string()));
 }
