@@ -196,7 +196,7 @@ TEST_CASE("robustmq-cache --json: stats, dump (payloads in base64) and drops par
   CHECK(parsed(tmp.path(), ran.out, true,
                "[(m[\"seq\"], m[\"qos\"], m[\"retain\"], m[\"size\"], m[\"topic\"], "
                "base64.b64decode(m[\"payload_base64\"])) for m in d]") ==
-        "[(1, 1, False, 10, 't/\"q\"/\xe9', b'line\\nbin\\x00\\xff'), (2, 0, True, 0, 't/2', "
+        "[(1, 1, False, 10, 't/\"q\"/\xC3\xA9', b'line\\nbin\\x00\\xff'), (2, 0, True, 0, 't/2', "
         "b'')]");
   ran = run_cache_tool("drops --json " + d, tmp.path());
   REQUIRE(ran.status == 0);
