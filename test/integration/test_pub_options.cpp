@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -138,4 +139,30 @@ TEST_CASE("robustmq-pub: -k, -c, --will-*, --journal, --max-cache-bytes, --ttl, 
       run_output(plus(base_args(broker, cache, "pub/flags/+"), {"-m", "x", "--quiet"}));
   CHECK(quiet.first == 3);
   CHECK(quiet.second.empty());
+}
+
+TEST_CASE("worker log lines name the client id; when stderr is $JOURNAL_STREAM (systemd) each "
+          "starts with its priority, <6> info, <7> debug") {
+  testkit::Mosquitto broker;
+  testkit::TempDir dir;
+  const auto log = dir / "stderr";
+  const auto run_logged = [&](const std::string& journal_stream) {
+    // The shell opens the file for stderr, then JOURNAL_STREAM names it (or not).
+    const std::string cmd =
+        "f='" + log.string() + "'; : >\"$f\"; JOURNAL_STREAM=" + journal_stream + " \"$ROBUSTMQ_PUB\" -h " +
+        broker.host() + " -p " + std::to_string(broker.port()) + " -i log-test --cache-dir '" +
+        (dir / "cache").string() + "' -t pub/log -m x -d 2>>\"$f\"";
+    REQUIRE(std::system(cmd.c_str()) == 0);
+    std::ifstream in(log);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const std::string journal = run_logged("$(stat -c %d:%i \"$f\")");
+  CHECK_MESSAGE(journal.find("<6>robustmq-worker[") != std::string::npos, journal);
+  CHECK(journal.find("<7>robustmq-worker[") != std::string::npos);
+  CHECK(journal.find("[log-test] info: ") != std::string::npos);
+  CHECK(journal.find("\nrobustmq-worker[") == std::string::npos);  // no line without its <N>
+  const std::string plain = run_logged("1:1");  // another stream: no prefix
+  CHECK_MESSAGE(plain.find("robustmq-worker[") == 0, plain);
+  CHECK(plain.find("<6>") == std::string::npos);
+  CHECK(plain.find("[log-test] info: ") != std::string::npos);
 }
