@@ -53,12 +53,14 @@ int main(int argc, char** argv) {
   }
 
   const timespec one_second{1, 0};
-  for (long n = 0;; ++n) {
+  long n = 0;
+  for (;; ++n) {
     const std::string reading = "{\"n\":" + std::to_string(n) + "}";
     if (auto ec = client.publish("dt/daemon/" + o.client_id, reading, 1))
       std::fprintf(stderr, "robustmq-daemon: reading %ld not queued: %s\n", n, ec.message().c_str());
     if (sigtimedwait(&stop_signals, nullptr, &one_second) > 0) break;  // SIGTERM or SIGINT
   }
+  std::printf("published %ld readings\n", n + 1);
 
   if (auto ec = client.wait_delivered(std::chrono::seconds(5)))
     std::fprintf(stderr, "robustmq-daemon: not all delivered yet (%s): the rest waits on disk\n",
