@@ -110,7 +110,12 @@ TEST_CASE("robustmq-pub reads its options file ($XDG_CONFIG_HOME/robustmq-pub, o
   REQUIRE(got.size() == 3);
   CHECK(got[0].topic == "pub/conf/default");
   CHECK(got[0].qos == 0);
-  CHECK(got[0].retained);
+  // --retain from the file: a later subscriber gets the message as retained.
+  testkit::Subscriber late(broker.host(), broker.port(), "pub/conf/default");
+  REQUIRE(late.wait_subscribed());
+  REQUIRE(wait_until([&] { return late.count() >= 1; }, 30s));
+  CHECK(late.messages()[0].retained);
+  CHECK(late.messages()[0].payload == "a");
   CHECK(got[1].topic == "pub/conf/cli");
   CHECK(got[2].topic == "pub/conf/other");
   CHECK(got[2].qos == 1);  // -o FILE instead of the default file: its -q 0 does not apply
