@@ -12,6 +12,7 @@ packages=(
   clang libclang-rt-14-dev   # fuzzers and sanitizer builds
   clang-tidy                 # the tidy stage (run-clang-tidy)
   procps util-linux          # pgrep/kill, flock
+  scdoc mandoc               # the man pages, and their lint (test man)
 )
 
 missing=()

@@ -7,8 +7,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <optional>
+#include <sstream>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include <robustmq/robustmq.h>
 
@@ -27,7 +31,10 @@ Messages:
                          an empty line is a zero-length message), as soon as it is read
   -f, --file FILE        publish the contents of FILE as one message
   -s, --stdin-file       publish all of stdin as one message
+  -n, --null-message     publish a zero-length message
       --drain            publish nothing new: deliver what an earlier run left in the cache
+      --repeat N         publish the -m/-f/-n/-s message N times (default 1)
+      --repeat-delay S   ... waiting S seconds (a decimal number) between them
 
 Connection and delivery:
   -h, --host HOST        broker host (default localhost)
@@ -42,6 +49,15 @@ Connection and delivery:
       --tls-alpn PROTO   ALPN protocols offered, comma-separated (e.g. x-amzn-mqtt-ca)
       --ciphers LIST     OpenSSL cipher list (TLS 1.2 and below)
       --tls-version VER  the lowest TLS version offered: tlsv1.3, tlsv1.2 or tlsv1.1
+      --capath DIR       a directory of hashed CA certificates
+      --cert FILE, --key FILE   client certificate and key (PEM), for mutual TLS
+  -V, --protocol-version mqttv311|mqttv5   MQTT version (default mqttv311; also 311, 5)
+  -k, --keepalive SECONDS   MQTT keepalive (default 30)
+  -c, --disable-clean-session   resume the broker's session on reconnects
+  -D, --property publish user-property NAME VALUE | publish content-type TYPE
+                         MQTT 5 properties of every message (needs -V mqttv5; repeatable)
+      --will-topic TOPIC, --will-payload TEXT, --will-qos 0|1|2, --will-retain
+                         the last will the broker publishes if the connection dies
   -t, --topic TOPIC      topic to publish to
   -q, --qos 0|1|2        QoS (default 1)
   -r, --retain           set the retain flag
@@ -61,12 +77,20 @@ Connection and delivery:
                          second (default 0: as fast as the broker takes them); new messages
                          wait behind that backlog
       --drain-rate-bytes N   ... and at most N bytes (topic + payload) per second
+      --max-inflight N   messages sent before the first is acknowledged (default 1)
+      --ttl SECONDS      drop messages older than this before sending (default 0: never)
+      --max-cache-bytes N    cap of the disk cache (default 0: the disk's)
+      --journal          write every message to the disk cache before sending it
       --progress         print "queued N" on stdout once the Nth message is queued
       --hand-off         return as soon as every message is queued: the worker goes on
                          delivering in the background, reconnecting as needed, and exits once
                          everything is acknowledged; the next run with the same -i and
                          --cache-dir takes over from it. Exit code 0 then means "queued"
   -d, --debug            the worker logs at debug level (on stderr)
+      --quiet            print no error messages (the exit code still says what happened)
+  -o FILE                read options from FILE instead of $XDG_CONFIG_HOME/robustmq-pub (else
+                         ~/.config/robustmq-pub): one option per line, then its arguments,
+                         separated by blanks, # for comments; the command line overrides it
       --help             this text
       --version          the RobustMQ version
 
@@ -131,8 +155,95 @@ std::string default_cache_dir(const std::string& client_id) {
 }
 
 void set_source(Args& a, Source s) {
-  if (a.source != Source::none) usage_error("give only one of -m, -l, -f, -s, --drain");
+  if (a.source != Source::none) usage_error("give only one of -m, -l, -f, -s, -n, --drain");
   a.source = s;
+}
+
+// The options file's words: -o FILE's (which must be readable), else the default file's (if
+// there is one).
+std::vector<std::string> options_file(int argc, char** argv) {
+  std::string path;
+  bool given = false;
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::strcmp(argv[i], "-o") == 0) {
+      path = argv[i + 1];
+      given = true;
+    }
+  if (!given) {
+    if (const char* x = std::getenv("XDG_CONFIG_HOME"); x != nullptr && *x == '/')
+      path = std::string(x) + "/robustmq-pub";
+    else if (const char* h = std::getenv("HOME"); h != nullptr && *h != '\0')
+      path = std::string(h) + "/.config/robustmq-pub";
+    else
+      return {};
+  }
+  std::ifstream in(path);
+  if (!in) {
+    if (given) usage_error("cannot read the options file " + path);
+    return {};
+  }
+  std::vector<std::string> words;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string word;
+    if (!(fields >> word) || word[0] == '#') continue;
+    if (word == "-o") usage_error("-o in an options file (" + path + ")");
+    do words.push_back(word);
+    while (fields >> word);
+  }
+  return words;
+}
+
+// Blanks the password of -P/--pw in our argv, so that ps shows it for as short a time as we can
+// manage.
+void blank_passwords(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if ((a == "-P" || a == "--pw") && i + 1 < argc)
+      std::memset(argv[i + 1], 'x', std::strlen(argv[i + 1]));
+    else if (a.starts_with("--pw="))
+      std::memset(argv[i] + 5, 'x', a.size() - 5);
+    else if (a.starts_with("-P") && a.size() > 2)
+      std::memset(argv[i] + 2, 'x', a.size() - 2);
+  }
+}
+
+// -D COMMAND IDENTIFIER VALUE [VALUE]: mosquitto_pub's form; av[optind...] holds what follows
+// the command.
+void add_property(Args& a, const std::string& command, const std::vector<char*>& av) {
+  const auto next = [&av]() -> std::string {
+    if (optind >= static_cast<int>(av.size()) - 1) usage_error("-D needs more values");
+    return av[static_cast<std::size_t>(optind++)];
+  };
+  if (command != "publish")
+    usage_error("-D " + command + ": RobustMQ sends properties with PUBLISH only (-D publish ...)");
+  const std::string what = next();
+  if (what == "user-property") {
+    std::string name = next();
+    a.user_properties.emplace_back(std::move(name), next());
+  } else if (what == "content-type") {
+    a.content_type = next();
+  } else {
+    usage_error("-D publish " + what + " is not supported: user-property and content-type are "
+                "(message expiry: --ttl)");
+  }
+}
+
+std::optional<double> to_decimal(const char* s) {
+  if (s == nullptr || *s == '\0') return std::nullopt;
+  char* end = nullptr;
+  errno = 0;
+  const double v = std::strtod(s, &end);
+  if (errno != 0 || *end != '\0' || !(v >= 0) || v > 1e9) return std::nullopt;
+  return v;
+}
+
+// A number >= `low`, or a usage error naming the option.
+long number_at_least(const char* value, long low, const char* option) {
+  const auto v = to_number(value);
+  if (!v || *v < low) usage_error(std::string(option) + " needs a whole number >= " + std::to_string(low));
+  return *v;
 }
 
 }  // namespace
@@ -140,7 +251,9 @@ void set_source(Args& a, Source s) {
 Args parse(int argc, char** argv) {
   enum {
     kCacheDir = 1000, kCacheType, kTimeout, kProgress, kHelpOpt, kVersion, kDrain, kHandOff,
-    kDrainRate, kDrainRateBytes, kProxy, kCafile, kInsecure, kAlpn, kCiphers, kPwFile, kTlsVersion
+    kDrainRate, kDrainRateBytes, kProxy, kCafile, kInsecure, kAlpn, kCiphers, kPwFile, kTlsVersion,
+    kRepeat, kRepeatDelay, kQuiet, kCapath, kCert, kKey, kWillTopic, kWillPayload, kWillQos,
+    kWillRetain, kMaxInflight, kTtl, kMaxCacheBytes, kJournal
   };
   static const option longs[] = {
       {"host", required_argument, nullptr, 'h'},   {"port", required_argument, nullptr, 'p'},
@@ -164,12 +277,40 @@ Args parse(int argc, char** argv) {
       {"tls-alpn", required_argument, nullptr, kAlpn},
       {"ciphers", required_argument, nullptr, kCiphers},
       {"tls-version", required_argument, nullptr, kTlsVersion},
+      {"null-message", no_argument, nullptr, 'n'},
+      {"repeat", required_argument, nullptr, kRepeat},
+      {"repeat-delay", required_argument, nullptr, kRepeatDelay},
+      {"quiet", no_argument, nullptr, kQuiet},
+      {"capath", required_argument, nullptr, kCapath},
+      {"cert", required_argument, nullptr, kCert}, {"key", required_argument, nullptr, kKey},
+      {"protocol-version", required_argument, nullptr, 'V'},
+      {"keepalive", required_argument, nullptr, 'k'},
+      {"disable-clean-session", no_argument, nullptr, 'c'},
+      {"property", required_argument, nullptr, 'D'},
+      {"will-topic", required_argument, nullptr, kWillTopic},
+      {"will-payload", required_argument, nullptr, kWillPayload},
+      {"will-qos", required_argument, nullptr, kWillQos},
+      {"will-retain", no_argument, nullptr, kWillRetain},
+      {"max-inflight", required_argument, nullptr, kMaxInflight},
+      {"ttl", required_argument, nullptr, kTtl},
+      {"max-cache-bytes", required_argument, nullptr, kMaxCacheBytes},
+      {"journal", no_argument, nullptr, kJournal},
       {"help", no_argument, nullptr, kHelpOpt},    {"version", no_argument, nullptr, kVersion},
       {nullptr, 0, nullptr, 0}};
+  // The options file first, then the command line (which wins where an option is given twice).
+  std::vector<std::string> words{argv[0]};
+  for (auto& w : options_file(argc, argv)) words.push_back(std::move(w));
+  for (int i = 1; i < argc; ++i) words.emplace_back(argv[i]);
+  blank_passwords(argc, argv);
+  std::vector<char*> av;
+  for (auto& w : words) av.push_back(w.data());
+  av.push_back(nullptr);
+  const int ac = static_cast<int>(words.size());
   Args a;
   opterr = 0;
   int c;
-  while ((c = getopt_long(argc, argv, ":h:p:t:q:ri:m:lf:su:P:dL:", longs, nullptr)) != -1) {
+  while ((c = getopt_long(ac, av.data(), "+:h:p:t:q:ri:m:lf:su:P:dL:nV:k:cD:o:", longs,
+                          nullptr)) != -1) {
     switch (c) {
       case 'h': a.host = optarg; a.host_given = true; break;
       case 'L': a.urls.emplace_back(optarg); break;
@@ -201,11 +342,51 @@ Args parse(int argc, char** argv) {
       case 's': set_source(a, Source::stdin_whole); break;
       case kDrain: set_source(a, Source::drain); break;
       case 'u': a.username = optarg; break;
-      case 'P':
-        a.password = optarg;
-        // Blank it in our argv, so that ps shows it for as short a time as we can manage.
-        std::memset(optarg, 'x', std::strlen(optarg));
+      case 'P': a.password = optarg; break;
+      case 'n': set_source(a, Source::message); a.message.clear(); break;
+      case kRepeat: a.repeat = number_at_least(optarg, 1, "--repeat"); break;
+      case kRepeatDelay: {
+        const auto v = to_decimal(optarg);
+        if (!v) usage_error("--repeat-delay needs a number of seconds >= 0");
+        a.repeat_delay_s = *v;
         break;
+      }
+      case kQuiet: a.quiet = true; break;
+      case kCapath: a.capath = optarg; break;
+      case kCert: a.cert = optarg; break;
+      case kKey: a.key = optarg; break;
+      case 'V': {
+        const std::string_view v = optarg;
+        if (v == "mqttv311" || v == "311") a.mqtt_version = 4;
+        else if (v == "mqttv5" || v == "5") a.mqtt_version = 5;
+        else if (v == "mqttv31" || v == "31") usage_error("MQTT 3.1 is not supported: -V mqttv311 or mqttv5");
+        else usage_error("-V needs mqttv311 or mqttv5");
+        break;
+      }
+      case 'k': {
+        const long v = number_at_least(optarg, 0, "-k");
+        if (v > 65535) usage_error("-k needs 0..65535 seconds");
+        a.keepalive = static_cast<int>(v);
+        break;
+      }
+      case 'c': a.clean_session = false; break;
+      case 'D': add_property(a, optarg, av); break;
+      case 'o': break;  // read before (options_file())
+      case kWillTopic: a.will.topic = optarg; break;
+      case kWillPayload: a.will.payload = optarg; break;
+      case kWillQos: {
+        const long v = number_at_least(optarg, 0, "--will-qos");
+        if (v > 2) usage_error("--will-qos needs 0, 1 or 2");
+        a.will.qos = static_cast<int>(v);
+        break;
+      }
+      case kWillRetain: a.will.retain = true; break;
+      case kMaxInflight: a.max_inflight = number_at_least(optarg, 1, "--max-inflight"); break;
+      case kTtl: a.ttl_s = number_at_least(optarg, 0, "--ttl"); break;
+      case kMaxCacheBytes:
+        a.max_cache_bytes = static_cast<std::uint64_t>(number_at_least(optarg, 0, "--max-cache-bytes"));
+        break;
+      case kJournal: a.journal = true; break;
       case kPwFile: a.password_file = optarg; break;
       case 'd': a.debug = true; break;
       case kCacheDir: a.cache_dir = optarg; break;
@@ -236,13 +417,19 @@ Args parse(int argc, char** argv) {
       case kHandOff: a.hand_off = true; break;
       case kHelpOpt: std::fputs(kHelp, stdout); std::exit(kDelivered);
       case kVersion: std::printf("robustmq-pub %s\n", robustmq_version()); std::exit(kDelivered);
-      case ':': usage_error(std::string("option ") + argv[optind - 1] + " needs a value");
-      default: usage_error(std::string("unknown option ") + argv[optind - 1]);
+      case ':': usage_error(std::string("option ") + av[optind - 1] + " needs a value");
+      default: usage_error(std::string("unknown option ") + av[optind - 1]);
     }
   }
-  if (optind < argc) usage_error(std::string("unexpected argument ") + argv[optind]);
+  if (optind < ac) usage_error(std::string("unexpected argument ") + av[optind]);
   if (a.client_id.empty()) usage_error("-i CLIENT_ID is required");
-  if (a.source == Source::none) usage_error("give a message: -m, -l, -f, -s or --drain");
+  if (a.source == Source::none) usage_error("give a message: -m, -l, -f, -s, -n or --drain");
+  if ((!a.user_properties.empty() || !a.content_type.empty()) && a.mqtt_version != 5)
+    usage_error("-D properties need -V mqttv5");
+  if (a.repeat > 1 && (a.source == Source::lines || a.source == Source::drain))
+    usage_error("--repeat is for -m, -f, -n and -s");
+  if (a.will.topic.empty() && (!a.will.payload.empty() || a.will.retain))
+    usage_error("--will-payload and --will-retain need --will-topic");
   if (a.host_given && !a.urls.empty()) usage_error("give either -h/-p or -L, not both");
   if (a.source != Source::drain && a.topic.empty()) usage_error("-t TOPIC is required");
   if (!a.password.empty() && !a.password_file.empty()) usage_error("give either -P or --pw-file");

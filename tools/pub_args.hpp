@@ -3,7 +3,10 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <robustmq/client.hpp>
@@ -43,11 +46,30 @@ struct Args {
   bool hand_off = false;
   bool debug = false;
   Source source = Source::none;
-  std::string message;  // -m text, or -f file name
+  std::string message;  // -m text (-n: empty), or -f file name
+  // mosquitto_pub's options
+  int mqtt_version = 4;                    // -V: 4 (MQTT 3.1.1) or 5
+  std::optional<int> keepalive;            // -k, seconds
+  bool clean_session = true;               // -c: false
+  robustmq::WillOptions will;              // --will-*
+  std::vector<std::pair<std::string, std::string>> user_properties;  // -D publish user-property
+  std::string content_type;                                          // -D publish content-type
+  long repeat = 1;                         // --repeat: how many times -m/-f/-n/-s is published
+  double repeat_delay_s = 0;               // --repeat-delay
+  bool quiet = false;                      // --quiet
+  std::string capath, cert, key;           // --capath, --cert, --key
+  // RobustMQ's own
+  bool journal = false;                    // --journal: Durability::journal
+  std::optional<std::uint64_t> max_cache_bytes;
+  std::optional<long> ttl_s;               // --ttl, seconds
+  std::optional<long> max_inflight;
 };
 
-// Parses argv (and ROBUSTMQ_PASSWORD, which it removes from the environment). Exits with kUsage
-// on a usage error, kDelivered after --help or --version. Call before any thread starts.
+// Parses the options file (-o FILE, else $XDG_CONFIG_HOME/robustmq-pub, else
+// ~/.config/robustmq-pub: one option per line, then its arguments, separated by blanks; # starts
+// a comment line), then argv, which overrides it, and ROBUSTMQ_PASSWORD (removed from the
+// environment). Exits with kUsage on a usage error, kDelivered after --help or --version. Call
+// before any thread starts.
 Args parse(int argc, char** argv);
 
 }  // namespace robustmq::pub

@@ -7,6 +7,10 @@
 //   robustmq-cache dump DIR [--payload] one line per message: id, seq, topic, qos, size, age
 //   robustmq-cache drops DIR            one line per record of the drop journal, oldest first
 //
+// Options (anywhere on the line): -h/--help (stdout, exit 0), -V/--version, --json: stats as
+// one JSON object, dump and drops as JSON Lines (one object per message / record; payloads,
+// with --payload, in base64), for scripts.
+//
 // `drops` reads DIR/robustmq.drops (proto/drop_journal.hpp), the sequence numbers that left
 // without being delivered, and needs no cache. A line is
 //   SERIAL FIRST-LAST REASON [code=0xNN] time=YYYY-MM-DDTHH:MM:SSZ count=N
@@ -25,6 +29,7 @@
 // on a cache a worker is using or on one kept for a post-mortem.
 // Exit codes: 0 ok, 1 usage, 2 cannot open or read the cache (drops: the journal, or DIR is
 // not a directory).
+#include <getopt.h>
 #include <sys/stat.h>
 
 #include <chrono>
@@ -44,24 +49,49 @@
 #include "worker/cache/cache.hpp"
 #include "proto/drop_journal.hpp"
 #include "proto/large_message.hpp"
+#include "robustmq_config.h"
 
 namespace fs = std::filesystem;
 using namespace robustmq::cache;
 
 namespace {
 
-int usage() {
-  fmt::print(stderr,
-             "usage: robustmq-cache stats DIR\n"
-             "       robustmq-cache dump DIR [--payload]\n"
-             "       robustmq-cache drops DIR\n"
-             "       robustmq-cache dead DIR\n"
-             "       robustmq-cache dead-delete DIR (--all | SEQ...)\n"
-             "       robustmq-cache resend DIR (--all | SEQ...)\n");
+constexpr const char* kUsage =
+    "usage: robustmq-cache [--json] stats DIR\n"
+    "       robustmq-cache [--json] dump DIR [--payload]\n"
+    "       robustmq-cache [--json] drops DIR\n"
+    "       robustmq-cache dead DIR\n"
+    "       robustmq-cache dead-delete DIR (--all | SEQ...)\n"
+    "       robustmq-cache resend DIR (--all | SEQ...)\n"
+    "       robustmq-cache --help | --version\n";
+
+constexpr const char* kHelp =
+    "Inspects a RobustMQ cache directory without changing it (stats, dump, drops, dead), and\n"
+    "deletes or re-sends its dead letters (dead-delete, resend: not while a client or its\n"
+    "worker uses the directory).\n"
+    "\n"
+    "  stats DIR         backend, messages, bytes, large messages, oldest and newest, damage\n"
+    "  dump DIR          one line per cached message, oldest first (--payload: with payloads)\n"
+    "  drops DIR         the drop journal: sequence numbers that left undelivered, and why\n"
+    "  dead DIR          the dead letters (messages the broker refused for good)\n"
+    "  dead-delete DIR   delete dead letters: --all, or the sequence numbers given\n"
+    "  resend DIR        move dead letters back into the cache: the next client sends them\n"
+    "\n"
+    "  --json            stats: one JSON object; dump, drops: one JSON object per line\n"
+    "  -h, --help        this text;  -V, --version  the version\n"
+    "\n"
+    "Exit codes: 0 ok, 1 usage, 2 cannot open, read or write, 3 a client or its worker uses\n"
+    "DIR (dead-delete, resend).\n";
+
+int usage(const std::string& why = {}) {
+  if (!why.empty()) fmt::print(stderr, "robustmq-cache: {}\n", why);
+  fmt::print(stderr, "{}", kUsage);
   return 1;
 }
 
 using robustmq::tools::age;
+using robustmq::tools::base64;
+using robustmq::tools::json_string;
 using robustmq::tools::printable;
 using robustmq::tools::when;
 
@@ -91,7 +121,7 @@ std::string refusal(const fs::path& file, const std::error_code& ec) {
   return ec.message();
 }
 
-int drops(const fs::path& dir) {
+int drops(const fs::path& dir, bool json) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
     fmt::print(stderr, "robustmq-cache: {} is not a directory\n", dir.string());
@@ -118,6 +148,14 @@ int drops(const fs::path& dir) {
     records = reader->all(&damaged);
   }
   for (const auto& r : records) {
+    if (json) {
+      fmt::print("{{\"serial\":{},\"first\":{},\"last\":{},\"count\":{},\"reason\":\"{}\","
+                 "\"code\":{},\"time\":\"{}\",\"time_ns\":{}}}\n",
+                 r.serial, r.first, r.last, r.last - r.first + 1, reason_name(r.reason),
+                 r.reason == journal::Reason::refused ? std::to_string(r.code) : "null",
+                 when(r.time_ns), r.time_ns);
+      continue;
+    }
     fmt::print("{} {}-{} {}{} time={} count={}\n", r.serial, r.first, r.last,
                reason_name(r.reason),
                r.reason == journal::Reason::refused ? fmt::format(" code={:#04x}", r.code)
@@ -133,21 +171,44 @@ int drops(const fs::path& dir) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 3) return usage();
-  const std::string_view cmd = argv[1];
-  const fs::path dir = argv[2];
-  if (cmd == "dead" || cmd == "dead-delete" || cmd == "resend") {
-    const int rc = robustmq::tools::dead_command(
-        cmd, dir, std::span<char* const>(argv + 3, static_cast<std::size_t>(argc - 3)));
+  enum { kJson = 1000, kPayload, kAll };
+  static const option longs[] = {{"help", no_argument, nullptr, 'h'},
+                                 {"version", no_argument, nullptr, 'V'},
+                                 {"json", no_argument, nullptr, kJson},
+                                 {"payload", no_argument, nullptr, kPayload},
+                                 {"all", no_argument, nullptr, kAll},
+                                 {nullptr, 0, nullptr, 0}};
+  bool json = false, payload = false, all = false;
+  opterr = 0;
+  int c = 0;
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): one thread
+  while ((c = getopt_long(argc, argv, "hV", longs, nullptr)) != -1) {
+    switch (c) {
+      case 'h': fmt::print("{}\n{}", kUsage, kHelp); return 0;
+      case 'V': fmt::print("robustmq-cache {}\n", ROBUSTMQ_VERSION); return 0;
+      case kJson: json = true; break;
+      case kPayload: payload = true; break;
+      case kAll: all = true; break;
+      default: return usage(fmt::format("unknown option {}", argv[optind - 1]));
+    }
+  }
+  if (argc - optind < 2) return usage();
+  const std::string_view cmd = argv[optind];
+  const fs::path dir = argv[optind + 1];
+  std::vector<char*> rest(argv + optind + 2, argv + argc);
+  const bool dead = cmd == "dead" || cmd == "dead-delete" || cmd == "resend";
+  if (json && dead) return usage("--json is for stats, dump and drops");
+  if (payload && cmd != "dump") return usage("--payload is for dump");
+  if (all && cmd != "dead-delete" && cmd != "resend") return usage("--all is for dead-delete and resend");
+  if (dead) {
+    static char all_arg[] = "--all";
+    if (all) rest.insert(rest.begin(), all_arg);
+    const int rc = robustmq::tools::dead_command(cmd, dir, rest);
     return rc == 1 ? usage() : rc;
   }
-  bool payload = false;
-  for (int i = 3; i < argc; ++i) {
-    if (std::string_view(argv[i]) == "--payload" && cmd == "dump") payload = true;
-    else return usage();
-  }
-  if (cmd == "drops") return drops(dir);
-  if (cmd != "stats" && cmd != "dump") return usage();
+  if (!rest.empty()) return usage(fmt::format("unexpected argument {}", rest.front()));
+  if (cmd == "drops") return drops(dir, json);
+  if (cmd != "stats" && cmd != "dump") return usage(fmt::format("unknown command {}", cmd));
 
   std::unique_ptr<Cache> cache;
   const char* name = nullptr;
@@ -181,6 +242,9 @@ int main(int argc, char** argv) {
         ++n;
         bytes += m.topic.size() + m.payload.size();
         std::string size = std::to_string(m.payload.size());
+        // JSON: the payload's size (a large message's from its reference; null if damaged), and
+        // a large message's file and what is wrong with it.
+        std::string json_size = size, json_large;
         if (m.large) {
           // The reference, and what is on disk for it.
           const auto ref = robustmq::large::decode(m.payload);
@@ -188,18 +252,37 @@ int main(int argc, char** argv) {
           if (!ref) {
             ++large_bad;
             size = "? large=damaged-reference";
+            json_size = "null";
+            json_large = R"(,"large_file":null,"large_problem":"damaged reference")";
           } else {
             large_bytes += ref->size;
             std::error_code ec;
             const auto on_disk = fs::file_size(robustmq::large::dir_of(dir) / ref->name, ec);
-            std::string file;
-            if (ec) file = " file=missing";
-            else if (on_disk != ref->size) file = fmt::format(" file={} (truncated)", on_disk);
+            std::string file, problem;
+            if (ec) {
+              file = " file=missing";
+              problem = "missing";
+            } else if (on_disk != ref->size) {
+              file = fmt::format(" file={} (truncated)", on_disk);
+              problem = fmt::format("truncated to {} bytes", on_disk);
+            }
             if (!file.empty()) ++large_bad;
             size = fmt::format("{} large={}{}", ref->size, ref->name, file);
+            json_size = std::to_string(ref->size);
+            json_large = fmt::format(R"(,"large_file":{},"large_problem":{})",
+                                     json_string(ref->name),
+                                     problem.empty() ? "null" : json_string(problem));
           }
         }
-        if (cmd == "dump") {
+        if (cmd == "dump" && json) {
+          fmt::print("{{\"id\":{},\"seq\":{},\"qos\":{},\"retain\":{},\"size\":{},"
+                     "\"enqueue_ns\":{},\"topic\":{}{}{}}}\n",
+                     m.id, m.seq, m.qos, m.retain, json_size, m.enqueue_ns, json_string(m.topic),
+                     json_large,
+                     payload && !m.large
+                         ? fmt::format(",\"payload_base64\":\"{}\"", base64(m.payload))
+                         : std::string());
+        } else if (cmd == "dump") {
           fmt::print("{} seq={} qos={}{} size={} age={} topic={}{}\n", m.id, m.seq, m.qos,
                      m.retain ? " retain" : "", size, age(m.enqueue_ns), printable(m.topic),
                      payload && !m.large ? " payload=" + printable(m.payload) : "");
@@ -207,7 +290,16 @@ int main(int argc, char** argv) {
       }
       after = batch.back().id;
     }
-    if (cmd == "stats") {
+    if (cmd == "stats" && json) {
+      const Counts totals = cache->counts();
+      fmt::print("{{\"backend\":\"{}\",\"messages\":{},\"bytes\":{},\"cache_messages\":{},"
+                 "\"cache_bytes\":{},\"large_messages\":{},\"large_bytes\":{},"
+                 "\"large_damaged\":{},\"oldest_ns\":{},\"newest_ns\":{},"
+                 "\"damaged_regions\":{}}}\n",
+                 name, n, bytes, totals.messages, totals.bytes, large_n, large_bytes, large_bad,
+                 n > 0 ? std::to_string(oldest) : "null", n > 0 ? std::to_string(newest) : "null",
+                 totals.damaged_skipped);
+    } else if (cmd == "stats") {
       const Counts c = cache->counts();
       fmt::print("backend:   {}\nmessages:  {} (cache totals: {})\nbytes:     {} (cache totals: {})\n",
                  name, n, c.messages, bytes, c.bytes);

@@ -1,6 +1,7 @@
 // robustmq-pub: a command-line publisher in the spirit of mosquitto_pub, with RobustMQ's
 // store-and-forward underneath: what it accepted survives its own crash and the broker's absence.
 // The command line (options, --help, exit codes) is pub_args.cpp.
+#include <fcntl.h>
 #include <getopt.h>
 #include <unistd.h>
 
@@ -17,6 +18,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <robustmq/client.hpp>
@@ -56,10 +58,25 @@ class Publisher {
     o.tls.alpn = args_.alpn;
     o.tls.ciphers = args_.ciphers;
     o.tls.min_version = args_.tls_version;
+    o.tls.ca_path = args_.capath;
+    o.tls.cert_file = args_.cert;
+    o.tls.key_file = args_.key;
     // As mosquitto_pub: a TLS option with -h means TLS, on port 8883 unless -p says otherwise.
     o.tls.enabled = o.servers.empty() &&
                     (!args_.cafile.empty() || args_.insecure || !args_.alpn.empty() ||
-                     !args_.ciphers.empty() || !args_.tls_version.empty());
+                     !args_.ciphers.empty() || !args_.tls_version.empty() ||
+                     !args_.capath.empty() || !args_.cert.empty() || !args_.key.empty());
+    o.mqtt_version = args_.mqtt_version == 5 ? robustmq::MqttVersion::v5
+                                             : robustmq::MqttVersion::v3_1_1;
+    if (args_.keepalive) o.keepalive = std::chrono::seconds(*args_.keepalive);
+    o.clean_session = args_.clean_session;
+    o.will = args_.will;
+    o.user_properties = args_.user_properties;
+    o.content_type = args_.content_type;
+    if (args_.journal) o.durability = robustmq::Durability::journal;
+    if (args_.max_cache_bytes) o.max_cache_bytes = *args_.max_cache_bytes;
+    if (args_.ttl_s) o.message_ttl = std::chrono::seconds(*args_.ttl_s);
+    if (args_.max_inflight) o.max_inflight = static_cast<std::size_t>(*args_.max_inflight);
     const int port = o.tls.enabled && !args_.port_given ? 8883 : args_.port;
     client_.emplace(o);
     // The state `refused` lasts until an attempt connects: it is not missed.
@@ -164,6 +181,13 @@ bool read_all(std::istream& in, std::string& out) {
 int main(int argc, char** argv) {
   const Args args = parse(argc, argv);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  if (args.quiet) {
+    // No error messages, ours or the worker's (it inherits stderr); the exit code stays.
+    if (const int null = ::open("/dev/null", O_WRONLY | O_CLOEXEC); null >= 0) {
+      ::dup2(null, STDERR_FILENO);
+      ::close(null);
+    }
+  }
 
   // Read a whole-file payload before connecting: a missing file is a setup error.
   std::string payload;
@@ -188,7 +212,13 @@ int main(int argc, char** argv) {
   switch (args.source) {
     case Source::message:
     case Source::file:
-    case Source::stdin_whole: ok = pub.publish(payload); break;
+    case Source::stdin_whole:
+      for (long i = 0; ok && i < args.repeat; ++i) {
+        if (i > 0 && args.repeat_delay_s > 0)
+          std::this_thread::sleep_for(std::chrono::duration<double>(args.repeat_delay_s));
+        ok = pub.publish(payload);
+      }
+      break;
     case Source::lines: {
       std::string line;
       while (ok && std::getline(std::cin, line)) ok = pub.publish(line);

@@ -132,6 +132,8 @@ int main(int argc, char** argv) {
     say(lifeline, "error " + error);
     return 2;
   }
+  robustmq::worker::g_log_client_id = config->client_id;
+  robustmq::worker::g_log_journal = robustmq::worker::stderr_is_journal();
   // Options::log_level, unless ROBUSTMQ_LOG_LEVEL overrides it for a debugging session.
   robustmq::worker::g_log_level = level_of(config->log_level);
   // NOLINTNEXTLINE(concurrency-mt-unsafe): no other thread exists yet (Paho starts later)

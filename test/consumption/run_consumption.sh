@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The three ways to consume RobustMQ, each built from scratch outside this build and run against
+# The four ways to consume RobustMQ, each built from scratch outside this build and run against
 # a private mosquitto, with ROBUSTMQ_WORKER unset (the library must find its worker by itself):
 #   1. a Meson project with RobustMQ as a subproject through subprojects/robustmq.wrap
 #      (a wrap-file whose tarball sits in subprojects/packagecache: no network);
 #   2. `meson install` to a prefix, then a plain Makefile through `pkg-config robustmq`;
-#   3. a C program (examples/c_example.c) compiled with the C compiler against that install.
+#   3. a C program (examples/c_example.c) compiled with the C compiler against that install;
+#   4. a CMake project with find_package(robustmq) against that install.
 # Usage: run_consumption.sh SOURCE_ROOT WORK_DIR    (WORK_DIR is wiped first)
 set -euo pipefail
 
@@ -171,5 +172,22 @@ subscribe consumption/c "$work/c.out"
 "$mk/c_example" 127.0.0.1 "$port" "$work/c-cache" 100 consumption/c || fail "c_example exited $?"
 expect_in_order "$work/c.out" 100
 
+# --- 4. CMake: find_package(robustmq) ---------------------------------------------------------
+step "4. a CMake project: find_package(robustmq) against the installed prefix"
+[[ -f $prefix/lib/cmake/robustmq/robustmq-config.cmake ]] || fail "no CMake package installed"
+cm=$work/cmake_consumer
+mkdir -p "$cm"
+cp "$here/cmake_consumer/CMakeLists.txt" "$here/consumer.cpp" "$cm/"
+cmake -S "$cm" -B "$work/cmake-build" -DCMAKE_PREFIX_PATH="$prefix" >"$work/cmake.log" 2>&1 ||
+  { cat "$work/cmake.log"; fail "cmake configure of the consumer"; }
+cmake --build "$work/cmake-build" >>"$work/cmake.log" 2>&1 || { cat "$work/cmake.log"; fail "cmake --build"; }
+linked=$(ldd "$work/cmake-build/consumer")
+[[ $linked == *"$prefix/lib/librobustmq"* ]] || fail "the CMake consumer is not linked to the installed library: $linked"
+subscribe consumption/cmake "$work/cmake.out"
+out=$("$work/cmake-build/consumer" 127.0.0.1 "$port" "$work/cmake-cache" 100 consumption/cmake) ||
+  fail "the CMake consumer failed"
+[[ $out == "worker $prefix/libexec/robustmq-worker" ]] || fail "expected the installed worker, got: $out"
+expect_in_order "$work/cmake.out" 100
+
 echo
-echo "=== consumption: all three ways work ($((SECONDS - t0)) s)"
+echo "=== consumption: all four ways work ($((SECONDS - t0)) s)"

@@ -1,5 +1,6 @@
 // robustmq-cache drops: the drop journal's records as lines, exactly, from a journal written
 // with journal::Writer; a missing journal, a FIFO and a file of the wrong size in its place.
+// --help, --version, usage errors, and --json parsed by a real JSON parser (python3's).
 // The real tool, run through the shell (ROBUSTMQ_CACHE_TOOL); no broker.
 #include <doctest/doctest.h>
 
@@ -28,6 +29,27 @@ using Ran = ToolRun;
 // `robustmq-cache drops DIR`.
 Ran drops(const fs::path& dir) {
   return run_cache_tool("drops '" + dir.string() + "'", dir.parent_path());
+}
+
+// Python's json module parses `text` (JSON Lines if `lines`: d is then the list of objects)
+// and prints repr() of `expr` over d; a parse error fails the test.
+std::string parsed(const fs::path& scratch, const std::string& text, bool lines,
+                   const std::string& expr) {
+  const auto in = scratch / "in.json";
+  { std::ofstream(in) << text; }
+  const std::string load = lines ? "[json.loads(l) for l in sys.stdin if l.strip()]"
+                                 : "json.load(sys.stdin)";
+  const std::string cmd = "python3 -c 'import base64, json, sys; d = " + load +
+                          "; print(repr(" + expr + "))' <'" + in.string() + "'";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  std::string out;
+  char buf[4096];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  REQUIRE_MESSAGE(::pclose(p) == 0, "python3 could not parse: ", text);
+  if (!out.empty() && out.back() == '\n') out.pop_back();
+  return out;
 }
 
 constexpr std::int64_t kSecond = 1'000'000'000;
@@ -118,4 +140,68 @@ TEST_CASE("robustmq-cache drops refuses a FIFO (without blocking) or a file of t
     CHECK(ran.err.find(file.string() + ": it is 5 bytes, not " +
                        std::to_string(journal::kFileBytes)) != std::string::npos);
   }
+}
+
+TEST_CASE("robustmq-cache --help prints on stdout and exits 0; --version; a wrong option, "
+          "command or option for another command exits 1 with the usage on stderr") {
+  testkit::TempDir tmp;
+  Ran ran = run_cache_tool("--help", tmp.path());
+  CHECK(ran.status == 0);
+  CHECK(ran.out.find("usage: robustmq-cache [--json] stats DIR") == 0);
+  CHECK(ran.out.find("Exit codes") != std::string::npos);
+  CHECK(ran.err == "");
+  ran = run_cache_tool("-V", tmp.path());
+  CHECK(ran.status == 0);
+  CHECK(ran.out.find("robustmq-cache ") == 0);
+  for (const char* args : {"--bogus stats x", "stats", "frobnicate x", "--json dead x",
+                           "--payload stats x", "--all stats x", "stats x y"}) {
+    CAPTURE(args);
+    ran = run_cache_tool(args, tmp.path());
+    CHECK(ran.status == 1);
+    CHECK(ran.out == "");
+    CHECK(ran.err.find("usage: robustmq-cache") != std::string::npos);
+  }
+}
+
+TEST_CASE("robustmq-cache --json: stats, dump (payloads in base64) and drops parse as JSON and "
+          "carry what the cache and the journal hold") {
+  testkit::TempDir tmp;
+  const fs::path dir = tmp / "cache";
+  const std::string topic = "t/\"q\"/\xC3\xA9";  // a quote and an e-acute
+  const std::string payload("line\nbin\0\xff", 10);
+  {
+    // No broker on port 1: what is published is in the cache after stop().
+    RobustClient c(client_options(dir, "cache-tool-json"));
+    c.connect_async("127.0.0.1", 1);
+    REQUIRE_FALSE(c.publish(topic, payload, 1));
+    REQUIRE_FALSE(c.publish("t/2", "", 0, true));
+    c.stop();
+  }
+  {
+    std::error_code ec;
+    std::string what;
+    auto w = journal::Writer::open(dir, ec, what);
+    REQUIRE_MESSAGE(w, what);
+    REQUIRE(w->write({1, 7, 9, kDec6, journal::Reason::refused, 0x87}));
+  }
+  const std::string d = "'" + dir.string() + "'";
+  Ran ran = run_cache_tool("--json stats " + d, tmp.path());
+  REQUIRE(ran.status == 0);
+  CHECK(parsed(tmp.path(), ran.out, false,
+               "(d[\"messages\"], d[\"bytes\"], d[\"cache_messages\"], d[\"large_messages\"], "
+               "d[\"damaged_regions\"], d[\"oldest_ns\"] <= d[\"newest_ns\"])") ==
+        "(2, " + std::to_string(topic.size() + payload.size() + 3) + ", 2, 0, 0, True)");
+  ran = run_cache_tool("dump " + d + " --json --payload", tmp.path());
+  REQUIRE(ran.status == 0);
+  CHECK(parsed(tmp.path(), ran.out, true,
+               "[(m[\"seq\"], m[\"qos\"], m[\"retain\"], m[\"size\"], m[\"topic\"], "
+               "base64.b64decode(m[\"payload_base64\"])) for m in d]") ==
+        "[(1, 1, False, 10, 't/\"q\"/\xC3\xA9', b'line\\nbin\\x00\\xff'), (2, 0, True, 0, 't/2', "
+        "b'')]");
+  ran = run_cache_tool("drops --json " + d, tmp.path());
+  REQUIRE(ran.status == 0);
+  CHECK(parsed(tmp.path(), ran.out, true,
+               "[(r[\"first\"], r[\"last\"], r[\"count\"], r[\"reason\"], r[\"code\"], "
+               "r[\"time\"]) for r in d]") ==
+        "[(7, 9, 3, 'refused', 135, '2026-12-06T05:51:07Z')]");
 }

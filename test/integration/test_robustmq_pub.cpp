@@ -13,82 +13,10 @@
 #include <vector>
 
 #include "helpers.hpp"
-
-extern char** environ;
+#include "pub_tool.hpp"
 
 using namespace robustmq;
 using namespace robustmq::test;
-
-namespace {
-
-struct Run {
-  pid_t pid = -1;
-  int in = -1;   // its stdin (write end)
-  int out = -1;  // its stdout (read end)
-};
-
-const char* pub_exe() {
-  const char* exe = std::getenv("ROBUSTMQ_PUB");
-  REQUIRE_MESSAGE(exe != nullptr, "ROBUSTMQ_PUB is not set");
-  return exe;
-}
-
-// Starts robustmq-pub with pipes for stdin and stdout (and stderr, into the same pipe, as
-// `2>&1` or $(...) of a script that keeps both).
-Run start(std::vector<std::string> args, bool with_stderr = false) {
-  int in[2], out[2];
-  REQUIRE(::pipe2(in, O_CLOEXEC) == 0);
-  REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-  if (with_stderr) posix_spawn_file_actions_adddup2(&fa, out[1], 2);
-  args.insert(args.begin(), pub_exe());
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  Run r;
-  REQUIRE(::posix_spawn(&r.pid, argv[0], &fa, nullptr, argv.data(), environ) == 0);
-  posix_spawn_file_actions_destroy(&fa);
-  ::close(in[0]);
-  ::close(out[1]);
-  r.in = in[1];
-  r.out = out[0];
-  return r;
-}
-
-// The exit code of the child `pid`, as a shell reports it (128 + the signal that killed it).
-int wait_exit(pid_t pid) {
-  const int status = reap(pid);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-// Runs robustmq-pub to the end with `input` on stdin; returns its exit code.
-int run(std::vector<std::string> args, const std::string& input = "") {
-  Run r = start(std::move(args));
-  if (!input.empty()) REQUIRE(::write(r.in, input.data(), input.size()) == ssize_t(input.size()));
-  ::close(r.in);
-  char buf[4096];
-  while (::read(r.out, buf, sizeof buf) > 0) {
-  }
-  ::close(r.out);
-  return wait_exit(r.pid);
-}
-
-std::vector<std::string> base_args(const testkit::Mosquitto& broker, const std::string& cache,
-                                   const std::string& topic) {
-  return {"-h", broker.host(), "-p", std::to_string(broker.port()), "-t", topic, "-i", "pub-test",
-          "--cache-dir", cache, "--timeout", "30"};
-}
-
-std::string lines(std::uint64_t from, std::uint64_t to) {
-  std::string s;
-  for (auto i = from; i < to; ++i) s += std::to_string(i) + "\n";
-  return s;
-}
-
-}  // namespace
 
 TEST_CASE("robustmq-pub exits 1 on usage errors and prints help") {
   CHECK(run({"-t", "x"}) == 1);                        // no -i

@@ -1,0 +1,173 @@
+// robustmq-pub's mosquitto_pub options (-V, -D, -n, --repeat, -k, -c, --will-*, --capath/--cert/
+// --key, --quiet, the options file and -o) and RobustMQ's own (--journal, --max-cache-bytes,
+// --ttl, --max-inflight): usage errors, and what reaches a real broker.
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "helpers.hpp"
+#include "pub_tool.hpp"
+
+using namespace robustmq;
+using namespace robustmq::test;
+
+namespace {
+
+std::vector<std::string> plus(std::vector<std::string> a, const std::vector<std::string>& more) {
+  a.insert(a.end(), more.begin(), more.end());
+  return a;
+}
+
+}  // namespace
+
+TEST_CASE("robustmq-pub: the mosquitto_pub options refuse what they cannot do, exit 1") {
+  testkit::TempDir dir;
+  const std::vector<std::string> base = {"-i", "x", "-t", "y", "--cache-dir",
+                                         (dir / "cache").string()};
+  const std::vector<std::vector<std::string>> bad = {
+      {"-V", "mqttv31", "-m", "a"},                       // MQTT 3.1
+      {"-V", "4", "-m", "a"},
+      {"-D", "publish", "user-property", "k", "v", "-m", "a"},  // properties need -V mqttv5
+      {"-V", "5", "-D", "connect", "session-expiry-interval", "5", "-m", "a"},
+      {"-V", "5", "-D", "publish", "response-topic", "r", "-m", "a"},
+      {"-V", "5", "-D", "publish", "user-property", "k"},  // a value short
+      {"--will-qos", "3", "--will-topic", "w", "-m", "a"},
+      {"--will-payload", "p", "-m", "a"},                 // no --will-topic
+      {"--repeat", "0", "-m", "a"},
+      {"--repeat", "2", "-l"},
+      {"--repeat-delay", "-1", "-m", "a"},
+      {"-k", "70000", "-m", "a"},
+      {"--max-inflight", "0", "-m", "a"},
+      {"-n", "-m", "a"},                                   // two messages
+      {"-o", (dir / "missing").string(), "-m", "a"},
+      {"-m", "a", "stray"},
+  };
+  for (const auto& extra : bad) {
+    const auto args = plus(base, extra);
+    std::string line;
+    for (const auto& a : args) line += a + " ";
+    CAPTURE(line);
+    const auto [code, out] = run_output(args);
+    CHECK(code == 1);
+    CHECK(out.find("robustmq-pub: ") != std::string::npos);  // says what is wrong
+  }
+}
+
+TEST_CASE("robustmq-pub -V mqttv5 -D publish user-property / content-type, -n and --repeat "
+          "reach the broker") {
+  testkit::Mosquitto broker;
+  testkit::SubscriberOptions so;
+  so.mqtt5 = true;
+  testkit::Subscriber sub(broker.host(), broker.port(), "pub/opt/#", so);
+  REQUIRE(sub.wait_subscribed());
+  testkit::TempDir dir;
+  const std::string cache = (dir / "cache").string();
+  CHECK(run(plus(base_args(broker, cache, "pub/opt/props"),
+                 {"-V", "mqttv5", "-D", "publish", "user-property", "site", "north", "-D",
+                  "publish", "content-type", "text/plain", "-m", "with properties"})) == 0);
+  CHECK(run(plus(base_args(broker, cache, "pub/opt/null"),
+                 {"-n", "--repeat", "3", "--repeat-delay", "0.01", "-q", "0"})) == 0);
+  REQUIRE(wait_until([&] { return sub.count() >= 4; }, 30s));
+  const auto got = sub.messages();
+  REQUIRE(got.size() == 4);
+  CHECK(got[0].topic == "pub/opt/props");
+  CHECK(got[0].payload == "with properties");
+  CHECK(got[0].user_properties ==
+        std::vector<std::pair<std::string, std::string>>{{"site", "north"}});
+  for (std::size_t i = 1; i < 4; ++i) {
+    CHECK(got[i].topic == "pub/opt/null");
+    CHECK(got[i].payload.empty());
+    CHECK(got[i].qos == 0);
+  }
+}
+
+TEST_CASE("robustmq-pub reads its options file ($XDG_CONFIG_HOME/robustmq-pub, or -o FILE); the "
+          "command line overrides it") {
+  testkit::Mosquitto broker;
+  testkit::Subscriber sub(broker.host(), broker.port(), "pub/conf/#");
+  REQUIRE(sub.wait_subscribed());
+  testkit::TempDir dir;
+  const std::string cache = (dir / "cache").string();
+  std::ofstream(dir / "robustmq-pub") << "# defaults\n-t pub/conf/default\n  -q   0\n--retain\n";
+  std::ofstream(dir / "other") << "-t pub/conf/other\n";
+  // The child inherits the environment (this test's thread is the only one that reads it).
+  ::setenv("XDG_CONFIG_HOME", dir.path().c_str(), 1);
+  const std::vector<std::string> conn = {"-h", broker.host(), "-p", std::to_string(broker.port()),
+                                         "-i", "pub-conf", "--cache-dir", cache};
+  const int from_file = run(plus(conn, {"-m", "a"}));
+  const int overridden = run(plus(conn, {"-m", "b", "-t", "pub/conf/cli"}));
+  const int other = run(plus(conn, {"-m", "c", "-o", (dir / "other").string()}));
+  ::unsetenv("XDG_CONFIG_HOME");
+  CHECK(from_file == 0);
+  CHECK(overridden == 0);
+  CHECK(other == 0);
+  REQUIRE(wait_until([&] { return sub.count() >= 3; }, 30s));
+  const auto got = sub.messages();
+  REQUIRE(got.size() == 3);
+  CHECK(got[0].topic == "pub/conf/default");
+  CHECK(got[0].qos == 0);
+  // --retain from the file: a later subscriber gets the message as retained.
+  testkit::Subscriber late(broker.host(), broker.port(), "pub/conf/default");
+  REQUIRE(late.wait_subscribed());
+  REQUIRE(wait_until([&] { return late.count() >= 1; }, 30s));
+  CHECK(late.messages()[0].retained);
+  CHECK(late.messages()[0].payload == "a");
+  CHECK(got[1].topic == "pub/conf/cli");
+  CHECK(got[2].topic == "pub/conf/other");
+  CHECK(got[2].qos == 1);  // -o FILE instead of the default file: its -q 0 does not apply
+}
+
+TEST_CASE("robustmq-pub: -k, -c, --will-*, --journal, --max-cache-bytes, --ttl, --max-inflight "
+          "go through; --quiet keeps stderr silent, not the exit code") {
+  testkit::Mosquitto broker;
+  testkit::Subscriber sub(broker.host(), broker.port(), "pub/flags/#");
+  REQUIRE(sub.wait_subscribed());
+  testkit::TempDir dir;
+  const std::string cache = (dir / "cache").string();
+  CHECK(run(plus(base_args(broker, cache, "pub/flags/seq"),
+                 {"-k", "5", "-c", "--will-topic", "pub/flags/will", "--will-payload", "gone",
+                  "--will-qos", "1", "--will-retain", "--journal", "--max-cache-bytes", "1000000",
+                  "--ttl", "60", "--max-inflight", "8", "-l"}),
+            lines(0, 200)) == 0);
+  CHECK(wait_in_order(sub, 200, 30s) == "");
+  // A graceful end publishes no will.
+  CHECK(sub.count() == 200);
+  // A refused topic: exit 3, and nothing on stderr with --quiet (without: the reason).
+  const auto loud = run_output(plus(base_args(broker, cache, "pub/flags/+"), {"-m", "x"}));
+  CHECK(loud.first == 3);
+  CHECK(loud.second.find("refused") != std::string::npos);
+  const auto quiet =
+      run_output(plus(base_args(broker, cache, "pub/flags/+"), {"-m", "x", "--quiet"}));
+  CHECK(quiet.first == 3);
+  CHECK(quiet.second.empty());
+}
+
+TEST_CASE("worker log lines name the client id; when stderr is $JOURNAL_STREAM (systemd) each "
+          "starts with its priority, <6> info, <7> debug") {
+  testkit::Mosquitto broker;
+  testkit::TempDir dir;
+  const auto log = dir / "stderr";
+  const auto run_logged = [&](const std::string& journal_stream) {
+    // The shell opens the file for stderr, then JOURNAL_STREAM names it (or not).
+    const std::string cmd =
+        "f='" + log.string() + "'; : >\"$f\"; JOURNAL_STREAM=" + journal_stream + " \"$ROBUSTMQ_PUB\" -h " +
+        broker.host() + " -p " + std::to_string(broker.port()) + " -i log-test --cache-dir '" +
+        (dir / "cache").string() + "' -t pub/log -m x -d 2>>\"$f\"";
+    REQUIRE(std::system(cmd.c_str()) == 0);
+    std::ifstream in(log);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const std::string journal = run_logged("$(stat -c %d:%i \"$f\")");
+  CHECK_MESSAGE(journal.find("<6>robustmq-worker[") != std::string::npos, journal);
+  CHECK(journal.find("<7>robustmq-worker[") != std::string::npos);
+  CHECK(journal.find("[log-test] info: ") != std::string::npos);
+  CHECK(journal.find("\nrobustmq-worker[") == std::string::npos);  // no line without its <N>
+  const std::string plain = run_logged("1:1");  // another stream: no prefix
+  CHECK_MESSAGE(plain.find("robustmq-worker[") == 0, plain);
+  CHECK(plain.find("<6>") == std::string::npos);
+  CHECK(plain.find("[log-test] info: ") != std::string::npos);
+}
