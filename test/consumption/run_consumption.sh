@@ -174,7 +174,7 @@ expect_in_order "$work/c.out" 100
 
 # --- 4. CMake: find_package(robustmq) ---------------------------------------------------------
 step "4. a CMake project: find_package(robustmq) against the installed prefix"
-[[ -f $prefix/lib/cmake/robustmq/robustmq-config.cmake ]] || fail "no CMake package installed"
+[[ -f $prefix/lib/cmake/robustmq/robustmqConfig.cmake ]] || fail "no CMake package installed"
 cm=$work/cmake_consumer
 mkdir -p "$cm"
 cp "$here/cmake_consumer/CMakeLists.txt" "$here/consumer.cpp" "$cm/"
