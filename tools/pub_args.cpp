@@ -303,6 +303,7 @@ Args parse(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) words.emplace_back(argv[i]);
   blank_passwords(argc, argv);
   std::vector<char*> av;
+  av.reserve(words.size() + 1);
   for (auto& w : words) av.push_back(w.data());
   av.push_back(nullptr);
   const int ac = static_cast<int>(words.size());

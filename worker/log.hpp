@@ -33,8 +33,12 @@ inline bool stderr_is_journal() {
   // NOLINTNEXTLINE(concurrency-mt-unsafe): one thread at start
   const char* js = std::getenv("JOURNAL_STREAM");
   if (js == nullptr) return false;
-  unsigned long long dev = 0, ino = 0;
-  if (std::sscanf(js, "%llu:%llu", &dev, &ino) != 2) return false;
+  char* end = nullptr;
+  const unsigned long long dev = std::strtoull(js, &end, 10);
+  if (end == js || *end != ':') return false;
+  const char* rest = end + 1;
+  const unsigned long long ino = std::strtoull(rest, &end, 10);
+  if (end == rest || *end != '\0') return false;
   struct stat st {};
   return ::fstat(STDERR_FILENO, &st) == 0 && static_cast<unsigned long long>(st.st_dev) == dev &&
          static_cast<unsigned long long>(st.st_ino) == ino;
