@@ -113,11 +113,14 @@ descendants() {
     descendants "$child"
   done
 }
+# Every thread too: Linux keeps a nice value per thread, and a thread spawns at its own (the
+# worker threads of run-clang-tidy start each clang-tidy).
 renice_background() {
-  local pids
-  pids=$(descendants "$bg_pid")
-  # shellcheck disable=SC2086  # one pid per word
-  renice -n "$1" -p "$bg_pid" $pids >/dev/null 2>&1 || true
+  local pid tids=()
+  for pid in "$bg_pid" $(descendants "$bg_pid"); do
+    tids+=($(ls "/proc/$pid/task" 2>/dev/null))
+  done
+  renice -n "$1" -p "${tids[@]}" >/dev/null 2>&1 || true
 }
 
 # wait_for STEP: waits for a background step, at normal priority while nothing else runs, and
