@@ -11,7 +11,9 @@ for page in "$@"; do
     echo "$real"
     status=1
   fi
-  # It renders to text, with its NAME section.
-  mandoc -T utf8 "$page" | sed 's/.\x08//g' | grep -q '^NAME' || { echo "$page: no NAME section when rendered"; status=1; }
+  # It renders to text, with its NAME section. Rendered whole first: `| grep -q` would leave at
+  # its first match, and the writer's SIGPIPE fails the pipeline under pipefail.
+  text=$(mandoc -T utf8 "$page" | sed 's/.\x08//g')
+  [[ $'\n'$text == *$'\nNAME\n'* ]] || { echo "$page: no NAME section when rendered"; status=1; }
 done
 exit "$status"
