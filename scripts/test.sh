@@ -115,10 +115,14 @@ descendants() {
 }
 # Every thread too: Linux keeps a nice value per thread, and a thread spawns at its own (the
 # worker threads of run-clang-tidy start each clang-tidy).
+# A process may end between pgrep and the look at its threads: a glob, which matches nothing
+# then, and not ls, whose failure would end this script under set -e.
 renice_background() {
-  local pid tids=()
+  local pid task tids=()
   for pid in "$bg_pid" $(descendants "$bg_pid"); do
-    tids+=($(ls "/proc/$pid/task" 2>/dev/null))
+    for task in "/proc/$pid/task/"*; do
+      if [[ -e $task ]]; then tids+=("${task##*/}"); fi
+    done
   done
   renice -n "$1" -p "${tids[@]}" >/dev/null 2>&1 || true
 }
