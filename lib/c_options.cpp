@@ -410,4 +410,15 @@ int robustmq_options_set_password_file(robustmq_options* o, const char* path) {
   });
 }
 
+int robustmq_options_set_metrics_file(robustmq_options* o, const char* path, int64_t interval_s) {
+  return set(o, [&](robustmq::Options& x) {
+    const bool none = path == nullptr || *path == '\0';
+    if (!none && !robustmq::limits_of("metrics_interval_s").admits(interval_s))
+      return ROBUSTMQ_ERR_INVALID_ARGUMENT;
+    x.metrics_file = str(path);
+    if (!none) x.metrics_interval = std::chrono::seconds(interval_s);
+    return ROBUSTMQ_OK;
+  });
+}
+
 }  // extern "C"

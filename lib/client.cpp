@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
 #include <cerrno>
 #include <mutex>
 #include <optional>
@@ -104,19 +105,25 @@ void validate_options(const Options& o, bool from_servers) {
   }
 }
 
-}  // namespace
-
-std::string_view to_string(ConnectionState s) noexcept {
-  switch (s) {
-    case ConnectionState::idle: return "idle";
-    case ConnectionState::connecting: return "connecting";
-    case ConnectionState::connected: return "connected";
-    case ConnectionState::disconnected: return "disconnected";
-    case ConnectionState::stopped: return "stopped";
-    case ConnectionState::refused: return "refused";
-  }
-  return "unknown";
+// Options::metrics_file made absolute, its directory checked; "" when unset.
+std::string checked_metrics_file(const Options& o) {
+  if (o.metrics_file.empty()) return {};
+  const auto path = std::filesystem::absolute(o.metrics_file);
+  const auto dir = path.parent_path();
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec))
+    fail(ENOENT, fmt::format("Options::metrics_file {}: its directory {} does not exist; create "
+                             "it (the worker writes the file there)", path.string(), dir.string()));
+  if (::access(dir.c_str(), W_OK | X_OK) != 0)
+    fail(EACCES, fmt::format("Options::metrics_file {}: its directory {} is not writable by this "
+                             "user", path.string(), dir.string()));
+  if (path.filename().empty() || std::filesystem::is_directory(path, ec))
+    fail(EINVAL, fmt::format("Options::metrics_file {} names a directory: name a file in it",
+                             path.string()));
+  return path.string();
 }
+
+}  // namespace
 
 // Every connected client, so that a fork() child of the host can drop their descriptors.
 std::mutex& registry_mu() {
@@ -143,6 +150,7 @@ void RobustClient::Impl::connect_async(const std::string& host, int port, bool f
   apply_servers(options, from_servers, config);  // the list, the proxies (lib/servers.hpp)
   validate_options(options, from_servers);
   config.password_file = checked_password_file(options);
+  config.metrics_file = checked_metrics_file(options);
   if (auto error = range_error(config, FieldNames::options)) fail(EINVAL, *error);
   options.host = config.host;
   options.port = config.port;

@@ -17,7 +17,7 @@
 #include "lib/deadline.hpp"
 #include "proto/futex.hpp"
 #include "proto/large_message.hpp"
-#include "proto/status_text.hpp"
+#include "proto/segment_stats.hpp"
 #include "proto/validate.hpp"
 
 namespace robustmq {
@@ -193,49 +193,16 @@ std::error_code RobustClient::Impl::resend_dead_letters(std::chrono::millisecond
 }
 
 Stats RobustClient::Impl::stats() const {
-  Stats s;
   if (!segment_ || in_forked_child()) {
+    Stats s;
     s.state = stopped_.load() ? ConnectionState::stopped : ConnectionState::idle;
     return s;
   }
-  const auto& st = seg().status;
-  s.state = stopped_.load() ? ConnectionState::stopped
-                            : static_cast<ConnectionState>(st.state.load());
-  s.published = st.published.load();
-  s.sent = st.sent.load();
-  s.acknowledged = st.acknowledged.load();
-  s.refused = st.refused.load();
-  s.refused_for_now = st.refused_for_now.load();
-  s.dead_letters = st.dead_letters.load();
-  s.cached = st.cached.load();
-  s.dropped_invalid = st.dropped_invalid.load();
-  s.queue_full = st.queue_full.load();
-  s.reconnects = st.reconnects.load();
-  s.worker_restarts = st.worker_restarts.load();
-  const auto read = st.ring_messages_read.load();
-  s.ring_backlog = s.published > read ? s.published - read : 0;
-  s.cache_backlog = st.cache_backlog.load();
-  s.cache_backlog_bytes = st.cache_backlog_bytes.load();
-  s.dropped_expired = st.dropped_expired.load();
-  s.dropped_overflow = st.dropped_overflow.load();
-  s.connect_attempts = st.connect_attempts.load();
-  s.worker_wakeups = st.worker_wakeups.load();
+  Stats s = stats_of(seg());
+  if (stopped_.load()) s.state = ConnectionState::stopped;
   s.took_over_from = took_over_from_;
   s.carried_over = carried_over_;
   s.handed_off = handed_off_.load();
-  if (const auto oldest = st.oldest_enqueue_ns.load(); oldest > 0) {
-    const auto age = now_ns() - oldest;
-    s.oldest_age = std::chrono::seconds(age > 0 ? age / 1'000'000'000 : 0);
-  }
-  std::int64_t error_ns = 0;
-  s.last_error = read_status_text(st.last_error, &error_ns);
-  if (error_ns > 0)
-    s.last_error_time = std::chrono::system_clock::time_point(
-        std::chrono::duration_cast<std::chrono::system_clock::duration>(
-            std::chrono::nanoseconds(error_ns)));
-  s.cache_error = read_status_text(st.cache_error);
-  s.server = read_status_text(st.server);
-  s.worker_pid = static_cast<int>(seg().control.worker_pid.load());
   std::lock_guard lock(error_mu_);
   if (s.last_error.empty()) s.last_error = error_;
   return s;

@@ -280,6 +280,31 @@ MappedSegment MappedSegment::open_existing(const std::string& name) {
   }
 }
 
+struct SegmentView::Mapping {
+  bip::mapped_region region;
+};
+
+SegmentView SegmentView::open(const std::string& name) {
+  try {
+    const bip::shared_memory_object obj(bip::open_only, name.c_str(), bip::read_only);
+    std::size_t ring_bytes = 0;
+    const std::string problem = check_existing(obj, ring_bytes);
+    if (!problem.empty())
+      fail(EPROTO, fmt::format("shared segment {} is unusable: {}", shown(obj), problem));
+    SegmentView view;
+    view.mapping_ = std::make_shared<Mapping>(
+        Mapping{bip::mapped_region(obj, bip::read_only, 0, shm::kRingOffset)});
+    view.file_ = shown(obj);
+    return view;
+  } catch (const bip::interprocess_exception& e) {
+    fail(native_error(e, ENOENT), fmt::format("cannot open shared segment {}: {}", name, e.what()));
+  }
+}
+
+const shm::Segment& SegmentView::segment() const noexcept {
+  return *static_cast<const shm::Segment*>(mapping_->region.get_address());
+}
+
 void MappedSegment::unlink(const std::string& name) noexcept {
   bip::shared_memory_object::remove(name.c_str());
 }

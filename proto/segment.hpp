@@ -62,4 +62,20 @@ class MappedSegment {
   std::size_t ring_bytes_ = 0;
 };
 
+// Another process's look at a segment: its control and status lines, mapped read-only (never the
+// ring), for robustmq-stat. Throws std::system_error: ENOENT (no such segment: no client or
+// orphan runs), EACCES (another user's), EPROTO (not a segment this library reads).
+class SegmentView {
+ public:
+  static SegmentView open(const std::string& name);
+  const shm::Segment& segment() const noexcept;
+  const std::string& file() const noexcept { return file_; }  // /dev/shm/<name>
+
+ private:
+  struct Mapping;
+  SegmentView() = default;
+  std::shared_ptr<Mapping> mapping_;
+  std::string file_;
+};
+
 }  // namespace robustmq

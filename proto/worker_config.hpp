@@ -96,6 +96,9 @@ struct WorkerConfig {
   std::string tls_alpn;     // ALPN protocols, comma-separated; empty: no ALPN
   std::string tls_ciphers;  // OpenSSL cipher list (TLS 1.2 and below); empty: OpenSSL's
   std::string tls_min_version;  // "tlsv1.1".."tlsv1.3"; empty: OpenSSL's configuration
+  // Options::metrics_file, absolute (empty: none), written every metrics_interval.
+  std::string metrics_file;
+  std::chrono::seconds metrics_interval{10};
 
   bool operator==(const WorkerConfig&) const = default;
 };

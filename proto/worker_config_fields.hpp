@@ -160,6 +160,11 @@ constexpr void for_each_field(Visit&& visit) {
   // Added later (token refresh); connect_async() makes it absolute.
   visit(Field{"password_file", "Options::password_file", &W::password_file,
               [](const O& o) { return o.password_file.string(); }});
+  // Added later (robustmq-stat); connect_async() makes the file absolute.
+  visit(Field{"metrics_file", "Options::metrics_file", &W::metrics_file,
+              [](const O& o) { return o.metrics_file.string(); }});
+  visit(Field{"metrics_interval_s", "Options::metrics_interval", &W::metrics_interval,
+              &O::metrics_interval, {1, 86'400}});
 }
 
 // The limits of the field with this key, at compile time (an unknown key does not compile).

@@ -136,6 +136,7 @@ Loop::Loop(WorkerConfig config, MappedSegment segment, std::unique_ptr<cache::Ca
       window_(config_.max_inflight),
       spooler_(config_, std::move(cache), ring_, report_, drops_, large_, time_),
       dead_(config_, report_, time_),
+      metrics_(config_.metrics_file, config_.metrics_interval, config_.client_id),
       backoff_(config_.reconnect_min),
       refusal_backoff_(config_.reconnect_min),
       username_(config_.username),
@@ -176,6 +177,7 @@ bool Loop::step() {
   handle_events();
   check_timeouts();
   spooler_.tick(time_.now());
+  metrics_.tick(time_.now(), seg_);
   std::string why;
   if (spool_wanted(why)) spool(why.c_str());
   resend_pending_ = seg_.control.dead_resend_request.load(std::memory_order_acquire) !=
@@ -295,6 +297,7 @@ std::optional<Clock::time_point> Loop::next_deadline() const {
   if (settle_deadline_) consider(*settle_deadline_);
   if (held_until_) consider(*held_until_);
   if (paced_until_ && link_ == Link::connected) consider(*paced_until_);
+  if (const auto due = metrics_.due()) consider(*due);
   return at;
 }
 

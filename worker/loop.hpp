@@ -24,6 +24,7 @@
 #include "worker/drops.hpp"
 #include "worker/events.hpp"
 #include "worker/large_file.hpp"
+#include "worker/metrics_file.hpp"
 #include "worker/pacer.hpp"
 #include "worker/report.hpp"
 #include "worker/spooler.hpp"
@@ -153,6 +154,7 @@ class Loop {
   Window window_;
   Spooler spooler_;
   DeadLetters dead_;
+  MetricsFile metrics_;  // Options::metrics_file
   // A resend of the dead letters is asked for and not yet done (serve_resend()), and how many
   // it moved so far.
   bool resend_pending_ = false;

@@ -20,6 +20,7 @@ void Loop::finish() {
   spooler_.close();
   drops_.make_durable();
   report_.state(ConnectionState::stopped);
+  metrics_.write(seg_, false);
   const auto left = seg_.status.cache_backlog.load();
   if (const auto by = seg_.control.takeover_by.load(); by != 0 && !producer_alive_)
     log(Level::info, "application pid {} takes over: {} messages left for it in the cache", by,

@@ -178,6 +178,13 @@ struct Options {
   std::chrono::milliseconds takeover_timeout{5'000};
   LogLevel log_level = LogLevel::info;
   bool log_to_syslog = false;         // false: the application's stderr
+  // A file the worker writes this client's figures to in the Prometheus text format (what
+  // `robustmq-stat --prometheus` prints), every metrics_interval and as it exits, also after
+  // the application is gone: for node_exporter's textfile collector or a scrape (README
+  // "robustmq-stat"). Written to <file>.tmp, then renamed over the file, never fsync'ed (a
+  // power cut may leave an old copy). Its directory must exist at connect_async(). Empty: none.
+  std::filesystem::path metrics_file;
+  std::chrono::seconds metrics_interval{10};  // 1..86400
 
   // --- several brokers, WebSockets and proxies (README "Several brokers") ---
   // Broker URIs, tried in this order, the next one (with the usual backoff) when the current

@@ -452,5 +452,6 @@ ROBUSTMQ_EXPORT int robustmq_last_errno(const robustmq_client* client);
 /* Several brokers, WebSockets and proxies; credentials that outlive an outage. */
 #include "robustmq_servers.h"
 #include "robustmq_credentials.h"
+#include "robustmq_metrics.h"
 
 #endif /* ROBUSTMQ_ROBUSTMQ_H */

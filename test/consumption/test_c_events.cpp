@@ -6,8 +6,9 @@
 
 #include <chrono>
 #include <cstdlib>
-#include <fstream>
 #include <cstdint>
+#include <fstream>
+#include <iterator>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -297,4 +298,42 @@ TEST_CASE("robustmq_options_set_password_file(): a missing file fails the connec
   char message[512];
   robustmq_last_error(c.get(), message, sizeof message);
   CHECK(std::string(message).find("Options::password_file") != std::string::npos);
+}
+
+TEST_CASE("robustmq_options_set_metrics_file(): the interval's range; the worker writes the file "
+          "and a missing directory fails the connect with ENOENT naming it") {
+  testkit::Mosquitto broker;
+  testkit::TempDir dir;
+  std::unique_ptr<robustmq_options, OptionsDeleter> o(robustmq_options_new());
+  REQUIRE(o);
+  REQUIRE(robustmq_options_set_client_id(o.get(), "c-metrics") == ROBUSTMQ_OK);
+  REQUIRE(robustmq_options_set_cache_path(o.get(), (dir / "cache").c_str()) == ROBUSTMQ_OK);
+  const std::string file = (dir / "m.prom").string();
+  CHECK(robustmq_options_set_metrics_file(nullptr, file.c_str(), 5) ==
+        ROBUSTMQ_ERR_INVALID_ARGUMENT);
+  CHECK(robustmq_options_set_metrics_file(o.get(), file.c_str(), 0) ==
+        ROBUSTMQ_ERR_INVALID_ARGUMENT);
+  CHECK(robustmq_options_set_metrics_file(o.get(), file.c_str(), 86'401) ==
+        ROBUSTMQ_ERR_INVALID_ARGUMENT);
+  CHECK(robustmq_options_set_metrics_file(o.get(), nullptr, 0) == ROBUSTMQ_OK);  // none
+  {
+    REQUIRE(robustmq_options_set_metrics_file(o.get(), (dir / "no" / "m.prom").c_str(), 5) ==
+            ROBUSTMQ_OK);
+    std::unique_ptr<robustmq_client, ClientDeleter> c(robustmq_client_new(o.get()));
+    REQUIRE(c);
+    CHECK(robustmq_connect_async(c.get(), "127.0.0.1", 1) == ROBUSTMQ_ERR_SYSTEM);
+    CHECK(robustmq_last_errno(c.get()) == ENOENT);
+    char message[512];
+    robustmq_last_error(c.get(), message, sizeof message);
+    CHECK(std::string(message).find("Options::metrics_file") != std::string::npos);
+  }
+  REQUIRE(robustmq_options_set_metrics_file(o.get(), file.c_str(), 86'400) == ROBUSTMQ_OK);
+  std::unique_ptr<robustmq_client, ClientDeleter> c(robustmq_client_new(o.get()));
+  REQUIRE(c);
+  REQUIRE(robustmq_connect_async(c.get(), broker.host().c_str(), broker.port()) == ROBUSTMQ_OK);
+  // stop() returns once the worker has exited, after its last write.
+  REQUIRE(robustmq_stop(c.get()) == ROBUSTMQ_OK);
+  std::ifstream in(file);
+  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  CHECK(text.find("robustmq_worker_up{client_id=\"c-metrics\"} 0\n") != std::string::npos);
 }

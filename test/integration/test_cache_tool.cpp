@@ -31,27 +31,6 @@ Ran drops(const fs::path& dir) {
   return run_cache_tool("drops '" + dir.string() + "'", dir.parent_path());
 }
 
-// Python's json module parses `text` (JSON Lines if `lines`: d is then the list of objects)
-// and prints repr() of `expr` over d; a parse error fails the test.
-std::string parsed(const fs::path& scratch, const std::string& text, bool lines,
-                   const std::string& expr) {
-  const auto in = scratch / "in.json";
-  { std::ofstream(in) << text; }
-  const std::string load = lines ? "[json.loads(l) for l in sys.stdin if l.strip()]"
-                                 : "json.load(sys.stdin)";
-  const std::string cmd = "python3 -c 'import base64, json, sys; d = " + load +
-                          "; print(repr(" + expr + "))' <'" + in.string() + "'";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::string out;
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  REQUIRE_MESSAGE(::pclose(p) == 0, "python3 could not parse: ", text);
-  if (!out.empty() && out.back() == '\n') out.pop_back();
-  return out;
-}
-
 constexpr std::int64_t kSecond = 1'000'000'000;
 constexpr std::int64_t kDec6 = 1'796'536'267 * kSecond;  // 2026-12-06T05:51:07Z
 

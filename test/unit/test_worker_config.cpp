@@ -75,6 +75,8 @@ WorkerConfig full_config() {
   c.tls_ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256";
   c.password_file = "/run/secrets/mqtt-token";
   c.tls_min_version = "tlsv1.3";
+  c.metrics_file = "/run/robustmq/metrics.prom";
+  c.metrics_interval = std::chrono::seconds(15);
   return c;
 }
 
@@ -473,7 +475,7 @@ TEST_CASE("each bound of each number is enforced by the decoder and the bound it
       }
     }
   });
-  CHECK(bounds == 15);
+  CHECK(bounds == 16);
 }
 
 TEST_CASE("each enumeration and flag is written by its names and accepts no other") {
@@ -538,6 +540,8 @@ TEST_CASE("worker_config() carries every option to its field") {
   o.https_proxy = want.https_proxy;
   o.no_proxy = want.no_proxy;
   o.password_file = want.password_file;
+  o.metrics_file = want.metrics_file;
+  o.metrics_interval = want.metrics_interval;
   o.will = {want.will_topic, want.will_payload, want.will_qos, want.will_retain};
   o.content_type = want.content_type;
   o.user_properties = want.user_properties;
