@@ -79,6 +79,20 @@ expect_in_order() {
   echo "ok: the subscriber received 0..$((count - 1)) in order"
 }
 
+# run_consumer PROGRAM TOPIC [WORKER]: PROGRAM (consumer.cpp or c_example.c) publishes 100
+# messages on TOPIC, which arrive in order; consumer.cpp must report WORKER as its worker.
+run_consumer() {
+  local program=$1 topic=$2 want=${3:-} out
+  subscribe "$topic" "$program.out"
+  out=$("$program" 127.0.0.1 "$port" "$program-cache" 100 "$topic") || fail "$program exited $?"
+  echo "$out"
+  if [[ -n $want ]]; then
+    [[ $out == "worker $want" ]] || fail "expected the worker $want, got: $out"
+    echo "ok: found the worker $want with no ROBUSTMQ_WORKER"
+  fi
+  expect_in_order "$program.out" 100
+}
+
 # expect_linked PROGRAM: PROGRAM loads librobustmq from $libdir (the same directory: on a merged
 # /usr the loader may name /lib for /usr/lib).
 expect_linked() {
@@ -134,13 +148,7 @@ subproject_consumer() {
   installed=$(meson introspect --installed "$work/sub-build")
   [[ $installed == "{}" ]] || fail "the subproject installs files: $installed"
   echo "ok: built; no tests built, nothing to install"
-  subscribe consumption/subproject "$work/sub.out"
-  out=$("$work/sub-build/consumer" 127.0.0.1 "$port" "$work/sub-cache" 100 consumption/subproject) ||
-    fail "the subproject consumer failed"
-  echo "$out"
-  [[ $out == "worker $sub_worker" ]] || fail "expected worker $sub_worker, got: $out"
-  echo "ok: found the build tree's worker with no ROBUSTMQ_WORKER"
-  expect_in_order "$work/sub.out" 100
+  run_consumer "$work/sub-build/consumer" consumption/subproject "$sub_worker"
   echo "(part 1 done at $((SECONDS - t0)) s)"
 }
 
@@ -176,26 +184,19 @@ mkdir -p "$mk"
 cp "$here/makefile_consumer/Makefile" "$here/consumer.cpp" "$src/examples/c_example.c" "$mk/"
 make -C "$mk" >"$work/make.log" 2>&1 || { cat "$work/make.log"; fail "make"; }
 expect_linked "$mk/consumer"
-subscribe consumption/installed "$work/inst.out"
-out=$("$mk/consumer" 127.0.0.1 "$port" "$work/inst-cache" 100 consumption/installed) ||
-  fail "the Makefile consumer failed"
-echo "$out"
-[[ $out == "worker $worker" ]] || fail "expected the installed worker $worker, got: $out"
-echo "ok: the installed library found the installed worker with no ROBUSTMQ_WORKER"
-expect_in_order "$work/inst.out" 100
+run_consumer "$mk/consumer" consumption/installed "$worker"
 echo "(part 2 done at $((SECONDS - t0)) s)"
 
 # --- 3. a C program ---------------------------------------------------------------------------
 step "3. a C program (examples/c_example.c, cc -std=c99 -pedantic) against the installed library"
 grep -q -- "-std=c99" "$work/make.log" || fail "c_example was not compiled as C99"
-subscribe consumption/c "$work/c.out"
-"$mk/c_example" 127.0.0.1 "$port" "$work/c-cache" 100 consumption/c || fail "c_example exited $?"
-expect_in_order "$work/c.out" 100
+run_consumer "$mk/c_example" consumption/c
+
 # --- 4. CMake: find_package(robustmq) ---------------------------------------------------------
-# cmake_consumer DIR PROGRAM LISTS SOURCE TOPIC: builds the CMake project LISTS (a CMakeLists.txt)
-# with SOURCE in DIR, checks PROGRAM links the installed library and delivers 100 messages.
+# cmake_consumer DIR PROGRAM LISTS SOURCE TOPIC [WORKER]: builds the CMake project LISTS (a
+# CMakeLists.txt) with SOURCE in DIR; PROGRAM links the installed library and delivers.
 cmake_consumer() {
-  local dir=$1 program=$2 topic=$5
+  local dir=$1 program=$2
   mkdir -p "$dir"
   cp "$3" "$dir/CMakeLists.txt"
   cp "$4" "$dir/"
@@ -203,17 +204,12 @@ cmake_consumer() {
     { cat "$dir.log"; fail "cmake configure of $dir"; }
   cmake --build "$dir/build" >>"$dir.log" 2>&1 || { cat "$dir.log"; fail "cmake --build $dir"; }
   expect_linked "$dir/build/$program"
-  subscribe "$topic" "$dir.out"
-  out=$("$dir/build/$program" 127.0.0.1 "$port" "$dir-cache" 100 "$topic") ||
-    fail "$dir/build/$program failed"
-  [[ $program != consumer || $out == "worker $worker" ]] ||
-    fail "expected the installed worker $worker, got: $out"
-  expect_in_order "$dir.out" 100
+  run_consumer "$dir/build/$program" "$5" "${6:-}"
 }
 step "4. a CMake project: find_package(robustmq) against the installed library"
 [[ -f $libdir/cmake/robustmq/robustmqConfig.cmake ]] || fail "no CMake package installed"
 cmake_consumer "$work/cmake_consumer" consumer "$here/cmake_consumer/CMakeLists.txt" \
-  "$here/consumer.cpp" consumption/cmake
+  "$here/consumer.cpp" consumption/cmake "$worker"
 step "4. a C project (no C++ enabled): find_package(robustmq), examples/c_example.c"
 cmake_consumer "$work/cmake_c_consumer" c_example "$here/cmake_consumer/c/CMakeLists.txt" \
   "$src/examples/c_example.c" consumption/cmake-c
