@@ -8,7 +8,8 @@
 #      the C example, and CMake projects (C++, and C alone) through find_package(robustmq), each
 #      publishing to a private mosquitto with no ROBUSTMQ_WORKER: the library must find the
 #      packaged worker, and every message arrive in order;
-#   5. robustmq-pub and robustmq-cache --version, and man -w finds their pages and robustmq(7);
+#   5. robustmq-pub and robustmq-cache --version; man -w finds their pages and robustmq(7), which
+#      names /usr/share/doc/robustmq/README.md: it is there;
 #   6. purges the three packages.
 # Runs unattended as root; not part of scripts/test.sh (it takes several minutes more). Prints
 # PASS or FAIL last, and exits non-zero on failure.
@@ -101,6 +102,8 @@ for page in robustmq-pub robustmq-cache "7 robustmq"; do
   where=$(man -w $page) || fail "man -w $page finds no page"
   echo "man -w $page: $where"
 done
+# robustmq(7) sends readers there.
+[[ -f /usr/share/doc/robustmq/README.md ]] || fail "no /usr/share/doc/robustmq/README.md"
 
 step "6. apt-get purge ${packages[*]}"
 purge || exit 1
