@@ -4,12 +4,22 @@
 // Environment: MQTT_USER, MQTT_PASSWORD_FILE (both optional).
 //
 // On SIGTERM it stops publishing, waits up to 5 s for what it published to be acknowledged
-// (wait_delivered), then stop(): whatever is still unacknowledged goes to the disk cache and is
-// sent by the next start. With `KillMode=control-group` (systemd's default) the worker is in the
-// unit's cgroup and gets SIGTERM too, at the same moment: it commits the ring to the disk cache
-// and exits, so nothing is lost either way, but the 5 s of delivery happen only if the worker
-// is left running meanwhile: `KillMode=mixed` sends SIGTERM to the daemon alone (the rest of the
-// cgroup gets SIGKILL only after TimeoutStopSec).
+// (wait_delivered), then stop(): the worker commits the rest to the disk cache and exits, and
+// the next start sends it. The worker runs in the unit's cgroup; systemd's KillMode decides
+// what it gets on `systemctl stop`:
+//   mixed          SIGTERM to the daemon alone: the above. Once the daemon has exited (or at
+//                  TimeoutStopSec), SIGKILL to whatever is left in the cgroup: only a worker that
+//                  stop() gave up waiting for (a failing disk), whose messages stay in the ring.
+//   control-group  (the default) SIGTERM to the daemon and the worker at once. The worker
+//                  commits the ring to the cache and exits; the library's monitor starts a new
+//                  one (the daemon is still running), which reconnects and delivers during the
+//                  5 s; then stop() as above.
+//   process        SIGTERM to the daemon alone, as with mixed, but nothing is killed: a worker
+//                  left behind delivers on as an orphan and the next start takes over from it.
+// After a crash (Restart=always) the orphaned worker gets the same before the restart: SIGKILL
+// (mixed), SIGTERM (control-group: it commits the ring and exits), nothing (process).
+// Nothing is lost: what is undelivered waits for the next start in the disk cache, or after a
+// SIGKILL partly in the shared ring in /dev/shm (which a reboot clears, as a tmpfs cache would).
 #include <signal.h>
 
 #include <chrono>

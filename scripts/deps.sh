@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages RobustMQ needs to build and test, if any is missing.
 # Runs unattended as root (or through sudo); does nothing when everything is installed.
+#   scripts/deps.sh [PACKAGE...]   also the packages named (scripts/package-test.sh: debhelper...)
 set -euo pipefail
 
 packages=(
@@ -13,6 +14,7 @@ packages=(
   clang-tidy                 # the tidy stage (run-clang-tidy)
   procps util-linux          # pgrep/kill, flock
   scdoc mandoc               # the man pages, and their lint (test man)
+  "$@"
 )
 
 missing=()
