@@ -15,15 +15,6 @@
 using namespace robustmq;
 using namespace robustmq::test;
 
-namespace {
-
-std::vector<std::string> plus(std::vector<std::string> a, const std::vector<std::string>& more) {
-  a.insert(a.end(), more.begin(), more.end());
-  return a;
-}
-
-}  // namespace
-
 TEST_CASE("robustmq-pub: the mosquitto_pub options refuse what they cannot do, exit 1") {
   testkit::TempDir dir;
   const std::vector<std::string> base = {"-i", "x", "-t", "y", "--cache-dir",
