@@ -67,9 +67,9 @@ TEST_CASE("robustmq-pub -V mqttv5 -D publish user-property / content-type, -n an
                   "publish", "content-type", "text/plain", "-m", "with properties"})) == 0);
   CHECK(run(plus(base_args(broker, cache, "pub/opt/null"),
                  {"-n", "--repeat", "3", "--repeat-delay", "0.01", "-q", "0"})) == 0);
-  REQUIRE(wait_until([&] { return sub.count() >= 3; }, 30s));
+  REQUIRE(wait_until([&] { return sub.count() >= 4; }, 30s));
   const auto got = sub.messages();
-  REQUIRE(got.size() == 3);
+  REQUIRE(got.size() == 4);
   CHECK(got[0].topic == "pub/opt/props");
   CHECK(got[0].payload == "with properties");
   CHECK(got[0].user_properties ==
@@ -98,13 +98,15 @@ TEST_CASE("robustmq-pub reads its options file ($XDG_CONFIG_HOME/robustmq-pub, o
   const int from_file = run(plus(conn, {"-m", "a"}));
   const int overridden = run(plus(conn, {"-m", "b", "-t", "pub/conf/cli"}));
   const int other = run(plus(conn, {"-m", "c", "-o", (dir / "other").string()}));
+  const int attached = run(plus(conn, {"-m", "d", "-o" + (dir / "other").string()}));
   ::unsetenv("XDG_CONFIG_HOME");
   CHECK(from_file == 0);
   CHECK(overridden == 0);
   CHECK(other == 0);
-  REQUIRE(wait_until([&] { return sub.count() >= 3; }, 30s));
+  CHECK(attached == 0);
+  REQUIRE(wait_until([&] { return sub.count() >= 4; }, 30s));
   const auto got = sub.messages();
-  REQUIRE(got.size() == 3);
+  REQUIRE(got.size() == 4);
   CHECK(got[0].topic == "pub/conf/default");
   CHECK(got[0].qos == 0);
   // --retain from the file: a later subscriber gets the message as retained.
@@ -116,6 +118,41 @@ TEST_CASE("robustmq-pub reads its options file ($XDG_CONFIG_HOME/robustmq-pub, o
   CHECK(got[1].topic == "pub/conf/cli");
   CHECK(got[2].topic == "pub/conf/other");
   CHECK(got[2].qos == 1);  // -o FILE instead of the default file: its -q 0 does not apply
+  CHECK(got[3].topic == "pub/conf/other");  // -oFILE as -o FILE
+  CHECK(got[3].qos == 1);
+}
+
+TEST_CASE("robustmq-pub: an option given on the command line replaces every value the options "
+          "file gave it, repeatable ones (-D, -L) too") {
+  testkit::Mosquitto broker;
+  testkit::SubscriberOptions so;
+  so.mqtt5 = true;
+  testkit::Subscriber sub(broker.host(), broker.port(), "pub/merge/#", so);
+  REQUIRE(sub.wait_subscribed());
+  testkit::TempDir dir;
+  const std::string cache = (dir / "cache").string();
+  // A broker that is not there, and properties the command line replaces (user-property) or
+  // keeps (content-type).
+  std::ofstream(dir / "props") << "-h 127.0.0.1\n-p 1\n-V mqttv5\n-t pub/merge/file\n"
+                               << "-D publish user-property from file\n"
+                               << "-D publish user-property also file\n"
+                               << "-D publish content-type text/file\n";
+  std::ofstream(dir / "url") << "-L tcp://127.0.0.1:1\n-t pub/merge/url\n";
+  const std::vector<std::string> common = {"-i", "pub-merge", "--cache-dir", cache, "--timeout",
+                                           "30"};
+  const std::string url = "tcp://127.0.0.1:" + std::to_string(broker.port());
+  CHECK(run(plus(common, {"-o", (dir / "props").string(), "-L", url, "-D", "publish",
+                          "user-property", "from", "cli", "-m", "a"})) == 0);
+  CHECK(run(plus(common, {"-o", (dir / "url").string(), "-h", "127.0.0.1", "-p",
+                          std::to_string(broker.port()), "-m", "b"})) == 0);
+  REQUIRE(wait_until([&] { return sub.count() >= 2; }, 30s));
+  const auto got = sub.messages();
+  CHECK(got[0].topic == "pub/merge/file");
+  CHECK(got[0].user_properties ==
+        std::vector<std::pair<std::string, std::string>>{{"from", "cli"}});
+  CHECK(got[0].content_type == "text/file");
+  CHECK(got[1].topic == "pub/merge/url");
+  CHECK(got[1].payload == "b");
 }
 
 TEST_CASE("robustmq-pub -k and -c show at the broker, and the broker publishes the --will-* "
