@@ -155,6 +155,23 @@ TEST_CASE("robustmq-pub: an option given on the command line replaces every valu
   CHECK(got[1].payload == "b");
 }
 
+TEST_CASE("robustmq-pub names an unknown option or one without its value as it was given") {
+  const std::vector<std::string> base = {"-i", "x", "-t", "y", "-m", "a"};
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"-Zr"}, "unknown option -Z "},
+      {{"-rZ"}, "unknown option -Z "},
+      {{"--bogus=3"}, "unknown option --bogus "},
+      {{"-rq"}, "option -q needs a value"},
+      {{"--qos"}, "option --qos needs a value"},
+  };
+  for (const auto& [extra, says] : cases) {
+    CAPTURE(extra[0]);
+    const auto [code, out] = run_output(plus(base, extra));
+    CHECK(code == 1);
+    CHECK_MESSAGE(out.find("robustmq-pub: " + says) != std::string::npos, out);
+  }
+}
+
 TEST_CASE("robustmq-pub -k and -c show at the broker, and the broker publishes the --will-* "
           "will when the connection drops") {
   testkit::Mosquitto broker;
