@@ -164,6 +164,14 @@ constexpr option kLongOptions[] = {
     {"help", no_argument, nullptr, kHelpOpt},    {"version", no_argument, nullptr, kVersion},
     {nullptr, 0, nullptr, 0}};
 
+// The option getopt_long() just stopped at, as given: a long one by its word up to any '=', a
+// short one by its letter (optopt: av[optind - 1] may be the next word, or a cluster like -rZ).
+std::string option_name(const std::vector<char*>& av) {
+  const std::string_view word = av[static_cast<std::size_t>(optind - 1)];
+  if (word.starts_with("--")) return std::string(word.substr(0, word.find('=')));
+  return std::string("-") + static_cast<char>(optopt);
+}
+
 // Where apply() puts what it reads.
 struct Pass {
   // The options file's pass: its options that these given on the command line replace go to a
@@ -283,8 +291,8 @@ void apply_option(int c, Args& t, const std::vector<char*>& av, bool in_file) {
     case kHandOff: t.hand_off = true; break;
     case kHelpOpt: std::fputs(help_text(), stdout); std::exit(kDelivered);
     case kVersion: std::printf("robustmq-pub %s\n", robustmq_version()); std::exit(kDelivered);
-    case ':': usage_error(std::string("option ") + av[optind - 1] + " needs a value");
-    default: usage_error(std::string("unknown option ") + av[optind - 1]);
+    case ':': usage_error("option " + option_name(av) + " needs a value");
+    default: usage_error("unknown option " + option_name(av));
   }
 }
 
