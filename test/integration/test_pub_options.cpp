@@ -172,6 +172,56 @@ TEST_CASE("robustmq-pub names an unknown option or one without its value as it w
   }
 }
 
+TEST_CASE("robustmq-pub blanks the password of -P in every form in its command line (ps)") {
+  testkit::TempDir dir;
+  // No broker: the messages wait in the ring while the run reads stdin (-l).
+  Run r = start({"-h", "127.0.0.1", "-p", std::to_string(testkit::free_port()), "-i", "pub-pw",
+                 "--cache-dir", (dir / "cache").string(), "-t", "pub/pw", "-l", "--progress",
+                 "--timeout", "0", "-dPs3cretA", "--pw=s3cretB", "-P", "s3cretC", "-Ps3cretD", "--pw",
+                 "s3cretE"});
+  REQUIRE(::write(r.in, "x\n", 2) == 2);
+  std::string out;
+  char buf[256];
+  while (out.find("queued 1\n") == std::string::npos) {  // parsed and publishing
+    const ssize_t n = ::read(r.out, buf, sizeof buf);
+    REQUIRE(n > 0);
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  std::ifstream in("/proc/" + std::to_string(r.pid) + "/cmdline");
+  std::string cmdline(std::istreambuf_iterator<char>(in), {});
+  std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+  CHECK_MESSAGE(cmdline.find("s3cret") == std::string::npos, cmdline);
+  CHECK_MESSAGE(cmdline.find("-dP") != std::string::npos, cmdline);  // only the password went
+  ::close(r.in);
+  ::close(r.out);
+  CHECK(wait_exit(r.pid) == 4);  // no broker: left in the cache
+}
+
+TEST_CASE("robustmq-pub: -k, -c, --will-*, --journal, --max-cache-bytes, --ttl, --max-inflight "
+          "go through; --quiet keeps stderr silent, not the exit code") {
+  testkit::Mosquitto broker;
+  testkit::Subscriber sub(broker.host(), broker.port(), "pub/flags/#");
+  REQUIRE(sub.wait_subscribed());
+  testkit::TempDir dir;
+  const std::string cache = (dir / "cache").string();
+  CHECK(run(plus(base_args(broker, cache, "pub/flags/seq"),
+                 {"-k", "5", "-c", "--will-topic", "pub/flags/will", "--will-payload", "gone",
+                  "--will-qos", "1", "--will-retain", "--journal", "--max-cache-bytes", "1000000",
+                  "--ttl", "60", "--max-inflight", "8", "-l"}),
+            lines(0, 200)) == 0);
+  CHECK(wait_in_order(sub, 200, 30s) == "");
+  // A graceful end publishes no will.
+  CHECK(sub.count() == 200);
+  // A refused topic: exit 3, and nothing on stderr with --quiet (without: the reason).
+  const auto loud = run_output(plus(base_args(broker, cache, "pub/flags/+"), {"-m", "x"}));
+  CHECK(loud.first == 3);
+  CHECK(loud.second.find("refused") != std::string::npos);
+  const auto quiet =
+      run_output(plus(base_args(broker, cache, "pub/flags/+"), {"-m", "x", "--quiet"}));
+  CHECK(quiet.first == 3);
+  CHECK(quiet.second.empty());
+}
+
 TEST_CASE("robustmq-pub -k and -c show at the broker, and the broker publishes the --will-* "
           "will when the connection drops") {
   testkit::Mosquitto broker;
