@@ -57,20 +57,6 @@ void set_source(Args& a, Source s) {
   a.source = s;
 }
 
-// Blanks the password of -P/--pw in our argv, so that ps shows it for as short a time as we can
-// manage.
-void blank_passwords(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view a = argv[i];
-    if ((a == "-P" || a == "--pw") && i + 1 < argc)
-      std::memset(argv[i + 1], 'x', std::strlen(argv[i + 1]));
-    else if (a.starts_with("--pw="))
-      std::memset(argv[i] + 5, 'x', a.size() - 5);
-    else if (a.starts_with("-P") && a.size() > 2)
-      std::memset(argv[i] + 2, 'x', a.size() - 2);
-  }
-}
-
 // -D COMMAND IDENTIFIER VALUE [VALUE]: mosquitto_pub's form; av[optind...] holds what follows
 // the command.
 void add_property(Args& a, const std::string& command, const std::vector<char*>& av) {
@@ -178,7 +164,23 @@ struct Pass {
   // scratch Args (replaced()).
   const std::set<int>* command_line = nullptr;
   std::set<int>* given = nullptr;  // collects the options met
+  // The command line that the words copy: the password of -P/--pw is blanked in it, in every
+  // form (-P X, -PX, -dPX, --pw X, --pw=X), so that ps shows it for as short a time as we can
+  // manage.
+  char** argv = nullptr;
 };
+
+// Overwrites in pass.argv the value getopt_long() just read into optarg from av.
+void blank_value(const std::vector<char*>& av, char** argv) {
+  for (std::size_t i = 0; av[i] != nullptr; ++i) {
+    const std::size_t length = std::strlen(av[i]);
+    if (optarg >= av[i] && optarg <= av[i] + length) {
+      const auto at = static_cast<std::size_t>(optarg - av[i]);
+      std::memset(argv[i] + at, 'x', length - at);
+      return;
+    }
+  }
+}
 
 // One option, to `t`; `av` (av[optind...]) holds -D's values.
 void apply_option(int c, Args& t, const std::vector<char*>& av, bool in_file) {
@@ -313,6 +315,7 @@ void apply(std::vector<std::string> words, Args& a, const Pass& pass) {
     const int option = c == 'D' && optind < ac && std::strcmp(av[optind], "content-type") == 0
                            ? kContentType : c;
     if (pass.given != nullptr) pass.given->insert(option);
+    if (c == 'P' && pass.argv != nullptr) blank_value(av, pass.argv);
     const bool replaced_here = pass.command_line != nullptr && replaced(option, *pass.command_line);
     apply_option(c, replaced_here ? scratch : a, av, pass.command_line != nullptr);
   }
@@ -324,10 +327,9 @@ Args parse(int argc, char** argv) {
   // The options file, then the command line: an option the command line gives replaces all the
   // file gave it (mosquitto_pub's rule, for repeatable options too: -D, -L).
   const std::vector<std::string> command_line(argv, argv + argc);
-  blank_passwords(argc, argv);
   Args given_here;
   std::set<int> given;
-  apply(command_line, given_here, {.given = &given});
+  apply(command_line, given_here, {.given = &given, .argv = argv});
   auto words = options_file_words(given_here.options_file, g_reading);
   Args a;
   if (!words.empty()) {
