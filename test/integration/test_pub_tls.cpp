@@ -35,8 +35,8 @@ std::vector<std::string> payloads(const testkit::Subscriber& sub) {
 
 }  // namespace
 
-TEST_CASE("robustmq-pub --cafile reaches a TLS broker; the wrong CA, or none, exits 5, and "
-          "--drain with the right CA delivers the rest") {
+TEST_CASE("robustmq-pub --cafile reaches a TLS broker; the wrong CA, or none, exits 5 saying "
+          "which broker and what to fix, and --drain with the right CA delivers the rest") {
   testkit::TempDir certs;
   Pki pki(certs.path());
   TlsBroker b(pki);
@@ -52,16 +52,17 @@ TEST_CASE("robustmq-pub --cafile reaches a TLS broker; the wrong CA, or none, ex
       run_output(tls_args(b, cache, "pub/tls/ca", "wrong CA", {"--cafile", pki.wrong_ca().string()}));
   CHECK(wrong.first == 5);
   CHECK_MESSAGE(contains(wrong.second, "certificate verify failed"), wrong.second);
-  CHECK_MESSAGE(contains(wrong.second, "127.0.0.1:" + std::to_string(b.tls_port)), wrong.second);
+  const std::string url = "ssl://127.0.0.1:" + std::to_string(b.tls_port);
+  CHECK_MESSAGE(contains(wrong.second, "the broker " + url + " refused"), wrong.second);
+  CHECK_MESSAGE(contains(wrong.second, "--cafile"), wrong.second);  // what to fix
 
   // -L ssl:// without --cafile: the system's CAs, which did not sign the test's certificate.
   auto none = base_args("127.0.0.1", b.tls_port, (dir / "none").string(), "pub/tls/ca");
   none.erase(none.begin(), none.begin() + 4);  // no -h, -p
-  const std::string url = "ssl://127.0.0.1:" + std::to_string(b.tls_port);
   const auto system_cas = run_output(plus(none, {"-L", url, "-m", "system CAs"}));
   CHECK(system_cas.first == 5);
   CHECK_MESSAGE(contains(system_cas.second, "certificate verify failed"), system_cas.second);
-  CHECK_MESSAGE(contains(system_cas.second, url), system_cas.second);
+  CHECK_MESSAGE(contains(system_cas.second, "the broker " + url + " refused"), system_cas.second);
 
   // -h/-p of the TLS port without a TLS option: plain MQTT, which the TLS listener never
   // answers; the message waits in the cache (exit 4).
@@ -78,7 +79,7 @@ TEST_CASE("robustmq-pub --cafile reaches a TLS broker; the wrong CA, or none, ex
 }
 
 TEST_CASE("robustmq-pub --cert/--key against a broker that requires client certificates; "
-          "without them nothing gets through") {
+          "without them nothing gets through; --cert without --key is a usage error") {
   testkit::TempDir certs;
   Pki pki(certs.path());
   pki.issue("client", "pub-tls-client", "DNS:pub-tls-client");
@@ -97,6 +98,10 @@ TEST_CASE("robustmq-pub --cert/--key against a broker that requires client certi
   const auto without = run_output(tls_args(b, (dir / "b").string(), "pub/tls/cert", "without",
                                            {"--cafile", ca, "--timeout", "2"}));
   CHECK_MESSAGE(without.first == 4, without.second);
+  const auto half = run_output(
+      tls_args(b, (dir / "c").string(), "pub/tls/cert", "half", {"--cafile", ca, "--cert", cert}));
+  CHECK(half.first == 1);
+  CHECK_MESSAGE(contains(half.second, "--cert and --key go together"), half.second);
   CHECK(sub.count() == 1);
 }
 
@@ -158,6 +163,12 @@ TEST_CASE("robustmq-pub --tls-version and --ciphers against a broker limited to 
   CHECK(run(tls_args(b, (dir / "b").string(), "pub/tls/version", "1.2",
                      {"--cafile", ca, "--tls-version", "tlsv1.2", "--ciphers",
                       "ECDHE-ECDSA-AES256-GCM-SHA384", "--tls-alpn", "mqtt"})) == 0);
+  // A cipher list OpenSSL cannot use: refused before connecting, naming the option.
+  const auto no_cipher = run_output(tls_args(b, (dir / "c").string(), "pub/tls/version",
+                                             "no such cipher", {"--cafile", ca, "--ciphers",
+                                                                "NO-SUCH-CIPHER"}));
+  CHECK_MESSAGE(no_cipher.first == 2, no_cipher.second);
+  CHECK_MESSAGE(contains(no_cipher.second, "tls.ciphers 'NO-SUCH-CIPHER'"), no_cipher.second);
   REQUIRE(wait_until([&] { return sub.count() >= 1; }, 30s));
   CHECK(payloads(sub) == std::vector<std::string>{"1.2"});
 }
