@@ -347,6 +347,8 @@ Args parse(int argc, char** argv) {
   if (a.will.topic.empty() && (!a.will.payload.empty() || a.will.retain))
     usage_error("--will-payload and --will-retain need --will-topic");
   if (a.host_given && !a.urls.empty()) usage_error("give either -h/-p or -L, not both");
+  if (a.cert.empty() != a.key.empty())
+    usage_error("--cert and --key go together: give the client certificate and its key");
   if (a.source != Source::drain && a.topic.empty()) usage_error("-t TOPIC is required");
   if (!a.password.empty() && !a.password_file.empty()) usage_error("give either -P or --pw-file");
   if (a.password.empty() && a.password_file.empty()) {
