@@ -61,7 +61,9 @@ struct TlsOptions {
   bool verify = true;               // false: accept any broker certificate (insecure; tests only)
   // --- added with several brokers (README "WebSockets and proxies") ---
   std::string alpn;     // ALPN protocols offered, comma-separated ("mqtt", "x-amzn-mqtt-ca")
-  std::string ciphers;  // OpenSSL cipher list for TLS 1.2 and below; empty: OpenSSL's default
+  // OpenSSL cipher list for TLS 1.2 and below; empty: OpenSSL's default. A list of which
+  // OpenSSL has no cipher fails connect_async() (the worker does not start).
+  std::string ciphers;
   // The lowest TLS version offered: "tlsv1.1", "tlsv1.2", "tlsv1.3" (mosquitto's spellings);
   // empty: OpenSSL's configuration decides. README "Several brokers" says how it is set.
   std::string min_version;
