@@ -160,6 +160,11 @@ constexpr void for_each_field(Visit&& visit) {
   // Added later (token refresh); connect_async() makes it absolute.
   visit(Field{"password_file", "Options::password_file", &W::password_file,
               [](const O& o) { return o.password_file.string(); }});
+  // Added later (-1: not set, what an older client means). connect_async() checks
+  // Options::session_expiry itself, where -1 s is no value of its.
+  visit(Field{"session_expiry_s", "Options::session_expiry", &W::session_expiry,
+              [](const O& o) { return o.session_expiry.value_or(std::chrono::seconds(-1)); },
+              {-1, static_cast<std::uint64_t>(kSessionNeverExpires.count())}});
 }
 
 // The limits of the field with this key, at compile time (an unknown key does not compile).

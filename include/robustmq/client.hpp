@@ -84,6 +84,9 @@ struct DrainRate {
   std::uint64_t bytes_per_second = 0;     // topic + payload bytes, 0..10^12
 };
 
+// Options::session_expiry of a session that never expires (MQTT 5's 0xFFFFFFFF).
+inline constexpr std::chrono::seconds kSessionNeverExpires{0xFFFFFFFF};
+
 struct Options {
   std::string client_id;                        // MQTT client id; also names the shared segment
   CacheType cache_type = CacheType::sqlite;
@@ -139,6 +142,11 @@ struct Options {
   std::chrono::milliseconds reconnect_min{250};  // reconnect backoff bounds (with jitter)
   std::chrono::milliseconds reconnect_max{30'000};
   bool clean_session = true;
+  // MQTT 5: the session expiry interval of CONNECT, how long the broker keeps the session after
+  // the connection ends: 0..4294967295 s, kSessionNeverExpires (4294967295) never. nullopt:
+  // never with clean_session = false, 0 with clean_session = true (mosquitto_pub's -x
+  // defaults). With MQTT 3.1.1 it must stay nullopt (EINVAL): clean_session alone decides.
+  std::optional<std::chrono::seconds> session_expiry;
   std::string username;
   std::string password;  // handed to the worker over a socket: never argv, environment or disk
   // A file holding the password (one trailing newline is not part of it), read by the worker
