@@ -138,6 +138,7 @@ constexpr option kLongOptions[] = {
     {"protocol-version", required_argument, nullptr, 'V'},
     {"keepalive", required_argument, nullptr, 'k'},
     {"disable-clean-session", no_argument, nullptr, 'c'},
+    {"session-expiry", required_argument, nullptr, 'x'},
     {"property", required_argument, nullptr, 'D'},
     {"will-topic", required_argument, nullptr, kWillTopic},
     {"will-payload", required_argument, nullptr, kWillPayload},
@@ -243,6 +244,15 @@ void apply_option(int c, Args& t, const std::vector<char*>& av, bool in_file) {
       break;
     }
     case 'c': t.clean_session = false; break;
+    case 'x': {
+      // mosquitto_pub's: -1, 4294967295 and the infinity sign mean never.
+      const auto v = to_number(optarg);
+      if (std::strcmp(optarg, "∞") == 0 || v == -1) t.session_expiry_s = 0xFFFFFFFF;
+      else if (v && *v >= 0 && *v <= 0xFFFFFFFF) t.session_expiry_s = *v;
+      else usage_error("-x needs 0..4294967294 seconds, or -1, 4294967295 or ∞ for a session "
+                       "that never expires");
+      break;
+    }
     case 'D': add_property(t, optarg, av); break;
     case 'o':
       if (in_file) usage_error("-o cannot be in an options file");
@@ -309,7 +319,7 @@ void apply(std::vector<std::string> words, Args& a, const Pass& pass) {
   optind = 0;  // a fresh getopt_long scan
   opterr = 0;
   int c;
-  while ((c = getopt_long(ac, av.data(), "+:h:p:t:q:ri:m:lf:su:P:dL:nV:k:cD:o:", kLongOptions,
+  while ((c = getopt_long(ac, av.data(), "+:h:p:t:q:ri:m:lf:su:P:dL:nV:k:cx:D:o:", kLongOptions,
                           nullptr)) != -1) {
     // -D publish content-type and -D publish user-property replace only their own kind.
     const int option = c == 'D' && optind < ac && std::strcmp(av[optind], "content-type") == 0
@@ -342,6 +352,9 @@ Args parse(int argc, char** argv) {
   if (a.source == Source::none) usage_error("give a message: -m, -l, -f, -s, -n or --drain");
   if ((!a.user_properties.empty() || !a.content_type.empty()) && a.mqtt_version != 5)
     usage_error("-D properties need -V mqttv5");
+  if (a.session_expiry_s && a.mqtt_version != 5)
+    usage_error("-x needs -V mqttv5 (MQTT 3.1.1 has no session expiry: -c alone keeps the "
+                "session until a clean connect)");
   if (a.repeat > 1 && (a.source == Source::lines || a.source == Source::drain))
     usage_error("--repeat is for -m, -f, -n and -s");
   if (a.will.topic.empty() && (!a.will.payload.empty() || a.will.retain))

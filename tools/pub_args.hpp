@@ -51,6 +51,7 @@ struct Args {
   int mqtt_version = 4;                    // -V: 4 (MQTT 3.1.1) or 5
   std::optional<int> keepalive;            // -k, seconds
   bool clean_session = true;               // -c: false
+  std::optional<std::int64_t> session_expiry_s;  // -x: 0..4294967295 (never)
   robustmq::WillOptions will;              // --will-*
   std::vector<std::pair<std::string, std::string>> user_properties;  // -D publish user-property
   std::string content_type;                                          // -D publish content-type

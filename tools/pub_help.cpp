@@ -38,6 +38,8 @@ Connection and delivery:
   -V, --protocol-version mqttv311|mqttv5   MQTT version (default mqttv311; also 311, 5)
   -k, --keepalive SECONDS   MQTT keepalive (default 30)
   -c, --disable-clean-session   resume the broker's session on reconnects
+  -x, --session-expiry SECONDS  MQTT 5: how long the broker keeps the session after the
+                         connection ends; -1, 4294967295 or ∞: never (default with -c; else 0)
   -D, --property publish user-property NAME VALUE | publish content-type TYPE
                          MQTT 5 properties of every message (needs -V mqttv5; repeatable)
       --will-topic TOPIC, --will-payload TEXT, --will-qos 0|1|2, --will-retain

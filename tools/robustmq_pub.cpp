@@ -70,6 +70,7 @@ class Publisher {
                                              : robustmq::MqttVersion::v3_1_1;
     if (args_.keepalive) o.keepalive = std::chrono::seconds(*args_.keepalive);
     o.clean_session = args_.clean_session;
+    if (args_.session_expiry_s) o.session_expiry = std::chrono::seconds(*args_.session_expiry_s);
     o.will = args_.will;
     o.user_properties = args_.user_properties;
     o.content_type = args_.content_type;
