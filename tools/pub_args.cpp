@@ -148,6 +148,7 @@ constexpr option kLongOptions[] = {
     {"ttl", required_argument, nullptr, kTtl},
     {"max-cache-bytes", required_argument, nullptr, kMaxCacheBytes},
     {"journal", no_argument, nullptr, kJournal},
+    {"unix", required_argument, nullptr, kUnix},
     {"help", no_argument, nullptr, kHelpOpt},    {"version", no_argument, nullptr, kVersion},
     {nullptr, 0, nullptr, 0}};
 
@@ -273,6 +274,11 @@ void apply_option(int c, Args& t, const std::vector<char*>& av, bool in_file) {
       t.max_cache_bytes = static_cast<std::uint64_t>(number_at_least(optarg, 0, "--max-cache-bytes"));
       break;
     case kJournal: t.journal = true; break;
+    case kUnix:
+      usage_error("--unix is not supported: Paho MQTT C, through which RobustMQ connects, has no "
+                  "Unix-socket support in the version it is built with (Debian 12's 1.3.12 has "
+                  "no unix://); let the broker listen on loopback TCP as well (mosquitto: "
+                  "listener 1883 127.0.0.1) and give -h 127.0.0.1");
     case kPwFile: t.password_file = optarg; break;
     case 'd': t.debug = true; break;
     case kCacheDir: t.cache_dir = optarg; break;

@@ -25,6 +25,7 @@ Connection and delivery:
   -p, --port PORT        broker port (default 1883)
   -L, --url URI          a broker URI instead of -h/-p: tcp://, ssl://, ws://, wss://HOST[:PORT];
                          repeat it for several brokers, tried in turn
+      --unix PATH        not supported: Paho MQTT C 1.3.12 has no Unix sockets (use loopback TCP)
       --proxy URL        HTTP CONNECT proxy for every broker: http://[USER:PASS@]HOST[:PORT]
                          (default: $http_proxy / $https_proxy, except $no_proxy hosts)
       --cafile FILE      CA certificates for ssl:// and wss:// (default: the system's); with

@@ -14,7 +14,7 @@ enum Option : int {
   kCacheDir = 1000, kCacheType, kTimeout, kProgress, kHelpOpt, kVersion, kDrain, kHandOff,
   kDrainRate, kDrainRateBytes, kProxy, kCafile, kInsecure, kAlpn, kCiphers, kPwFile, kTlsVersion,
   kRepeat, kRepeatDelay, kQuiet, kCapath, kCert, kKey, kWillTopic, kWillPayload, kWillQos,
-  kWillRetain, kMaxInflight, kTtl, kMaxCacheBytes, kJournal,
+  kWillRetain, kMaxInflight, kTtl, kMaxCacheBytes, kJournal, kUnix,
   // Not a getopt code: -D publish content-type, which -D publish user-property does not replace.
   kContentType
 };

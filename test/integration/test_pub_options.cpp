@@ -40,6 +40,7 @@ TEST_CASE("robustmq-pub: the mosquitto_pub options refuse what they cannot do, e
       {"--max-inflight", "0", "-m", "a"},
       {"-n", "-m", "a"},                                   // two messages
       {"-o", (dir / "missing").string(), "-m", "a"},
+      {"--unix", "/run/mosquitto/mosquitto.sock", "-m", "a"},  // Paho 1.3.12 has no unix://
       {"-m", "a", "stray"},
   };
   for (const auto& extra : bad) {
@@ -51,6 +52,14 @@ TEST_CASE("robustmq-pub: the mosquitto_pub options refuse what they cannot do, e
     CHECK(code == 1);
     CHECK(out.find("robustmq-pub: ") != std::string::npos);  // says what is wrong
   }
+}
+
+TEST_CASE("robustmq-pub --unix says that Paho on this system has no Unix sockets, and what to do") {
+  const auto [code, out] =
+      run_output({"--unix", "/run/mosquitto/mosquitto.sock", "-i", "x", "-t", "y", "-m", "a"});
+  CHECK(code == 1);
+  CHECK_MESSAGE(out.find("has no Unix-socket support") != std::string::npos, out);
+  CHECK(out.find("-h 127.0.0.1") != std::string::npos);
 }
 
 TEST_CASE("robustmq-pub -V mqttv5 -D publish user-property / content-type, -n and --repeat "
