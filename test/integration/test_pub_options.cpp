@@ -20,6 +20,17 @@
 using namespace robustmq;
 using namespace robustmq::test;
 
+namespace {
+
+// A subscriber that sees MQTT 5 properties.
+testkit::SubscriberOptions mqtt5() {
+  testkit::SubscriberOptions so;
+  so.mqtt5 = true;
+  return so;
+}
+
+}  // namespace
+
 TEST_CASE("robustmq-pub: the mosquitto_pub options refuse what they cannot do, exit 1") {
   testkit::TempDir dir;
   const std::vector<std::string> base = {"-i", "x", "-t", "y", "--cache-dir",
@@ -65,9 +76,7 @@ TEST_CASE("robustmq-pub --unix says that Paho on this system has no Unix sockets
 TEST_CASE("robustmq-pub -V mqttv5 -D publish user-property / content-type, -n and --repeat "
           "reach the broker") {
   testkit::Mosquitto broker;
-  testkit::SubscriberOptions so;
-  so.mqtt5 = true;
-  testkit::Subscriber sub(broker.host(), broker.port(), "pub/opt/#", so);
+  testkit::Subscriber sub(broker.host(), broker.port(), "pub/opt/#", mqtt5());
   REQUIRE(sub.wait_subscribed());
   testkit::TempDir dir;
   const std::string cache = (dir / "cache").string();
@@ -134,12 +143,9 @@ TEST_CASE("robustmq-pub reads its options file ($XDG_CONFIG_HOME/robustmq-pub, o
 TEST_CASE("robustmq-pub: an option given on the command line replaces every value the options "
           "file gave it, repeatable ones (-D, -L) too") {
   testkit::Mosquitto broker;
-  testkit::SubscriberOptions so;
-  so.mqtt5 = true;
-  testkit::Subscriber sub(broker.host(), broker.port(), "pub/merge/#", so);
+  testkit::Subscriber sub(broker.host(), broker.port(), "pub/merge/#", mqtt5());
   REQUIRE(sub.wait_subscribed());
   testkit::TempDir dir;
-  const std::string cache = (dir / "cache").string();
   // A broker that is not there, and properties the command line replaces (user-property) or
   // keeps (content-type).
   std::ofstream(dir / "props") << "-h 127.0.0.1\n-p 1\n-V mqttv5\n-t pub/merge/file\n"
@@ -147,8 +153,8 @@ TEST_CASE("robustmq-pub: an option given on the command line replaces every valu
                                << "-D publish user-property also file\n"
                                << "-D publish content-type text/file\n";
   std::ofstream(dir / "url") << "-L tcp://127.0.0.1:1\n-t pub/merge/url\n";
-  const std::vector<std::string> common = {"-i", "pub-merge", "--cache-dir", cache, "--timeout",
-                                           "30"};
+  const std::vector<std::string> common = {"-i", "pub-merge", "--cache-dir",
+                                           (dir / "cache").string(), "--timeout", "30"};
   const std::string url = "tcp://127.0.0.1:" + std::to_string(broker.port());
   CHECK(run(plus(common, {"-o", (dir / "props").string(), "-L", url, "-D", "publish",
                           "user-property", "from", "cli", "-m", "a"})) == 0);

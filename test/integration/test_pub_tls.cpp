@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "helpers.hpp"
@@ -26,6 +27,43 @@ std::vector<std::string> tls_args(const TlsBroker& b, const std::string& cache,
   return plus(plus(base_args("127.0.0.1", b.tls_port, cache, topic), {"-m", message}), more);
 }
 
+// The test's certificates, a TLS broker and a subscriber to pub/tls/# on its plain listener.
+struct Tls {
+  struct Cert {
+    std::string name, cn, san;  // Pki::issue()'s
+  };
+  // `issue`: more certificates, made before the broker starts; `listener`: more lines for the
+  // TLS listener; `cert`: the broker's certificate; `tls12`: its OpenSSL speaks TLS 1.2 at most.
+  explicit Tls(const std::vector<Cert>& issue = {}, const std::vector<std::string>& listener = {},
+               const std::string& cert = "server", bool tls12 = false)
+      : pki(issued(certs.path(), issue)), tls12_only(tls12 && limit_to_tls12(certs)),
+        b(pki, listener, cert), sub(b.broker.host(), b.broker.port(), "pub/tls/#") {
+    if (tls12_only) ::unsetenv("OPENSSL_CONF");
+    REQUIRE(sub.wait_subscribed());
+  }
+  static Pki issued(const std::filesystem::path& dir, const std::vector<Cert>& issue) {
+    Pki pki(dir);
+    for (const Cert& c : issue) pki.issue(c.name, c.cn, c.san);
+    return pki;
+  }
+  // mosquitto's tls_version is its lowest version: the highest is its OpenSSL's configuration,
+  // which the broker started next takes from the environment (only this test's thread runs now).
+  static bool limit_to_tls12(const testkit::TempDir& dir) {
+    write_file(dir / "openssl.cnf", "openssl_conf = init\n[init]\nssl_conf = ssl\n[ssl]\n"
+                                    "system_default = tls\n[tls]\nMaxProtocol = TLSv1.2\n");
+    ::setenv("OPENSSL_CONF", (dir / "openssl.cnf").c_str(), 1);
+    return true;
+  }
+  std::string ca() const { return pki.ca().string(); }
+
+  testkit::TempDir certs;
+  Pki pki;
+  bool tls12_only;
+  TlsBroker b;
+  testkit::Subscriber sub;
+  testkit::TempDir dir;  // for the caches
+};
+
 // The payloads the subscriber got, in order.
 std::vector<std::string> payloads(const testkit::Subscriber& sub) {
   std::vector<std::string> out;
@@ -37,19 +75,15 @@ std::vector<std::string> payloads(const testkit::Subscriber& sub) {
 
 TEST_CASE("robustmq-pub --cafile reaches a TLS broker; the wrong CA, or none, exits 5 saying "
           "which broker and what to fix, and --drain with the right CA delivers the rest") {
-  testkit::TempDir certs;
-  Pki pki(certs.path());
-  TlsBroker b(pki);
-  testkit::Subscriber sub(b.broker.host(), b.broker.port(), "pub/tls/#");
-  REQUIRE(sub.wait_subscribed());
-  testkit::TempDir dir;
+  Tls t;
+  const auto& [b, sub, dir] = std::tie(t.b, t.sub, t.dir);
   const std::string cache = (dir / "cache").string();
-  CHECK(run(tls_args(b, cache, "pub/tls/ca", "right CA", {"--cafile", pki.ca().string()})) == 0);
+  CHECK(run(tls_args(b, cache, "pub/tls/ca", "right CA", {"--cafile", t.ca()})) == 0);
   REQUIRE(wait_until([&] { return sub.count() >= 1; }, 30s));
   CHECK(payloads(sub) == std::vector<std::string>{"right CA"});
 
-  const auto wrong =
-      run_output(tls_args(b, cache, "pub/tls/ca", "wrong CA", {"--cafile", pki.wrong_ca().string()}));
+  const auto wrong = run_output(
+      tls_args(b, cache, "pub/tls/ca", "wrong CA", {"--cafile", t.pki.wrong_ca().string()}));
   CHECK(wrong.first == 5);
   CHECK_MESSAGE(contains(wrong.second, "certificate verify failed"), wrong.second);
   const std::string url = "ssl://127.0.0.1:" + std::to_string(b.tls_port);
@@ -73,22 +107,17 @@ TEST_CASE("robustmq-pub --cafile reaches a TLS broker; the wrong CA, or none, ex
   // The message the wrong CA left in the cache goes first once the CA is right.
   auto drain = base_args("127.0.0.1", b.tls_port, cache, "");
   drain.erase(drain.begin() + 4, drain.begin() + 6);  // no -t
-  CHECK(run(plus(drain, {"--drain", "--cafile", pki.ca().string()})) == 0);
+  CHECK(run(plus(drain, {"--drain", "--cafile", t.ca()})) == 0);
   REQUIRE(wait_until([&] { return sub.count() >= 2; }, 30s));
   CHECK(payloads(sub) == std::vector<std::string>{"right CA", "wrong CA"});
 }
 
 TEST_CASE("robustmq-pub --cert/--key against a broker that requires client certificates; "
           "without them nothing gets through; --cert without --key is a usage error") {
-  testkit::TempDir certs;
-  Pki pki(certs.path());
-  pki.issue("client", "pub-tls-client", "DNS:pub-tls-client");
-  TlsBroker b(pki, {"require_certificate true"});
-  testkit::Subscriber sub(b.broker.host(), b.broker.port(), "pub/tls/#");
-  REQUIRE(sub.wait_subscribed());
-  testkit::TempDir dir;
-  const std::string ca = pki.ca().string(), cert = (certs / "client.pem").string(),
-                    key = (certs / "client.key").string();
+  Tls t({{"client", "pub-tls-client", "DNS:pub-tls-client"}}, {"require_certificate true"});
+  const auto& [b, sub, dir] = std::tie(t.b, t.sub, t.dir);
+  const std::string ca = t.ca(), cert = (t.certs / "client.pem").string(),
+                    key = (t.certs / "client.key").string();
   CHECK(run(tls_args(b, (dir / "a").string(), "pub/tls/cert", "with a certificate",
                      {"--cafile", ca, "--cert", cert, "--key", key})) == 0);
   REQUIRE(wait_until([&] { return sub.count() >= 1; }, 30s));
@@ -106,16 +135,12 @@ TEST_CASE("robustmq-pub --cert/--key against a broker that requires client certi
 }
 
 TEST_CASE("robustmq-pub --capath: a directory of hashed CA certificates (openssl rehash)") {
-  testkit::TempDir certs;
-  Pki pki(certs.path());
-  TlsBroker b(pki);
-  testkit::Subscriber sub(b.broker.host(), b.broker.port(), "pub/tls/#");
-  REQUIRE(sub.wait_subscribed());
-  const auto capath = certs / "capath";
+  Tls t;
+  const auto& [b, sub, dir] = std::tie(t.b, t.sub, t.dir);
+  const auto capath = t.certs / "capath";
   std::filesystem::create_directory(capath);
-  std::filesystem::copy_file(pki.ca(), capath / "test-ca.pem");
+  std::filesystem::copy_file(t.pki.ca(), capath / "test-ca.pem");
   shell("openssl rehash " + capath.string());
-  testkit::TempDir dir;
   CHECK(run(tls_args(b, (dir / "cache").string(), "pub/tls/capath", "via capath",
                      {"--capath", capath.string()})) == 0);
   REQUIRE(wait_until([&] { return sub.count() >= 1; }, 30s));
@@ -124,38 +149,23 @@ TEST_CASE("robustmq-pub --capath: a directory of hashed CA certificates (openssl
 
 TEST_CASE("robustmq-pub --insecure accepts a broker certificate for another name, which "
           "--cafile alone refuses") {
-  testkit::TempDir certs;
-  Pki pki(certs.path());
-  pki.issue("elsewhere", "broker.example", "DNS:broker.example");
-  TlsBroker b(pki, {}, "elsewhere");
-  testkit::Subscriber sub(b.broker.host(), b.broker.port(), "pub/tls/#");
-  REQUIRE(sub.wait_subscribed());
-  testkit::TempDir dir;
+  Tls t({{"elsewhere", "broker.example", "DNS:broker.example"}}, {}, "elsewhere");
+  const auto& [b, sub, dir] = std::tie(t.b, t.sub, t.dir);
   // Paho's own host name check fails without an OpenSSL reason: retried, the message cached.
   const auto strict = run_output(tls_args(b, (dir / "a").string(), "pub/tls/name", "strict",
-                                          {"--cafile", pki.ca().string(), "--timeout", "2"}));
+                                          {"--cafile", t.ca(), "--timeout", "2"}));
   CHECK_MESSAGE(strict.first == 4, strict.second);
   CHECK(run(tls_args(b, (dir / "b").string(), "pub/tls/name", "insecure",
-                     {"--cafile", pki.ca().string(), "--insecure"})) == 0);
+                     {"--cafile", t.ca(), "--insecure"})) == 0);
   REQUIRE(wait_until([&] { return sub.count() >= 1; }, 30s));
   CHECK(payloads(sub) == std::vector<std::string>{"insecure"});
 }
 
 TEST_CASE("robustmq-pub --tls-version and --ciphers against a broker limited to TLS 1.2 and one "
           "cipher") {
-  testkit::TempDir certs;
-  Pki pki(certs.path());
-  // mosquitto's tls_version is the lowest version: the highest is its OpenSSL's configuration.
-  write_file(certs / "openssl.cnf", "openssl_conf = init\n[init]\nssl_conf = ssl\n[ssl]\n"
-                                    "system_default = tls\n[tls]\nMaxProtocol = TLSv1.2\n");
-  // The broker inherits the environment (only this test's thread runs now).
-  ::setenv("OPENSSL_CONF", (certs / "openssl.cnf").c_str(), 1);
-  TlsBroker b(pki, {"ciphers ECDHE-ECDSA-AES256-GCM-SHA384"});
-  ::unsetenv("OPENSSL_CONF");
-  testkit::Subscriber sub(b.broker.host(), b.broker.port(), "pub/tls/#");
-  REQUIRE(sub.wait_subscribed());
-  testkit::TempDir dir;
-  const std::string ca = pki.ca().string();
+  Tls t({}, {"ciphers ECDHE-ECDSA-AES256-GCM-SHA384"}, "server", true);
+  const auto& [b, sub, dir] = std::tie(t.b, t.sub, t.dir);
+  const std::string ca = t.ca();
   const auto v13 = run_output(tls_args(b, (dir / "a").string(), "pub/tls/version", "1.3",
                                        {"--cafile", ca, "--tls-version", "tlsv1.3"}));
   CHECK_MESSAGE(v13.first == 5, v13.second);
