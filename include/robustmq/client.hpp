@@ -61,9 +61,8 @@ struct TlsOptions {
   bool verify = true;               // false: accept any broker certificate (insecure; tests only)
   // --- added with several brokers (README "WebSockets and proxies") ---
   std::string alpn;     // ALPN protocols offered, comma-separated ("mqtt", "x-amzn-mqtt-ca")
-  // OpenSSL cipher list for TLS 1.2 and below; empty: OpenSSL's default. A list of which
-  // OpenSSL has no cipher fails connect_async() (the worker does not start).
-  std::string ciphers;
+  std::string ciphers;  // OpenSSL cipher list for TLS 1.2 and below; empty: OpenSSL's default
+                        // (a list of which OpenSSL has no cipher fails connect_async())
   // The lowest TLS version offered: "tlsv1.1", "tlsv1.2", "tlsv1.3" (mosquitto's spellings);
   // empty: OpenSSL's configuration decides. README "Several brokers" says how it is set.
   std::string min_version;
@@ -84,8 +83,7 @@ struct DrainRate {
   std::uint64_t bytes_per_second = 0;     // topic + payload bytes, 0..10^12
 };
 
-// Options::session_expiry of a session that never expires (MQTT 5's 0xFFFFFFFF).
-inline constexpr std::chrono::seconds kSessionNeverExpires{0xFFFFFFFF};
+inline constexpr std::chrono::seconds kSessionNeverExpires{0xFFFFFFFF};  // session_expiry: never
 
 struct Options {
   std::string client_id;                        // MQTT client id; also names the shared segment
@@ -142,10 +140,9 @@ struct Options {
   std::chrono::milliseconds reconnect_min{250};  // reconnect backoff bounds (with jitter)
   std::chrono::milliseconds reconnect_max{30'000};
   bool clean_session = true;
-  // MQTT 5: the session expiry interval of CONNECT, how long the broker keeps the session after
-  // the connection ends: 0..4294967295 s, kSessionNeverExpires (4294967295) never. nullopt:
-  // never with clean_session = false, 0 with clean_session = true (mosquitto_pub's -x
-  // defaults). With MQTT 3.1.1 it must stay nullopt (EINVAL): clean_session alone decides.
+  // MQTT 5: how long the broker keeps the session after the connection ends (CONNECT's session
+  // expiry interval), 0 s..kSessionNeverExpires (never); nullopt: never with clean_session =
+  // false, else 0 (mosquitto_pub's -x defaults). Not with MQTT 3.1.1 (EINVAL).
   std::optional<std::chrono::seconds> session_expiry;
   std::string username;
   std::string password;  // handed to the worker over a socket: never argv, environment or disk
