@@ -30,7 +30,7 @@ Connection and delivery:
                          (default: $http_proxy / $https_proxy, except $no_proxy hosts)
       --cafile FILE      CA certificates for ssl:// and wss:// (default: the system's); with
                          -h, this and the options below mean TLS (port 8883 unless -p)
-      --insecure         do not verify the broker's certificate (tests only)
+      --insecure         do not verify the broker's certificate at all (tests only)
       --tls-alpn PROTO   ALPN protocols offered, comma-separated (e.g. x-amzn-mqtt-ca)
       --ciphers LIST     OpenSSL cipher list (TLS 1.2 and below)
       --tls-version VER  the lowest TLS version offered: tlsv1.3, tlsv1.2 or tlsv1.1
@@ -97,10 +97,11 @@ Exit codes:
   4  messages are left in the cache because the broker was not reachable within --timeout;
      they are sent by the next robustmq-pub (or RobustMQ client) with the same -i and
      --cache-dir, e.g. robustmq-pub -i ID --cache-dir DIR --drain
-  5  the broker refused the connection (bad user name or password, not authorized, banned):
-     once the input is queued robustmq-pub stops as soon as it hears so, without waiting out
-     --timeout (-l still reads and caches every line up to the end of its input), and the
-     messages are left in the cache as for 4; fix the credentials, then --drain
+  5  the broker refused the connection (bad user name or password, not authorized, banned, a
+     broker certificate that does not verify, no TLS version in common): once the input is
+     queued robustmq-pub stops as soon as it hears so, without waiting out --timeout (-l still
+     reads and caches every line up to the end of its input), and the messages are left in
+     the cache as for 4; fix the credentials or the TLS options, then --drain
 
 After a crash or kill -9: the worker process of the dead run goes on delivering what was
 queued, reconnecting as needed, and exits once everything is acknowledged. A robustmq-pub run
