@@ -162,8 +162,8 @@ std::string option_name(const std::vector<char*>& av) {
 
 // Where apply() puts what it reads.
 struct Pass {
-  // The options file's pass: its options that these given on the command line replace go to a
-  // scratch Args (replaced()).
+  // Set for the options file: the options the command line gave. The file's values of those
+  // (and of the options they exclude: replaced()) go to a scratch Args.
   const std::set<int>* command_line = nullptr;
   std::set<int>* given = nullptr;  // collects the options met
   // The command line that the words copy: the password of -P/--pw is blanked in it, in every
@@ -337,6 +337,7 @@ void apply(std::vector<std::string> words, Args& a, const Pass& pass) {
   }
   if (optind < ac) usage_error(std::string("unexpected argument ") + av[optind]);
 }
+
 }  // namespace
 
 Args parse(int argc, char** argv) {
