@@ -403,6 +403,15 @@ int robustmq_options_set_tls_min_version(robustmq_options* o, const char* versio
   });
 }
 
+int robustmq_options_set_session_expiry(robustmq_options* o, int64_t seconds) {
+  return set(o, [&](robustmq::Options& x) {
+    if (seconds < 0 || !robustmq::limits_of("session_expiry_s").admits(seconds))
+      return ROBUSTMQ_ERR_INVALID_ARGUMENT;
+    x.session_expiry = std::chrono::seconds(seconds);
+    return ROBUSTMQ_OK;
+  });
+}
+
 int robustmq_options_set_password_file(robustmq_options* o, const char* path) {
   return set(o, [&](robustmq::Options& x) {
     x.password_file = str(path);

@@ -78,6 +78,15 @@ void validate_options(const Options& o, bool from_servers) {
   if (o.mqtt_version != MqttVersion::v5 && (!o.content_type.empty() || !o.user_properties.empty()))
     fail(EINVAL, "Options::content_type and Options::user_properties need "
                  "Options::mqtt_version = MqttVersion::v5");
+  if (o.session_expiry && o.mqtt_version != MqttVersion::v5)
+    fail(EINVAL, "Options::session_expiry needs Options::mqtt_version = MqttVersion::v5 (MQTT "
+                 "3.1.1 has no session expiry: clean_session = false keeps the session until a "
+                 "clean connect)");
+  if (o.session_expiry && (*o.session_expiry < std::chrono::seconds(0) ||
+                           *o.session_expiry > kSessionNeverExpires))
+    fail(EINVAL, fmt::format("Options::session_expiry {} s is outside 0..{} s ({}: never expires)",
+                             o.session_expiry->count(), kSessionNeverExpires.count(),
+                             kSessionNeverExpires.count()));
   if (o.mqtt_version != MqttVersion::v5 && o.dedup_property)
     fail(EINVAL, "Options::dedup_property needs Options::mqtt_version = MqttVersion::v5 (it sends "
                  "user properties)");

@@ -58,6 +58,8 @@ struct WorkerConfig {
   // connection
   MqttVersion mqtt_version = MqttVersion::v3_1_1;
   bool clean_session = true;
+  // MQTT 5: Options::session_expiry; negative: not set (by clean_session: never, or 0).
+  std::chrono::seconds session_expiry{-1};
   bool tls = false;
   std::string tls_ca_file;
   std::string tls_ca_path;

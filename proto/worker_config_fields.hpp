@@ -165,6 +165,11 @@ constexpr void for_each_field(Visit&& visit) {
               [](const O& o) { return o.metrics_file.string(); }});
   visit(Field{"metrics_interval_s", "Options::metrics_interval", &W::metrics_interval,
               &O::metrics_interval, {1, 86'400}});
+  // Added later (-1: not set, what an older client means). connect_async() checks
+  // Options::session_expiry itself, where -1 s is no value of its.
+  visit(Field{"session_expiry_s", "Options::session_expiry", &W::session_expiry,
+              [](const O& o) { return o.session_expiry.value_or(std::chrono::seconds(-1)); },
+              {-1, static_cast<std::uint64_t>(kSessionNeverExpires.count())}});
 }
 
 // The limits of the field with this key, at compile time (an unknown key does not compile).

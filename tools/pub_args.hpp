@@ -51,6 +51,7 @@ struct Args {
   int mqtt_version = 4;                    // -V: 4 (MQTT 3.1.1) or 5
   std::optional<int> keepalive;            // -k, seconds
   bool clean_session = true;               // -c: false
+  std::optional<std::int64_t> session_expiry_s;  // -x: 0..4294967295 (never)
   robustmq::WillOptions will;              // --will-*
   std::vector<std::pair<std::string, std::string>> user_properties;  // -D publish user-property
   std::string content_type;                                          // -D publish content-type
@@ -63,12 +64,16 @@ struct Args {
   std::optional<std::uint64_t> max_cache_bytes;
   std::optional<long> ttl_s;               // --ttl, seconds
   std::optional<long> max_inflight;
+  std::optional<std::string> options_file;  // -o
 };
+
+// --help's text (pub_help.cpp).
+const char* help_text();
 
 // Parses the options file (-o FILE, else $XDG_CONFIG_HOME/robustmq-pub, else
 // ~/.config/robustmq-pub: one option per line, then its arguments, separated by blanks; # starts
-// a comment line), then argv, which overrides it, and ROBUSTMQ_PASSWORD (removed from the
-// environment). Exits with kUsage on a usage error, kDelivered after --help or --version. Call
+// a comment line), then argv, whose options replace what the file gave them
+// (pub_options_file.hpp), and ROBUSTMQ_PASSWORD (removed from the environment). Exits with kUsage on a usage error, kDelivered after --help or --version. Call
 // before any thread starts.
 Args parse(int argc, char** argv);
 

@@ -70,6 +70,7 @@ class Publisher {
                                              : robustmq::MqttVersion::v3_1_1;
     if (args_.keepalive) o.keepalive = std::chrono::seconds(*args_.keepalive);
     o.clean_session = args_.clean_session;
+    if (args_.session_expiry_s) o.session_expiry = std::chrono::seconds(*args_.session_expiry_s);
     o.will = args_.will;
     o.user_properties = args_.user_properties;
     o.content_type = args_.content_type;
@@ -129,21 +130,26 @@ class Publisher {
     }
     const bool was_refused = !delivered && refused();
     client_->stop();
+    const robustmq::Stats s = client_->stats();
+    // The server of the last attempt (an -L URI, the TLS port -h chose), else -h and -p.
+    const std::string where =
+        s.server.empty() ? args_.host + ":" + std::to_string(args_.port) : s.server;
     if (was_refused) {
-      const robustmq::Stats s = client_->stats();
+      // A certificate refusal says "TLS: ..." (README "What happens when").
+      const char* fix = s.last_error.find("TLS: ") != std::string::npos
+                            ? "fix the TLS settings (--cafile, --capath, --cert, --key, "
+                              "--tls-version) or the broker's certificate"
+                            : "fix the credentials";
       std::fprintf(stderr,
-                   "robustmq-pub: the broker %s:%d refused the connection: %s; %s undelivered "
-                   "messages wait in %s: fix the credentials, then run robustmq-pub -i %s "
-                   "--cache-dir %s --drain (or publish again) to send them\n",
-                   args_.host.c_str(), args_.port, s.last_error.c_str(),
+                   "robustmq-pub: the broker %s refused the connection: %s; %s undelivered "
+                   "messages wait in %s: %s, then run robustmq-pub -i %s --cache-dir %s "
+                   "--drain (or publish again) to send them\n",
+                   where.c_str(), s.last_error.c_str(),
                    s.cache_backlog > 0 ? std::to_string(s.cache_backlog).c_str() : "the",
-                   args_.cache_dir.c_str(), args_.client_id.c_str(), args_.cache_dir.c_str());
+                   args_.cache_dir.c_str(), fix, args_.client_id.c_str(), args_.cache_dir.c_str());
       return kConnectionRefused;
     }
     if (!delivered) {
-      const robustmq::Stats s = client_->stats();
-      const std::string where =
-          s.server.empty() ? args_.host + ":" + std::to_string(args_.port) : s.server;
       std::fprintf(stderr,
                    "robustmq-pub: the broker %s did not take every message within %llds; "
                    "%s undelivered messages wait in %s: run robustmq-pub -i %s --cache-dir %s "

@@ -146,8 +146,9 @@ int main(int argc, char** argv) {
   ::unsetenv("http_proxy");   // NOLINT(concurrency-mt-unsafe)
   ::unsetenv("https_proxy");  // NOLINT(concurrency-mt-unsafe)
   // Before Paho initialises OpenSSL (its first client, below).
-  if (auto tls_error = robustmq::worker::apply_tls_min_version(config->tls_min_version);
-      !tls_error.empty()) {
+  std::string tls_error = robustmq::worker::apply_tls_min_version(config->tls_min_version);
+  if (tls_error.empty()) tls_error = robustmq::worker::check_tls_ciphers(config->tls_ciphers);
+  if (!tls_error.empty()) {
     say(lifeline, "error " + tls_error);
     return 2;
   }

@@ -63,6 +63,9 @@ struct MqttSettings {
   int max_inflight = 1;
   int mqtt_version = 4;  // 4: MQTT 3.1.1, 5: MQTT 5
   bool clean_session = true;
+  // MQTT 5: the session expiry interval of CONNECT; negative: by clean_session (see
+  // session_expiry_s()).
+  std::chrono::seconds session_expiry{-1};
   MqttTls tls;  // for the ssl:// and wss:// servers
   MqttWill will;
   // MQTT 5 only: set on every message.

@@ -10,8 +10,9 @@
 //
 // clean_session = true (the default): the broker forgets the session at every connect.
 // clean_session = false: a reconnect resumes the broker's session (cleansession = 0, MQTT 5
-// clean start off with a session expiry of 0xFFFFFFFF, which never expires, like MQTT 3.1.1),
-// except in two cases where the connect starts clean:
+// clean start off with a session expiry of 0xFFFFFFFF, which never expires, like MQTT 3.1.1,
+// unless Options::session_expiry says otherwise), except in two cases where the connect starts
+// clean:
 //   - the first connect of a worker process (after a crash, or the next connect_async()),
 //   - a reconnect after a loss that cut a QoS 2 message short.
 // In both, the broker may hold unfinished QoS 2 handshakes that no Paho handle of ours can
@@ -46,6 +47,7 @@ MqttSettings mqtt_settings(const WorkerConfig& c, std::size_t max_inflight) {
   s.max_inflight = static_cast<int>(max_inflight);
   s.mqtt_version = c.mqtt_version == MqttVersion::v5 ? 5 : 4;
   s.clean_session = c.clean_session;
+  s.session_expiry = c.session_expiry;
   s.tls.enabled = c.tls;
   s.tls.ca_file = c.tls_ca_file;
   s.tls.ca_path = c.tls_ca_path;
@@ -74,6 +76,11 @@ std::uint32_t remaining_expiry_s(std::int64_t enqueue_ns, std::int64_t ttl_s, st
   return left_s > 0xFFFFFFFFLL ? 0xFFFFFFFFu : static_cast<std::uint32_t>(left_s);
 }
 
+std::uint32_t session_expiry_s(const MqttSettings& s) {
+  if (s.session_expiry.count() >= 0) return static_cast<std::uint32_t>(s.session_expiry.count());
+  return s.clean_session ? 0 : 0xFFFFFFFFu;
+}
+
 void build_connect(const MqttSettings& s, const ServerUri& server, bool first, ConnectRequest& r) {
   const bool v5 = s.mqtt_version == 5;
   if (v5) {
@@ -92,11 +99,11 @@ void build_connect(const MqttSettings& s, const ServerUri& server, bool first, C
   if (v5) {
     o.cleansession = 0;  // Paho refuses cleansession with MQTT 5
     o.cleanstart = clean ? 1 : 0;
-    if (!s.clean_session) {
+    if (const std::uint32_t expiry = session_expiry_s(s); expiry != 0) {  // 0: the default
       MQTTProperty p;
       std::memset(&p, 0, sizeof p);
       p.identifier = MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL;
-      p.value.integer4 = 0xFFFFFFFFu;
+      p.value.integer4 = expiry;
       MQTTProperties_add(&r.properties, &p);
       o.connectProperties = &r.properties;
     }

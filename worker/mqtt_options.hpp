@@ -32,6 +32,10 @@ struct ConnectRequest {
 // `server`: the one this attempt goes to (TLS, proxy and WebSocket follow from it).
 void build_connect(const MqttSettings& s, const ServerUri& server, bool first, ConnectRequest& r);
 
+// MQTT 5: the session expiry interval CONNECT carries: MqttSettings::session_expiry if set,
+// else 0xFFFFFFFF (never) with clean_session = false and 0 with clean_session = true.
+std::uint32_t session_expiry_s(const MqttSettings& s);
+
 // The properties every MQTT 5 message carries: the message expiry interval first (its value is
 // set per message, see Mqtt::send()), then content type and user properties, and last
 // robustmq-producer and robustmq-seq (set per message by set_seq_property()). Empty for 3.1.1

@@ -62,6 +62,7 @@ struct TlsOptions {
   // --- added with several brokers (README "WebSockets and proxies") ---
   std::string alpn;     // ALPN protocols offered, comma-separated ("mqtt", "x-amzn-mqtt-ca")
   std::string ciphers;  // OpenSSL cipher list for TLS 1.2 and below; empty: OpenSSL's default
+                        // (a list of which OpenSSL has no cipher fails connect_async())
   // The lowest TLS version offered: "tlsv1.1", "tlsv1.2", "tlsv1.3" (mosquitto's spellings);
   // empty: OpenSSL's configuration decides. README "Several brokers" says how it is set.
   std::string min_version;
@@ -81,6 +82,8 @@ struct DrainRate {
   std::uint64_t messages_per_second = 0;  // 0..1,000,000
   std::uint64_t bytes_per_second = 0;     // topic + payload bytes, 0..10^12
 };
+
+inline constexpr std::chrono::seconds kSessionNeverExpires{0xFFFFFFFF};  // session_expiry: never
 
 struct Options {
   std::string client_id;                        // MQTT client id; also names the shared segment
@@ -137,6 +140,10 @@ struct Options {
   std::chrono::milliseconds reconnect_min{250};  // reconnect backoff bounds (with jitter)
   std::chrono::milliseconds reconnect_max{30'000};
   bool clean_session = true;
+  // MQTT 5: how long the broker keeps the session after the connection ends (CONNECT's session
+  // expiry interval), 0 s..kSessionNeverExpires (never); nullopt: never with clean_session =
+  // false, else 0 (mosquitto_pub's -x defaults). Not with MQTT 3.1.1 (EINVAL).
+  std::optional<std::chrono::seconds> session_expiry;
   std::string username;
   std::string password;  // handed to the worker over a socket: never argv, environment or disk
   // A file holding the password (one trailing newline is not part of it), read by the worker
@@ -178,11 +185,8 @@ struct Options {
   std::chrono::milliseconds takeover_timeout{5'000};
   LogLevel log_level = LogLevel::info;
   bool log_to_syslog = false;         // false: the application's stderr
-  // A file the worker writes this client's figures to in the Prometheus text format (what
-  // `robustmq-stat --prometheus` prints), every metrics_interval and as it exits, also after
-  // the application is gone: for node_exporter's textfile collector or a scrape (README
-  // "robustmq-stat"). Written to <file>.tmp, then renamed over the file, never fsync'ed (a
-  // power cut may leave an old copy). Its directory must exist at connect_async(). Empty: none.
+  // A file the worker writes the client's figures to (Prometheus text format, as robustmq-stat
+  // --prometheus prints them) every metrics_interval and as it exits (README "robustmq-stat").
   std::filesystem::path metrics_file;
   std::chrono::seconds metrics_interval{10};  // 1..86400
 

@@ -1,5 +1,5 @@
 /* RobustMQ C API, continued: several brokers, WebSockets and proxies (README "Several
- * brokers"). Included by robustmq.h; include that one. */
+ * brokers"), and connection options added later. Included by robustmq.h; include that one. */
 #ifndef ROBUSTMQ_ROBUSTMQ_SERVERS_H
 #define ROBUSTMQ_ROBUSTMQ_SERVERS_H
 
@@ -29,6 +29,10 @@ ROBUSTMQ_EXPORT int robustmq_options_set_tls_ciphers(robustmq_options* o, const 
 /* The lowest TLS version offered: "tlsv1.1", "tlsv1.2" or "tlsv1.3"; NULL or "": OpenSSL's
  * configuration decides. Checked when connecting (EINVAL). */
 ROBUSTMQ_EXPORT int robustmq_options_set_tls_min_version(robustmq_options* o, const char* version);
+/* MQTT 5: the session expiry interval of CONNECT, 0..4294967295 seconds (4294967295: never
+ * expires); unset: never with clean session off, 0 with it on. With MQTT 3.1.1,
+ * robustmq_connect_async() fails (EINVAL). */
+ROBUSTMQ_EXPORT int robustmq_options_set_session_expiry(robustmq_options* o, int64_t seconds);
 
 /* --- connecting ------------------------------------------------------------------------- */
 

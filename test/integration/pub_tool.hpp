@@ -76,10 +76,22 @@ inline int run(std::vector<std::string> args, const std::string& input = "") {
   return wait_exit(r.pid);
 }
 
+// -h HOST -p PORT -t TOPIC -i pub-test --cache-dir CACHE --timeout 30
+inline std::vector<std::string> base_args(const std::string& host, int port,
+                                          const std::string& cache, const std::string& topic) {
+  return {"-h", host, "-p", std::to_string(port), "-t", topic, "-i", "pub-test",
+          "--cache-dir", cache, "--timeout", "30"};
+}
+
 inline std::vector<std::string> base_args(const testkit::Mosquitto& broker, const std::string& cache,
                                    const std::string& topic) {
-  return {"-h", broker.host(), "-p", std::to_string(broker.port()), "-t", topic, "-i", "pub-test",
-          "--cache-dir", cache, "--timeout", "30"};
+  return base_args(broker.host(), broker.port(), cache, topic);
+}
+
+// `a` followed by `more`.
+inline std::vector<std::string> plus(std::vector<std::string> a, const std::vector<std::string>& more) {
+  a.insert(a.end(), more.begin(), more.end());
+  return a;
 }
 
 inline std::string lines(std::uint64_t from, std::uint64_t to) {

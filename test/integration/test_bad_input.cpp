@@ -3,6 +3,10 @@
 
 #include <sys/stat.h>
 
+#include <cerrno>
+#include <string>
+#include <tuple>
+
 #include "helpers.hpp"
 
 using namespace robustmq;
@@ -126,6 +130,24 @@ TEST_CASE("invalid options are refused by connect_async() naming the option") {
   CHECK_THROWS_WITH_AS(f.connect_async("127.0.0.1", 1883),
                        doctest::Contains("Options::user_properties: a name or value contains NUL"),
                        std::system_error);
+}
+
+TEST_CASE("Options::session_expiry: MQTT 5 only, 0..4294967295 s") {
+  testkit::TempDir dir;
+  Options o = client_options(dir / "cache", "opts");
+  o.session_expiry = std::chrono::seconds(60);  // MQTT 3.1.1
+  auto [err, what] = connect_failure(o);
+  CHECK(err == EINVAL);
+  CHECK_MESSAGE(contains(what, "Options::session_expiry needs Options::mqtt_version = "
+                               "MqttVersion::v5"), what);
+  o.mqtt_version = MqttVersion::v5;
+  for (const auto bad : {std::chrono::seconds(-1), kSessionNeverExpires + std::chrono::seconds(1)}) {
+    o.session_expiry = bad;
+    std::tie(err, what) = connect_failure(o);
+    CHECK(err == EINVAL);
+    CHECK_MESSAGE(contains(what, "Options::session_expiry " + std::to_string(bad.count()) +
+                                     " s is outside 0..4294967295 s"), what);
+  }
 }
 
 TEST_CASE("a payload larger than max_cache_bytes is refused even when it fits in the ring, and "

@@ -328,7 +328,7 @@ TEST_CASE("on a link with 50 ms round trip a window of 32 is much faster than 1,
 
 TEST_CASE("user name and password are accepted, and a wrong password is refused in stats()") {
   testkit::TempDir auth;
-  run("mosquitto_passwd -b -c " + (auth / "passwd").string() + " device-7 'correct horse'");
+  shell("mosquitto_passwd -b -c " + (auth / "passwd").string() + " device-7 'correct horse'");
   // Anonymous clients stay allowed (the test's subscriber); a client that presents a user name
   // must present its password.
   testkit::Mosquitto broker(

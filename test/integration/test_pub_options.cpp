@@ -3,11 +3,16 @@
 // --ttl, --max-inflight): usage errors, and what reaches a real broker.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <string>
 #include <vector>
+
+#include <testkit/fault_proxy.hpp>
 
 #include "helpers.hpp"
 #include "pub_tool.hpp"
@@ -17,9 +22,11 @@ using namespace robustmq::test;
 
 namespace {
 
-std::vector<std::string> plus(std::vector<std::string> a, const std::vector<std::string>& more) {
-  a.insert(a.end(), more.begin(), more.end());
-  return a;
+// A subscriber that sees MQTT 5 properties.
+testkit::SubscriberOptions mqtt5() {
+  testkit::SubscriberOptions so;
+  so.mqtt5 = true;
+  return so;
 }
 
 }  // namespace
@@ -44,6 +51,7 @@ TEST_CASE("robustmq-pub: the mosquitto_pub options refuse what they cannot do, e
       {"--max-inflight", "0", "-m", "a"},
       {"-n", "-m", "a"},                                   // two messages
       {"-o", (dir / "missing").string(), "-m", "a"},
+      {"--unix", "/run/mosquitto/mosquitto.sock", "-m", "a"},  // Paho 1.3.12 has no unix://
       {"-m", "a", "stray"},
   };
   for (const auto& extra : bad) {
@@ -57,12 +65,18 @@ TEST_CASE("robustmq-pub: the mosquitto_pub options refuse what they cannot do, e
   }
 }
 
+TEST_CASE("robustmq-pub --unix says that Paho on this system has no Unix sockets, and what to do") {
+  const auto [code, out] =
+      run_output({"--unix", "/run/mosquitto/mosquitto.sock", "-i", "x", "-t", "y", "-m", "a"});
+  CHECK(code == 1);
+  CHECK_MESSAGE(out.find("has no Unix-socket support") != std::string::npos, out);
+  CHECK(out.find("-h 127.0.0.1") != std::string::npos);
+}
+
 TEST_CASE("robustmq-pub -V mqttv5 -D publish user-property / content-type, -n and --repeat "
           "reach the broker") {
   testkit::Mosquitto broker;
-  testkit::SubscriberOptions so;
-  so.mqtt5 = true;
-  testkit::Subscriber sub(broker.host(), broker.port(), "pub/opt/#", so);
+  testkit::Subscriber sub(broker.host(), broker.port(), "pub/opt/#", mqtt5());
   REQUIRE(sub.wait_subscribed());
   testkit::TempDir dir;
   const std::string cache = (dir / "cache").string();
@@ -78,6 +92,7 @@ TEST_CASE("robustmq-pub -V mqttv5 -D publish user-property / content-type, -n an
   CHECK(got[0].payload == "with properties");
   CHECK(got[0].user_properties ==
         std::vector<std::pair<std::string, std::string>>{{"site", "north"}});
+  CHECK(got[0].content_type == "text/plain");
   for (std::size_t i = 1; i < 4; ++i) {
     CHECK(got[i].topic == "pub/opt/null");
     CHECK(got[i].payload.empty());
@@ -101,13 +116,15 @@ TEST_CASE("robustmq-pub reads its options file ($XDG_CONFIG_HOME/robustmq-pub, o
   const int from_file = run(plus(conn, {"-m", "a"}));
   const int overridden = run(plus(conn, {"-m", "b", "-t", "pub/conf/cli"}));
   const int other = run(plus(conn, {"-m", "c", "-o", (dir / "other").string()}));
+  const int attached = run(plus(conn, {"-m", "d", "-o" + (dir / "other").string()}));
   ::unsetenv("XDG_CONFIG_HOME");
   CHECK(from_file == 0);
   CHECK(overridden == 0);
   CHECK(other == 0);
-  REQUIRE(wait_until([&] { return sub.count() >= 3; }, 30s));
+  CHECK(attached == 0);
+  REQUIRE(wait_until([&] { return sub.count() >= 4; }, 30s));
   const auto got = sub.messages();
-  REQUIRE(got.size() == 3);
+  REQUIRE(got.size() == 4);
   CHECK(got[0].topic == "pub/conf/default");
   CHECK(got[0].qos == 0);
   // --retain from the file: a later subscriber gets the message as retained.
@@ -119,6 +136,80 @@ TEST_CASE("robustmq-pub reads its options file ($XDG_CONFIG_HOME/robustmq-pub, o
   CHECK(got[1].topic == "pub/conf/cli");
   CHECK(got[2].topic == "pub/conf/other");
   CHECK(got[2].qos == 1);  // -o FILE instead of the default file: its -q 0 does not apply
+  CHECK(got[3].topic == "pub/conf/other");  // -oFILE as -o FILE
+  CHECK(got[3].qos == 1);
+}
+
+TEST_CASE("robustmq-pub: an option given on the command line replaces every value the options "
+          "file gave it, repeatable ones (-D, -L) too") {
+  testkit::Mosquitto broker;
+  testkit::Subscriber sub(broker.host(), broker.port(), "pub/merge/#", mqtt5());
+  REQUIRE(sub.wait_subscribed());
+  testkit::TempDir dir;
+  // A broker that is not there, and properties the command line replaces (user-property) or
+  // keeps (content-type).
+  std::ofstream(dir / "props") << "-h 127.0.0.1\n-p 1\n-V mqttv5\n-t pub/merge/file\n"
+                               << "-D publish user-property from file\n"
+                               << "-D publish user-property also file\n"
+                               << "-D publish content-type text/file\n";
+  std::ofstream(dir / "url") << "-L tcp://127.0.0.1:1\n-t pub/merge/url\n";
+  const std::vector<std::string> common = {"-i", "pub-merge", "--cache-dir",
+                                           (dir / "cache").string(), "--timeout", "30"};
+  const std::string url = "tcp://127.0.0.1:" + std::to_string(broker.port());
+  CHECK(run(plus(common, {"-o", (dir / "props").string(), "-L", url, "-D", "publish",
+                          "user-property", "from", "cli", "-m", "a"})) == 0);
+  CHECK(run(plus(common, {"-o", (dir / "url").string(), "-h", "127.0.0.1", "-p",
+                          std::to_string(broker.port()), "-m", "b"})) == 0);
+  REQUIRE(wait_until([&] { return sub.count() >= 2; }, 30s));
+  const auto got = sub.messages();
+  CHECK(got[0].topic == "pub/merge/file");
+  CHECK(got[0].user_properties ==
+        std::vector<std::pair<std::string, std::string>>{{"from", "cli"}});
+  CHECK(got[0].content_type == "text/file");
+  CHECK(got[1].topic == "pub/merge/url");
+  CHECK(got[1].payload == "b");
+}
+
+TEST_CASE("robustmq-pub names an unknown option or one without its value as it was given") {
+  const std::vector<std::string> base = {"-i", "x", "-t", "y", "-m", "a"};
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"-Zr"}, "unknown option -Z "},
+      {{"-rZ"}, "unknown option -Z "},
+      {{"--bogus=3"}, "unknown option --bogus "},
+      {{"-rq"}, "option -q needs a value"},
+      {{"--qos"}, "option --qos needs a value"},
+  };
+  for (const auto& [extra, says] : cases) {
+    CAPTURE(extra[0]);
+    const auto [code, out] = run_output(plus(base, extra));
+    CHECK(code == 1);
+    CHECK_MESSAGE(out.find("robustmq-pub: " + says) != std::string::npos, out);
+  }
+}
+
+TEST_CASE("robustmq-pub blanks the password of -P in every form in its command line (ps)") {
+  testkit::TempDir dir;
+  // No broker: the messages wait in the ring while the run reads stdin (-l).
+  Run r = start({"-h", "127.0.0.1", "-p", std::to_string(testkit::free_port()), "-i", "pub-pw",
+                 "--cache-dir", (dir / "cache").string(), "-t", "pub/pw", "-l", "--progress",
+                 "--timeout", "0", "-dPs3cretA", "--pw=s3cretB", "-P", "s3cretC", "-Ps3cretD", "--pw",
+                 "s3cretE"});
+  REQUIRE(::write(r.in, "x\n", 2) == 2);
+  std::string out;
+  char buf[256];
+  while (out.find("queued 1\n") == std::string::npos) {  // parsed and publishing
+    const ssize_t n = ::read(r.out, buf, sizeof buf);
+    REQUIRE(n > 0);
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  std::ifstream in("/proc/" + std::to_string(r.pid) + "/cmdline");
+  std::string cmdline(std::istreambuf_iterator<char>(in), {});
+  std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+  CHECK_MESSAGE(cmdline.find("s3cret") == std::string::npos, cmdline);
+  CHECK_MESSAGE(cmdline.find("-dP") != std::string::npos, cmdline);  // only the password went
+  ::close(r.in);
+  ::close(r.out);
+  CHECK(wait_exit(r.pid) == 4);  // no broker: left in the cache
 }
 
 TEST_CASE("robustmq-pub: -k, -c, --will-*, --journal, --max-cache-bytes, --ttl, --max-inflight "
@@ -144,6 +235,51 @@ TEST_CASE("robustmq-pub: -k, -c, --will-*, --journal, --max-cache-bytes, --ttl, 
       run_output(plus(base_args(broker, cache, "pub/flags/+"), {"-m", "x", "--quiet"}));
   CHECK(quiet.first == 3);
   CHECK(quiet.second.empty());
+}
+
+TEST_CASE("robustmq-pub -k and -c show at the broker, and the broker publishes the --will-* "
+          "will when the connection drops") {
+  testkit::Mosquitto broker;
+  testkit::Subscriber sub(broker.host(), broker.port(), "pub/will/#");
+  REQUIRE(sub.wait_subscribed());
+  // Between robustmq-pub and the broker: reset_all() drops the connection as a network would,
+  // without a DISCONNECT packet.
+  testkit::FaultProxy proxy(broker.port());
+  testkit::TempDir dir;
+  Run r = start(plus(base_args(broker.host(), proxy.port(), (dir / "cache").string(),
+                               "pub/will/data"),
+                     {"-k", "7", "-c", "--will-topic", "pub/will/gone", "--will-payload", "lost",
+                      "--will-qos", "1", "--will-retain", "-l"}));
+  const auto topic_count = [&](const std::string& topic) {
+    const auto got = sub.messages();
+    return std::count_if(got.begin(), got.end(), [&](const auto& m) { return m.topic == topic; });
+  };
+  REQUIRE(::write(r.in, "0\n", 2) == 2);
+  REQUIRE(wait_until([&] { return topic_count("pub/will/data") >= 1; }, 30s));
+  // mosquitto logs each connection: "(p2, c1, k7)", protocol 3.1.1, clean session, keepalive.
+  // The first connect of a worker starts clean (worker/mqtt_options.cpp); -c shows on the
+  // reconnect.
+  CHECK_MESSAGE(contains(broker.log(), "as pub-test (p2, c1, k7)"), broker.log());
+  proxy.reset_all();
+  REQUIRE(wait_until([&] { return topic_count("pub/will/gone") >= 1; }, 30s));
+  REQUIRE(::write(r.in, "1\n", 2) == 2);
+  REQUIRE(wait_until([&] { return topic_count("pub/will/data") >= 2; }, 30s));
+  CHECK_MESSAGE(contains(broker.log(), "as pub-test (p2, c0, k7)"), broker.log());
+  ::close(r.in);
+  ::close(r.out);
+  CHECK(wait_exit(r.pid) == 0);
+  for (const auto& m : sub.messages())
+    if (m.topic == "pub/will/gone") {
+      CHECK(m.payload == "lost");
+      CHECK(m.qos == 1);
+    }
+  // --will-retain: a later subscriber gets the will as retained. The end of the run, a graceful
+  // disconnect, published no second will.
+  testkit::Subscriber late(broker.host(), broker.port(), "pub/will/gone");
+  REQUIRE(late.wait_subscribed());
+  REQUIRE(wait_until([&] { return late.count() >= 1; }, 30s));
+  CHECK(late.messages()[0].retained);
+  CHECK(topic_count("pub/will/gone") == 1);
 }
 
 TEST_CASE("worker log lines name the client id; when stderr is $JOURNAL_STREAM (systemd) each "

@@ -1,5 +1,6 @@
 // Certificates made by a test with Debian's openssl: a CA, a server certificate for 127.0.0.1
-// (and localhost) signed by it, and a second CA that signed nothing.
+// (and localhost) signed by it, and a second CA that signed nothing; more certificates signed by
+// the CA on demand (issue(): a client certificate, a server certificate for another name).
 #pragma once
 
 #include <cstdlib>
@@ -17,7 +18,8 @@ inline void write_file(const std::filesystem::path& p, const std::string& text) 
   REQUIRE(f.flush());
 }
 
-inline void run(const std::string& command) {
+// Runs a shell command that must succeed (its output discarded).
+inline void shell(const std::string& command) {
   const int rc = std::system((command + " >/dev/null 2>&1").c_str());
   REQUIRE_MESSAGE(rc == 0, command);
 }
@@ -25,18 +27,25 @@ inline void run(const std::string& command) {
 // The certificates, made in dir.
 struct Pki {
   explicit Pki(const std::filesystem::path& d) : dir(d) {
-    const std::string ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes ";
     for (const char* name : {"ca", "wrong-ca"})
-      run("openssl req -x509 " + ec + "-days 2 -subj '/CN=RobustMQ test " + name + "' -keyout " +
-          (dir / (std::string(name) + ".key")).string() + " -out " +
-          (dir / (std::string(name) + ".pem")).string());
-    run("openssl req " + ec + "-subj /CN=127.0.0.1 -keyout " + server_key().string() + " -out " +
-        (dir / "server.csr").string());
-    write_file(dir / "ext.cnf", "subjectAltName = IP:127.0.0.1, DNS:localhost\n");
-    run("openssl x509 -req -days 2 -in " + (dir / "server.csr").string() + " -CA " +
-        ca().string() + " -CAkey " + (dir / "ca.key").string() + " -CAcreateserial -extfile " +
-        (dir / "ext.cnf").string() + " -out " + server_cert().string());
+      shell("openssl req -x509 " + std::string(kNewKey) + "-days 2 -subj '/CN=RobustMQ test " +
+            name + "' -keyout " + (dir / (std::string(name) + ".key")).string() + " -out " +
+            (dir / (std::string(name) + ".pem")).string());
+    issue("server", "127.0.0.1", "IP:127.0.0.1, DNS:localhost");
   }
+  // Makes <name>.key and <name>.pem, a certificate for `cn` with the subjectAltName `san`
+  // signed by the CA.
+  void issue(const std::string& name, const std::string& cn, const std::string& san) const {
+    const auto key = dir / (name + ".key"), csr = dir / (name + ".csr"), ext = dir / (name + ".cnf");
+    shell("openssl req " + std::string(kNewKey) + "-subj '/CN=" + cn + "' -keyout " +
+          key.string() + " -out " + csr.string());
+    write_file(ext, "subjectAltName = " + san + "\n");
+    shell("openssl x509 -req -days 2 -in " + csr.string() + " -CA " + ca().string() +
+          " -CAkey " + (dir / "ca.key").string() + " -CAcreateserial -extfile " + ext.string() +
+          " -out " + (dir / (name + ".pem")).string());
+  }
+  static constexpr const char* kNewKey =
+      "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes ";
   std::filesystem::path ca() const { return dir / "ca.pem"; }
   std::filesystem::path wrong_ca() const { return dir / "wrong-ca.pem"; }
   std::filesystem::path server_cert() const { return dir / "server.pem"; }

@@ -48,6 +48,7 @@ WorkerConfig full_config() {
   c.dead_letter_bytes = 0;
   c.mqtt_version = MqttVersion::v5;
   c.clean_session = false;
+  c.session_expiry = std::chrono::seconds(3600);
   c.tls = true;
   c.tls_ca_file = "/etc/ssl/ca.pem";
   c.tls_ca_path = "/etc/ssl/certs";
@@ -475,7 +476,7 @@ TEST_CASE("each bound of each number is enforced by the decoder and the bound it
       }
     }
   });
-  CHECK(bounds == 16);
+  CHECK(bounds == 17);
 }
 
 TEST_CASE("each enumeration and flag is written by its names and accepts no other") {
@@ -532,6 +533,7 @@ TEST_CASE("worker_config() carries every option to its field") {
   o.dead_letter_bytes = want.dead_letter_bytes;
   o.mqtt_version = want.mqtt_version;
   o.clean_session = want.clean_session;
+  o.session_expiry = want.session_expiry;
   o.tls = {want.tls,          want.tls_ca_file,      want.tls_ca_path, want.tls_cert_file,
            want.tls_key_file, want.tls_key_password, want.tls_verify, want.tls_alpn,
            want.tls_ciphers, want.tls_min_version};

@@ -175,6 +175,7 @@ class Subscriber::Impl {
       const MQTTProperty& p = m->properties.array[i];
       if (p.identifier == MQTTPROPERTY_CODE_USER_PROPERTY)
         msg.user_properties.emplace_back(text(p.value.data), text(p.value.value));
+      if (p.identifier == MQTTPROPERTY_CODE_CONTENT_TYPE) msg.content_type = text(p.value.data);
     }
     MQTTAsync_freeMessage(&m);
     MQTTAsync_free(topic);

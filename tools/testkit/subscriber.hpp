@@ -1,5 +1,6 @@
 // Subscriber: a Paho MQTTAsync client that records every message it receives on a topic filter
-// (MQTT 3.1.1, or MQTT 5 with the messages' user properties: SubscriberOptions::mqtt5).
+// (MQTT 3.1.1, or MQTT 5 with the messages' user properties and content type:
+// SubscriberOptions::mqtt5).
 //
 //   robustmq::testkit::Subscriber sub("127.0.0.1", broker.port(), "robustmq/test/#");
 //   REQUIRE(sub.wait_subscribed());
@@ -29,6 +30,7 @@ struct ReceivedMessage {
   bool retained = false;
   bool duplicate = false;  // the broker set the DUP flag
   std::vector<std::pair<std::string, std::string>> user_properties;  // MQTT 5, in order
+  std::string content_type;                                          // MQTT 5
   std::chrono::steady_clock::time_point received;
 };
 
@@ -38,7 +40,7 @@ struct SubscriberOptions {
   bool clean_session = false;
   std::chrono::milliseconds reconnect_interval{100};
   std::chrono::seconds keepalive{10};
-  // MQTT 5 instead of 3.1.1: the messages keep their user properties. A persistent session
+  // MQTT 5 instead of 3.1.1: the messages keep their user properties and content type. A persistent session
   // (clean_session = false) then expires an hour after a disconnect.
   bool mqtt5 = false;
 };
