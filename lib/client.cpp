@@ -175,7 +175,7 @@ void RobustClient::Impl::connect_async(const std::string& host, int port, bool f
     // An adopted segment may carry its dead owner's stop request or flush target.
     seg().control.stop_requested.store(0);
     seg().control.flush_target.store(0);
-    attach_credentials(&seg().control);
+    attach_handlers(&seg().control);
     start_sequence(origin == MappedSegment::Origin::created);
     if (options.dedup_property) {
       // Without a bound the numbering may repeat an earlier life's: a new stream then.
@@ -220,7 +220,7 @@ void RobustClient::Impl::connect_async(const std::string& host, int port, bool f
     if (monitor_wake_ >= 0) ::close(monitor_wake_);
     lifeline_ = monitor_wake_ = -1;
     producer_.reset();
-    attach_credentials(nullptr);
+    attach_handlers(nullptr);
     segment_.reset();
     release_lock();
     throw;
@@ -306,7 +306,7 @@ void RobustClient::Impl::stop(StopMode mode) {
     }
   }
   // The worker has exited (or is past waiting for): a last pass reports all it did.
-  attach_credentials(nullptr);  // a fork() child of a stopped client has no mapping
+  attach_handlers(nullptr);  // a fork() child of a stopped client has no mapping
   events.finish();
   connected_.store(false);
   if (seg().consumer.tail.load() == seg().producer.head.load()) {
@@ -339,7 +339,7 @@ void RobustClient::Impl::hand_off() {
   const Stats s = stats();
   handed_off_.store(s.ring_backlog + s.cache_backlog);
   send_lifeline(lifeline::kHandOff);
-  attach_credentials(nullptr);
+  attach_handlers(nullptr);
   // What the worker does from now on is not reported in this life (README "Events"): the
   // next client sees it through delivered_through() and drop_journal().
   events.finish("handed off: the worker delivers on without this client");

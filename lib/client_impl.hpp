@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "lib/events.hpp"
+#include "lib/flagged_handler.hpp"
 #include "proto/ring.hpp"
 #include "proto/segment.hpp"
 #include "robustmq/client.hpp"
@@ -50,7 +51,9 @@ class RobustClient::Impl {
   Stats stats() const;
   std::vector<DroppedRange> drop_journal() const;  // events.cpp
   void stop(StopMode mode = StopMode::spool);
-  void set_credentials_handler(CredentialsHandler handler);  // credentials.cpp
+  void set_credentials_handler(CredentialsHandler handler) {
+    credentials_.set(std::move(handler));
+  }
 
   Options options;
 
@@ -67,8 +70,9 @@ class RobustClient::Impl {
   // when only a part went.
   bool send_lifeline(std::string_view bytes, bool wait = false) noexcept;
   void send_lifeline(char c) noexcept { (void)send_lifeline(std::string_view(&c, 1)); }
-  // credentials.cpp: the segment's flag follows the handler; the monitor thread answers.
-  void attach_credentials(shm::ControlLine* control);
+  // The segment's flags follow the handlers (null: no segment, or a stopped client).
+  void attach_handlers(shm::ControlLine* control) { credentials_.attach(control); }
+  // credentials.cpp: the monitor thread answers the worker's questions.
   void answer_credentials(std::size_t questions);
   void start_worker();
   void hand_off();  // stop(StopMode::hand_off), after the monitor has stopped
@@ -94,7 +98,7 @@ class RobustClient::Impl {
     if (lifeline_ >= 0) ::close(lifeline_);
     if (lock_fd_ >= 0) ::close(lock_fd_);
     if (monitor_wake_ >= 0) ::close(monitor_wake_);
-    credentials_control_.store(nullptr);
+    credentials_.forget();
   }
 
   pid_t owner_pid_ = 0;
@@ -120,11 +124,9 @@ class RobustClient::Impl {
   std::uint64_t seq_bound_ = 0;  // numbers below it may be given out (publish_mu_)
   std::thread monitor_;
   std::mutex lifeline_send_mu_;
+  FlaggedHandler<CredentialsHandler> credentials_{&shm::ControlLine::credentials_handler};
   std::mutex credentials_mu_;
-  std::shared_ptr<const CredentialsHandler> credentials_;  // under credentials_mu_
-  std::optional<Credentials> last_credentials_;            // the last good answer, ditto
-  // The segment's, or null: none yet, or a fork() child (whose mapping it is not).
-  std::atomic<shm::ControlLine*> credentials_control_{nullptr};
+  std::optional<Credentials> last_credentials_;  // the last good answer, under credentials_mu_
   mutable std::mutex error_mu_;
   std::string error_;
 
