@@ -31,6 +31,7 @@
 #include "lib/spawn.hpp"
 #include "lib/takeover.hpp"
 #include "proto/large_message.hpp"
+#include "proto/log_line.hpp"
 #include "proto/segment.hpp"
 #include "proto/validate.hpp"
 #include "proto/worker_config.hpp"
@@ -208,6 +209,7 @@ void RobustClient::Impl::connect_async(const std::string& host, int port, bool f
 
     monitor_wake_ = ::eventfd(0, EFD_CLOEXEC);
     if (monitor_wake_ < 0) fail(errno, "eventfd");
+    log_journal_ = log_line::stderr_is_journal();
     start_worker();
     finish_sequence();
     // The worker said "running" once its counts were in the segment.
@@ -218,7 +220,8 @@ void RobustClient::Impl::connect_async(const std::string& host, int port, bool f
   } catch (...) {
     if (lifeline_ >= 0) ::close(lifeline_);
     if (monitor_wake_ >= 0) ::close(monitor_wake_);
-    lifeline_ = monitor_wake_ = -1;
+    if (log_socket_ >= 0) ::close(log_socket_);
+    lifeline_ = monitor_wake_ = log_socket_ = -1;
     producer_.reset();
     attach_handlers(nullptr);
     segment_.reset();
@@ -306,6 +309,7 @@ void RobustClient::Impl::stop(StopMode mode) {
     }
   }
   // The worker has exited (or is past waiting for): a last pass reports all it did.
+  finish_log();
   attach_handlers(nullptr);  // a fork() child of a stopped client has no mapping
   events.finish();
   connected_.store(false);
@@ -338,6 +342,7 @@ void RobustClient::Impl::hand_off() {
   }
   const Stats s = stats();
   handed_off_.store(s.ring_backlog + s.cache_backlog);
+  finish_log();  // the worker's lines go to stderr or syslog from now on
   send_lifeline(lifeline::kHandOff);
   attach_handlers(nullptr);
   // What the worker does from now on is not reported in this life (README "Events"): the
