@@ -32,6 +32,7 @@
 #include "lib/spawn.hpp"
 #include "lib/takeover.hpp"
 #include "proto/large_message.hpp"
+#include "proto/log_line.hpp"
 #include "proto/segment.hpp"
 #include "proto/validate.hpp"
 #include "proto/worker_config.hpp"
@@ -192,7 +193,7 @@ void RobustClient::Impl::connect_async(const std::string& host, int port, bool f
     // An adopted segment may carry its dead owner's stop request or flush target.
     seg().control.stop_requested.store(0);
     seg().control.flush_target.store(0);
-    attach_credentials(&seg().control);
+    attach_handlers(&seg().control);
     start_sequence(origin == MappedSegment::Origin::created);
     if (options.dedup_property) {
       // Without a bound the numbering may repeat an earlier life's: a new stream then.
@@ -225,6 +226,7 @@ void RobustClient::Impl::connect_async(const std::string& host, int port, bool f
 
     monitor_wake_ = ::eventfd(0, EFD_CLOEXEC);
     if (monitor_wake_ < 0) fail(errno, "eventfd");
+    log_journal_ = log_line::stderr_is_journal();
     start_worker();
     finish_sequence();
     // The worker said "running" once its counts were in the segment.
@@ -235,9 +237,10 @@ void RobustClient::Impl::connect_async(const std::string& host, int port, bool f
   } catch (...) {
     if (lifeline_ >= 0) ::close(lifeline_);
     if (monitor_wake_ >= 0) ::close(monitor_wake_);
-    lifeline_ = monitor_wake_ = -1;
+    if (log_socket_ >= 0) ::close(log_socket_);
+    lifeline_ = monitor_wake_ = log_socket_ = -1;
     producer_.reset();
-    attach_credentials(nullptr);
+    attach_handlers(nullptr);
     segment_.reset();
     release_lock();
     throw;
@@ -323,7 +326,8 @@ void RobustClient::Impl::stop(StopMode mode) {
     }
   }
   // The worker has exited (or is past waiting for): a last pass reports all it did.
-  attach_credentials(nullptr);  // a fork() child of a stopped client has no mapping
+  finish_log();
+  attach_handlers(nullptr);  // a fork() child of a stopped client has no mapping
   events.finish();
   connected_.store(false);
   if (seg().consumer.tail.load() == seg().producer.head.load()) {
@@ -355,8 +359,9 @@ void RobustClient::Impl::hand_off() {
   }
   const Stats s = stats();
   handed_off_.store(s.ring_backlog + s.cache_backlog);
+  finish_log();  // the worker's lines go to stderr or syslog from now on
   send_lifeline(lifeline::kHandOff);
-  attach_credentials(nullptr);
+  attach_handlers(nullptr);
   // What the worker does from now on is not reported in this life (README "Events"): the
   // next client sees it through delivered_through() and drop_journal().
   events.finish("handed off: the worker delivers on without this client");

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "lib/events.hpp"
+#include "lib/flagged_handler.hpp"
 #include "proto/ring.hpp"
 #include "proto/segment.hpp"
 #include "robustmq/client.hpp"
@@ -50,7 +51,10 @@ class RobustClient::Impl {
   Stats stats() const;
   std::vector<DroppedRange> drop_journal() const;  // events.cpp
   void stop(StopMode mode = StopMode::spool);
-  void set_credentials_handler(CredentialsHandler handler);  // credentials.cpp
+  void set_credentials_handler(CredentialsHandler handler) {
+    credentials_.set(std::move(handler));
+  }
+  void set_log_handler(LogHandler handler) { log_handler_.set(std::move(handler)); }
 
   Options options;
 
@@ -67,9 +71,20 @@ class RobustClient::Impl {
   // when only a part went.
   bool send_lifeline(std::string_view bytes, bool wait = false) noexcept;
   void send_lifeline(char c) noexcept { (void)send_lifeline(std::string_view(&c, 1)); }
-  // credentials.cpp: the segment's flag follows the handler; the monitor thread answers.
-  void attach_credentials(shm::ControlLine* control);
+  // The segment's flags follow the handlers (null: no segment, or a stopped client).
+  void attach_handlers(shm::ControlLine* control) {
+    credentials_.attach(control);
+    log_handler_.attach(control);
+  }
+  // credentials.cpp: the monitor thread answers the worker's questions.
   void answer_credentials(std::size_t questions);
+  // log_handler.cpp: the worker's lines on the log socket, up to `at_most` of them (0: all
+  // there are) to the log handler, on the monitor thread (or the thread of stop()).
+  void read_log(std::size_t at_most) noexcept;
+  void deliver_log(int level, std::string_view text) noexcept;
+  // stop(): the worker's later lines fail to send (it writes them itself); those sent before
+  // go to the handler, and the socket closes.
+  void finish_log() noexcept;
   void start_worker();
   void hand_off();  // stop(StopMode::hand_off), after the monitor has stopped
   void release_lock() noexcept;
@@ -94,7 +109,9 @@ class RobustClient::Impl {
     if (lifeline_ >= 0) ::close(lifeline_);
     if (lock_fd_ >= 0) ::close(lock_fd_);
     if (monitor_wake_ >= 0) ::close(monitor_wake_);
-    credentials_control_.store(nullptr);
+    if (log_socket_ >= 0) ::close(log_socket_);
+    credentials_.forget();
+    log_handler_.forget();
   }
 
   pid_t owner_pid_ = 0;
@@ -114,17 +131,18 @@ class RobustClient::Impl {
   int lock_fd_ = -1;
   int lifeline_ = -1;  // replaced in place with dup2 when the worker is restarted
   int monitor_wake_ = -1;
+  int log_socket_ = -1;  // proto/log_line.hpp; replaced in place with dup3 like the lifeline
+  bool log_journal_ = false;  // stderr is the journal's stream: lines written there carry "<N>"
   int took_over_from_ = 0;             // Stats::took_over_from
   std::uint64_t carried_over_ = 0;     // Stats::carried_over
   std::atomic<std::uint64_t> handed_off_{0};  // Stats::handed_off
   std::uint64_t seq_bound_ = 0;  // numbers below it may be given out (publish_mu_)
   std::thread monitor_;
   std::mutex lifeline_send_mu_;
+  FlaggedHandler<CredentialsHandler> credentials_{&shm::ControlLine::credentials_handler};
   std::mutex credentials_mu_;
-  std::shared_ptr<const CredentialsHandler> credentials_;  // under credentials_mu_
-  std::optional<Credentials> last_credentials_;            // the last good answer, ditto
-  // The segment's, or null: none yet, or a fork() child (whose mapping it is not).
-  std::atomic<shm::ControlLine*> credentials_control_{nullptr};
+  std::optional<Credentials> last_credentials_;  // the last good answer, under credentials_mu_
+  FlaggedHandler<LogHandler> log_handler_{&shm::ControlLine::log_handler};
   mutable std::mutex error_mu_;
   std::string error_;
 

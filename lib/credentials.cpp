@@ -69,29 +69,12 @@ bool RobustClient::Impl::send_lifeline(std::string_view bytes, bool wait) noexce
   return bytes.empty() || bytes.size() == total;
 }
 
-void RobustClient::Impl::set_credentials_handler(CredentialsHandler handler) {
-  std::lock_guard lock(credentials_mu_);
-  credentials_ = handler ? std::make_shared<const CredentialsHandler>(std::move(handler)) : nullptr;
-  if (auto* control = credentials_control_.load(); control != nullptr)
-    control->credentials_handler.store(credentials_ ? 1 : 0);
-}
-
-void RobustClient::Impl::attach_credentials(shm::ControlLine* control) {
-  std::lock_guard lock(credentials_mu_);
-  credentials_control_.store(control);
-  if (control != nullptr) control->credentials_handler.store(credentials_ ? 1 : 0);
-}
-
 // The worker asked `questions` times (proto/lifeline.hpp): one call of the handler answers
 // them all, in order. The answer is the handler's new credentials, or the last good ones when it
 // keeps them, throws or returns values MQTT cannot carry: a worker started since (after a crash)
 // must not fall back to Options::password. Without any yet: 'N', the worker keeps its own.
 void RobustClient::Impl::answer_credentials(std::size_t questions) {
-  std::shared_ptr<const CredentialsHandler> handler;
-  {
-    std::lock_guard lock(credentials_mu_);
-    handler = credentials_;
-  }
+  const std::shared_ptr<const CredentialsHandler> handler = credentials_.get();
   std::optional<Credentials> got;
   if (handler) {
     try {

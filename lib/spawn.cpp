@@ -76,7 +76,7 @@ void close_from_fallback(int first) {
 
 // Runs in the forked children: async-signal-safe calls only. Every signal is blocked on entry
 // (spawn_worker blocked them around the fork).
-[[noreturn]] void exec_worker(const char* path, char* const argv[], int lifeline) {
+[[noreturn]] void exec_worker(const char* path, char* const argv[], int lifeline, int log) {
   // Handlers first, then the mask: a signal pending since the fork, or arriving meanwhile,
   // must not run a handler of the host in this child. (sigaction refuses SIGKILL, SIGSTOP and
   // the C library's own signals, which is fine.)
@@ -88,9 +88,10 @@ void close_from_fallback(int first) {
   // NOLINTNEXTLINE(concurrency-mt-unsafe): the forked child has one thread
   sigprocmask(SIG_SETMASK, &none, nullptr);
   setsid();
-  // Out of the way first, so that dup2 onto 3 cannot clobber it.
+  // Out of the way first, so that dup2 onto 3 and 4 cannot clobber them.
   const int a = fcntl(lifeline, F_DUPFD, 10);
-  if (a < 0 || dup2(a, 3) < 0) _exit(126);
+  const int b = fcntl(log, F_DUPFD, 10);
+  if (a < 0 || b < 0 || dup2(a, 3) < 0 || dup2(b, 4) < 0) _exit(126);
   // stdin and stdout are the application's, and the worker may outlive it (a hand-off, an
   // orphan): holding them would keep a shell's pipe or $(...) waiting for the worker. It writes
   // only its log, to stderr.
@@ -102,7 +103,7 @@ void close_from_fallback(int first) {
     (void)!write(3, msg, sizeof msg - 1);
     _exit(126);
   }
-  if (syscall(SYS_close_range, 4u, ~0u, 0u) != 0) close_from_fallback(4);
+  if (syscall(SYS_close_range, 5u, ~0u, 0u) != 0) close_from_fallback(5);
   execve(path, argv, environ);
   const int err = errno;
   char msg[64] = "error exec failed: errno ";
@@ -158,9 +159,19 @@ SpawnResult spawn_worker(const std::filesystem::path& worker, std::string_view c
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
     fail(errno, "cannot create the worker's lifeline socket");
+  // Each line one datagram (proto/log_line.hpp).
+  int lv[2];
+  if (::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, lv) != 0) {
+    const int err = errno;
+    ::close(sv[0]);
+    ::close(sv[1]);
+    fail(err, "cannot create the worker's log socket");
+  }
   const std::string path = worker.string();
   std::string arg0 = "robustmq-worker";
   std::string arg1 = "--lifeline-fd=3";
+  // The log socket goes without an argument: a worker of an earlier release, which refuses
+  // arguments it does not know, ignores the descriptor.
   char* argv[] = {arg0.data(), arg1.data(), nullptr};
 
   // _Fork, not fork: no atfork handler runs, neither the host's nor ours (which would close the
@@ -176,16 +187,16 @@ SpawnResult spawn_worker(const std::filesystem::path& worker, std::string_view c
   if (child != 0) ::pthread_sigmask(SIG_SETMASK, &saved, nullptr);
   if (child < 0) {
     const int err = fork_errno;
-    ::close(sv[0]);
-    ::close(sv[1]);
+    for (const int fd : {sv[0], sv[1], lv[0], lv[1]}) ::close(fd);
     fail(err, "cannot fork the worker");
   }
   if (child == 0) {
     const pid_t grandchild = ::_Fork();
-    if (grandchild == 0) exec_worker(path.c_str(), argv, sv[1]);
+    if (grandchild == 0) exec_worker(path.c_str(), argv, sv[1], lv[1]);
     _exit(grandchild < 0 ? 1 : 0);
   }
   ::close(sv[1]);
+  ::close(lv[1]);
   int status = 0;
   // The host may reap the intermediate child itself (a SIGCHLD handler with wait(-1)): then
   // waitpid fails with ECHILD, which is fine.
@@ -212,10 +223,11 @@ SpawnResult spawn_worker(const std::filesystem::path& worker, std::string_view c
     if (line == "running") {
       // The pid is informational (the worker also stores it in the segment); garbage reads as 0.
       const long pid = std::strtol(ready.c_str() + 6, nullptr, 10);
-      return SpawnResult{sv[0], pid > 0 && pid <= INT_MAX ? static_cast<int>(pid) : 0};
+      return SpawnResult{sv[0], lv[0], pid > 0 && pid <= INT_MAX ? static_cast<int>(pid) : 0};
     }
   }
   ::close(sv[0]);
+  ::close(lv[0]);
   if (line.rfind("error ", 0) == 0)
     fail(EIO, fmt::format("robustmq-worker ({}) could not start: {}", path, line.substr(6)));
   if (line.find("\x01timeout") != std::string::npos)

@@ -1,5 +1,6 @@
 // Starting the worker and watching it: a monitor thread polls the lifeline socket, answers the
-// worker's questions for credentials (credentials.cpp) and restarts the worker when it dies.
+// worker's questions for credentials (credentials.cpp), hands its log lines to the log handler
+// (log_handler.cpp) and restarts the worker when it dies.
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -21,13 +22,17 @@
 namespace robustmq {
 
 void RobustClient::Impl::start_worker() {
+  if (log_socket_ >= 0) read_log(0);  // what the dead worker logged before it died
   SpawnResult r = spawn_worker(worker_path_, config_blob_, options.worker_start_timeout);
   if (lifeline_ < 0) {
     lifeline_ = r.lifeline;
-  } else {
-    ::dup3(r.lifeline, lifeline_, O_CLOEXEC);  // atomically swaps the socket under publish()
-    ::close(r.lifeline);
+    log_socket_ = r.log;
+    return;
   }
+  ::dup3(r.lifeline, lifeline_, O_CLOEXEC);  // atomically swaps the socket under publish()
+  ::close(r.lifeline);
+  ::dup3(r.log, log_socket_, O_CLOEXEC);
+  ::close(r.log);
 }
 
 void RobustClient::Impl::monitor_loop() {
@@ -35,10 +40,15 @@ void RobustClient::Impl::monitor_loop() {
   ::pthread_setname_np(::pthread_self(), "robustmq-mon");
   auto backoff = std::chrono::milliseconds(100);
   while (!stopping_.load()) {
-    pollfd fds[2] = {{lifeline_, POLLIN | POLLRDHUP, 0}, {monitor_wake_, POLLIN, 0}};
-    int r = ::poll(fds, 2, -1);
+    pollfd fds[3] = {{lifeline_, POLLIN | POLLRDHUP, 0},
+                     {monitor_wake_, POLLIN, 0},
+                     {log_socket_, POLLIN, 0}};
+    int r = ::poll(fds, 3, -1);
     if (r < 0) continue;
     if (fds[1].revents != 0 || stopping_.load()) return;
+    // A few lines at a time: a worker that logs without pause does not keep its questions
+    // waiting.
+    if (fds[2].revents != 0) read_log(64);
     if ((fds[0].revents & (POLLIN | POLLHUP | POLLRDHUP | POLLERR)) == 0) continue;
     char buf[256];
     ssize_t n = ::recv(lifeline_, buf, sizeof buf, MSG_DONTWAIT);

@@ -154,6 +154,10 @@ struct alignas(64) ControlLine {
   // over the lifeline when it is 1 (proto/lifeline.hpp). 0 from a client that does not know it:
   // the worker never asks.
   std::atomic<std::uint32_t> credentials_handler;
+  // Added the same way. client: 1 while RobustClient::set_log_handler() holds a handler; worker:
+  // sends the lines it logs over the log socket when it is 1, while the application lives
+  // (proto/log_line.hpp). 0 from a client that does not know it: the worker writes them itself.
+  std::atomic<std::uint32_t> log_handler;
 };
 
 // A message the worker writes and the client reads; seq is a seqlock (odd while writing), so a

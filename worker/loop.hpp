@@ -76,6 +76,7 @@ class Loop {
   CacheHealth cache_health() const noexcept { return spooler_.health(); }
   bool producer_alive() const noexcept { return producer_alive_; }
   bool handed_off() const noexcept { return handed_off_; }
+  const shm::ControlLine& control() const noexcept { return seg_.control; }
 
  private:
   // A message the send path considers: the cache's oldest unsent one or the ring's next record.

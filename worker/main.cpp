@@ -4,6 +4,9 @@
 //         (worker_config.hpp); the worker answers "ready <pid>\n" or "error <text>\n". Later the
 //         application writes wake-up bytes and answers with credentials (proto/lifeline.hpp);
 //         EOF means the application died.
+//   fd 4  the log socket, if it is an AF_UNIX datagram socket (a library that does not make it
+//         leaves fd 4 closed): while the application has a log handler, the worker's lines go
+//         there (proto/log_line.hpp).
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -67,6 +70,17 @@ int parse_fd(std::string_view arg, std::string_view name) {
   return static_cast<int>(fd);
 }
 
+// `fd` when it is an AF_UNIX datagram socket (the log socket), else -1.
+int log_socket_at(int fd) {
+  int type = 0;
+  int domain = 0;
+  socklen_t len = sizeof type;
+  if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_DGRAM) return -1;
+  len = sizeof domain;
+  if (::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0 || domain != AF_UNIX) return -1;
+  return fd;
+}
+
 // Options::log_level, carried by the numeric values the two enumerations share.
 Level level_of(robustmq::LogLevel level) {
   using robustmq::LogLevel;
@@ -101,6 +115,8 @@ int main(int argc, char** argv) {
     }
   }
   ::fcntl(lifeline, F_SETFD, FD_CLOEXEC);
+  const int log_socket = log_socket_at(4);
+  if (log_socket >= 0) ::fcntl(log_socket, F_SETFD, FD_CLOEXEC);
   ::signal(SIGPIPE, SIG_IGN);
   ::signal(SIGINT, SIG_IGN);  // a Ctrl-C is the application's to handle; we drain when it dies
   struct sigaction sa {};
@@ -133,7 +149,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   robustmq::worker::g_log_client_id = config->client_id;
-  robustmq::worker::g_log_journal = robustmq::worker::stderr_is_journal();
+  robustmq::worker::g_log_journal = robustmq::log_line::stderr_is_journal();
   // Options::log_level, unless ROBUSTMQ_LOG_LEVEL overrides it for a debugging session.
   robustmq::worker::g_log_level = level_of(config->log_level);
   // NOLINTNEXTLINE(concurrency-mt-unsafe): no other thread exists yet (Paho starts later)
@@ -183,6 +199,11 @@ int main(int argc, char** argv) {
     robustmq::worker::Loop loop(std::move(*config), std::move(segment), std::move(cache),
                                 lifeline, events, mqtt);
     loop.on_orphaned(robustmq::worker::detach_from_stderr);
+    // From here (the loop's first line, "started: ...") until the loop ends, and while the
+    // application lives, lines go to its log handler when it has one: it reads the socket now.
+    // Earlier lines went to stderr or syslog.
+    robustmq::worker::g_log_socket = log_socket;
+    const robustmq::worker::ApplicationLog app_log(loop.control().log_handler);
     say(lifeline, "running");  // the loop's constructor published the cache's counts
     return loop.run();
   } catch (const std::exception& e) {

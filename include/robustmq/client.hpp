@@ -271,6 +271,7 @@ struct Credentials {
 // Called before each connection attempt of the worker (RobustClient::set_credentials_handler());
 // std::nullopt keeps the last credentials.
 using CredentialsHandler = std::function<std::optional<Credentials>()>;
+using LogHandler = std::function<void(LogLevel level, std::string_view line)>;
 
 struct Stats {
   ConnectionState state = ConnectionState::idle;
@@ -410,6 +411,12 @@ class ROBUSTMQ_EXPORT RobustClient {
   // May be set, replaced or cleared (nullptr) before or after connect_async(); an exception it
   // throws counts as std::nullopt. Must not call stop(). Thread safety: any thread.
   void set_credentials_handler(CredentialsHandler handler);
+
+  // The worker's lines (Options::log_level and up), text only, go here instead of stderr or
+  // syslog: on the monitor thread, in order; stop() hands over the last ones. Lines it is too
+  // slow for or throws on go to stderr or syslog. Any thread may set, replace or clear (nullptr)
+  // it, at any time. Must not call stop() (EDEADLK, then std::terminate): README "Logging".
+  void set_log_handler(LogHandler handler);
 
   // The drop journal of this client's cache directory: the newest drops of this and earlier
   // lives, oldest first (README "Drop journal": at most 4,096 ranges). Works before

@@ -1,7 +1,7 @@
 /* RobustMQ C API: store-and-forward MQTT publishing for C programs.
  * (One header for the core API, a little over the project's 450 lines: its parts are one
- * client's life in order; the servers/proxy and credentials setters live in robustmq_servers.h and
- * robustmq_credentials.h.)
+ * client's life in order; the servers/proxy, credentials and log setters live in
+ * robustmq_servers.h, robustmq_credentials.h and robustmq_log.h.)
  *
  *   robustmq_options* o = robustmq_options_new();
  *   robustmq_options_set_client_id(o, "sensor-7");
@@ -449,9 +449,10 @@ ROBUSTMQ_EXPORT int robustmq_last_errno(const robustmq_client* client);
 }
 #endif
 
-/* Several brokers, WebSockets and proxies; credentials that outlive an outage. */
+/* Several brokers, WebSockets and proxies; credentials that outlive an outage; the log. */
 #include "robustmq_servers.h"
 #include "robustmq_credentials.h"
 #include "robustmq_metrics.h"
+#include "robustmq_log.h"
 
 #endif /* ROBUSTMQ_ROBUSTMQ_H */

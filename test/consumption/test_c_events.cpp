@@ -1,7 +1,8 @@
 // The C API's events and drop journal (include/robustmq/robustmq.h): the delivered, dropped and
 // connection callbacks through a real broker, clearing them with NULL, and
 // robustmq_read_drop_journal() with its count and versioned struct; the credentials callback
-// and password file (robustmq_credentials.h) against a broker with a password file.
+// and password file (robustmq_credentials.h) against a broker with a password file; the log
+// callback (robustmq_log.h).
 #include <doctest/doctest.h>
 
 #include <chrono>
@@ -336,4 +337,49 @@ TEST_CASE("robustmq_options_set_metrics_file(): the interval's range; the worker
   std::ifstream in(file);
   const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
   CHECK(text.find("robustmq_worker_up{client_id=\"c-metrics\"} 0\n") != std::string::npos);
+}
+
+namespace {
+
+// What the log callback saw; its ctx.
+struct LogSeen {
+  std::mutex mu;
+  std::vector<std::pair<int, std::string>> lines;
+};
+
+extern "C" void on_log(void* ctx, int level, const char* line) {
+  auto* s = static_cast<LogSeen*>(ctx);
+  std::lock_guard lock(s->mu);
+  s->lines.emplace_back(level, line);
+}
+
+}  // namespace
+
+TEST_CASE("robustmq_set_log_callback(): the worker's lines with their ROBUSTMQ_LOG_* levels, "
+          "up to robustmq_stop(); NULL clears it") {
+  testkit::Mosquitto broker;
+  testkit::TempDir dir;
+  auto c = client_for(dir / "cache", "c-log");
+  LogSeen seen;
+  CHECK(robustmq_set_log_callback(nullptr, on_log, &seen) == ROBUSTMQ_ERR_INVALID_ARGUMENT);
+  REQUIRE(robustmq_set_log_callback(c.get(), on_log, &seen) == ROBUSTMQ_OK);
+  REQUIRE(robustmq_connect_async(c.get(), broker.host().c_str(), broker.port()) == ROBUSTMQ_OK);
+  const auto has = [&](int level, const std::string& part) {
+    std::lock_guard lock(seen.mu);
+    for (const auto& [l, text] : seen.lines)
+      if (l == level && text.find(part) != std::string::npos) return true;
+    return false;
+  };
+  const auto wait_for = [&](int level, const std::string& part) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (!has(level, part) && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return has(level, part);
+  };
+  CHECK(wait_for(ROBUSTMQ_LOG_INFO, "connected to tcp://"));
+  broker.stop();
+  CHECK(wait_for(ROBUSTMQ_LOG_WARNING, "connection lost"));
+  REQUIRE(robustmq_stop(c.get()) == ROBUSTMQ_OK);
+  CHECK(has(ROBUSTMQ_LOG_INFO, "stopped: ring empty"));  // handed over by robustmq_stop()
+  REQUIRE(robustmq_set_log_callback(c.get(), nullptr, nullptr) == ROBUSTMQ_OK);
 }
