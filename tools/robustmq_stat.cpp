@@ -4,18 +4,24 @@
 // rates. Only the segment's owner can open it (mode 0600).
 //
 // Exit codes: 0 printed; 1 usage; 2 no client runs with this cache directory and id (no
-// segment); 3 the segment belongs to another user; 4 the segment is not one this version reads.
+// segment); 3 the segment, or the path to the directory, belongs to another user; 4 the segment
+// cannot be read (another version's, or being created).
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -55,8 +61,8 @@ void usage(std::FILE* to) {
       "  -n, --count N        with --watch: stop after N samples\n"
       "  -h, --help           this text;  --version  the version\n"
       "Exit codes: 0 printed; 1 usage; 2 no client runs with this cache directory and id;\n"
-      "3 its segment belongs to another user (run as the application's user); 4 its segment is\n"
-      "of a RobustMQ version this tool does not read.\n");
+      "3 its segment or directory belongs to another user (run as the application's user);\n"
+      "4 its segment cannot be read (another RobustMQ version, or being created: try again).\n");
 }
 
 struct Args {
@@ -71,12 +77,40 @@ struct Args {
 std::atomic<bool> g_interrupted{false};
 extern "C" void on_signal(int /*sig*/) { g_interrupted.store(true); }
 
-bool alive(long pid) { return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM); }
+// The pid of the process holding an flock on `file`, from /proc/locks (lines like
+// "1: FLOCK  ADVISORY  WRITE 1234 08:01:123456 0 EOF", device numbers in hex); 0 if none holds
+// one. A lock is held exactly while its holder lives, whatever pid a file names or the kernel
+// has since given to another process; and looking takes no lock, which could make a client
+// starting now fail with EBUSY.
+long lock_holder(const std::filesystem::path& file) {
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) return 0;
+  std::ifstream in("/proc/locks");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string number, type, advisory, mode, dev_ino;
+    long pid = 0;
+    if (!(fields >> number >> type >> advisory >> mode >> pid >> dev_ino) || type != "FLOCK")
+      continue;  // a POSIX lock, or "->": a process waiting for a lock
+    char* end = nullptr;
+    const char* at = dev_ino.c_str();
+    const unsigned long major_dev = std::strtoul(at, &end, 16);
+    if (end == at || *end != ':') continue;
+    at = end + 1;
+    const unsigned long minor_dev = std::strtoul(at, &end, 16);
+    if (end == at || *end != ':') continue;
+    at = end + 1;
+    const unsigned long long inode = std::strtoull(at, &end, 10);
+    if (end == at || *end != '\0') continue;
+    if (inode == st.st_ino && ::makedev(major_dev, minor_dev) == st.st_dev) return pid;
+  }
+  return 0;
+}
 
-// The pid robustmq.lock names: the application's (0: none).
-long application_pid(const std::string& dir) {
-  const int fd = ::open((std::filesystem::path(dir) / "robustmq.lock").c_str(),
-                        O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+// The pid robustmq.lock names: the last application's, whether or not it still runs.
+long application_pid(const std::filesystem::path& lock) {
+  const int fd = ::open(lock.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return 0;
   const long pid = robustmq::pid_in(fd);
   ::close(fd);
@@ -87,7 +121,21 @@ struct Sample {
   Stats stats;
   std::chrono::steady_clock::time_point at;
   long app_pid = 0;
+  bool app_up = false;     // holds the cache directory's lock (robustmq.lock)
+  bool worker_up = false;  // holds the worker's lock (robustmq.worker.lock)
 };
+
+// The figures now. A segment no worker serves (it died with its application, or was killed
+// after a hand-off) keeps the state its worker last wrote: it is reported as stopped.
+Sample take_sample(const shm::Segment& segment, const std::filesystem::path& dir) {
+  Sample s{stats_of(segment), std::chrono::steady_clock::now()};
+  s.worker_up = lock_holder(dir / "robustmq.worker.lock") != 0;
+  if (!s.worker_up) s.stats.state = ConnectionState::stopped;
+  const long holder = lock_holder(dir / "robustmq.lock");
+  s.app_up = holder != 0;
+  s.app_pid = s.app_up ? holder : application_pid(dir / "robustmq.lock");
+  return s;
+}
 
 double per_second(std::uint64_t now, std::uint64_t before, double seconds) {
   return now >= before && seconds > 0 ? static_cast<double>(now - before) / seconds : 0.0;
@@ -96,8 +144,8 @@ double per_second(std::uint64_t now, std::uint64_t before, double seconds) {
 std::string render(const Args& a, const std::string& segment, const Sample& s,
                    const std::optional<Sample>& prev) {
   const Stats& st = s.stats;
-  const bool worker_up = alive(st.worker_pid);
-  const bool app_up = alive(s.app_pid);
+  const bool worker_up = s.worker_up;
+  const bool app_up = s.app_up;
   if (a.format == Args::Format::prometheus) {
     return prometheus_text(st, a.id, worker_up);
   }
@@ -226,6 +274,11 @@ int main(int argc, char** argv) {
   if (const int rc = parse(argc, argv, a); rc >= 0) return rc;
   std::error_code ec;
   const auto dir = std::filesystem::canonical(a.dir, ec);
+  if (ec == std::errc::permission_denied) {
+    fmt::print(stderr, "robustmq-stat: cache directory {}: {}: run robustmq-stat as the user "
+                       "the application runs as\n", a.dir, ec.message());
+    return 3;
+  }
   if (ec) {
     fmt::print(stderr, "robustmq-stat: cache directory {}: {}\n", a.dir, ec.message());
     return 2;
@@ -245,7 +298,7 @@ int main(int argc, char** argv) {
     std::string text;
     try {
       const SegmentView view = SegmentView::open(name);
-      Sample s{stats_of(view.segment()), std::chrono::steady_clock::now(), application_pid(a.dir)};
+      const Sample s = take_sample(view.segment(), dir);
       text = render(a, view.file(), s, prev);
       prev = s;
     } catch (const std::system_error& e) {

@@ -8,6 +8,8 @@
 #include <system_error>
 #include <utility>
 
+#include <fmt/format.h>
+
 #include "proto/segment_stats.hpp"
 #include "worker/log.hpp"
 
@@ -31,11 +33,15 @@ void MetricsFile::write(const shm::Segment& segment, bool running) {
   if (path_.empty()) return;
   const std::string text = prometheus_text(stats_of(segment), client_id_, running);
   // A reader sees the old file or the new one whole: written beside it, then renamed over it.
-  // No fsync: figures a power cut takes are rewritten by the next worker, and a file written
-  // every few seconds must not wear a flash disk's blocks.
-  const std::string tmp = path_ + ".tmp";
+  // The temporary file is this process's alone (<file>.tmp.<pid>, created exclusively): another
+  // worker writing the same file cannot truncate it under us, nor anything else in the way stop
+  // us. One left by a dead process of the same pid is removed first. No fsync: figures a power
+  // cut takes are rewritten by the next worker, and a file written every few seconds must not
+  // wear a flash disk's blocks.
+  const std::string tmp = fmt::format("{}.tmp.{}", path_, ::getpid());
   int err = 0;
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+  ::unlink(tmp.c_str());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
   if (fd < 0) {
     err = errno;
   } else {

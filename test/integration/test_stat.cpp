@@ -257,5 +257,5 @@ TEST_CASE("Options::metrics_file is written though a file of its temporary name 
   const std::string label = "{client_id=\"stat-tmp\"}";
   CHECK(sample(tmp.path(), ran.out, "robustmq_worker_up" + label) == 0);
   CHECK(sample(tmp.path(), ran.out,
-               "robustmq_state{client_id=\"stat-tmp\",state=\"connecting\"}") == 0);
+               "robustmq_state{client_id=\"stat-tmp\",state=\"stopped\"}") == 1);
 }
