@@ -1,7 +1,7 @@
 /* RobustMQ C API: store-and-forward MQTT publishing for C programs.
  * (One header for the core API, a little over the project's 450 lines: its parts are one
- * client's life in order; the servers/proxy, credentials and log setters live in
- * robustmq_servers.h, robustmq_credentials.h and robustmq_log.h.)
+ * client's life in order; the servers/proxy, credentials, metrics and log setters live in
+ * robustmq_servers.h, robustmq_credentials.h, robustmq_metrics.h and robustmq_log.h.)
  *
  *   robustmq_options* o = robustmq_options_new();
  *   robustmq_options_set_client_id(o, "sensor-7");
