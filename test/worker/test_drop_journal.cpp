@@ -270,6 +270,56 @@ TEST_CASE("after a reboot the numbers between the cache's last and the new segme
   }
 }
 
+// Counts the messages the loop reads from the cache.
+class CountingCache final : public cache::Cache {
+ public:
+  CountingCache(std::unique_ptr<cache::Cache> inner, std::size_t& read)
+      : inner_(std::move(inner)), read_(read) {}
+  std::uint64_t append(std::span<const record::MessageView> batch) override {
+    return inner_->append(batch);
+  }
+  void read(std::uint64_t after, std::size_t max, std::vector<cache::CachedMessage>& out) override {
+    const std::size_t before = out.size();
+    inner_->read(after, max, out);
+    read_ += out.size() - before;
+  }
+  void remove_through(std::uint64_t id) override { inner_->remove_through(id); }
+  void commit_removals() override { inner_->commit_removals(); }
+  cache::Counts counts() const override { return inner_->counts(); }
+  cache::Backend backend() const noexcept override { return inner_->backend(); }
+
+ private:
+  std::unique_ptr<cache::Cache> inner_;
+  std::size_t& read_;
+};
+
+TEST_CASE(
+    "after a reboot the cache's highest number comes from its newest message, not from "
+    "reading the whole cache") {
+  for (auto type : {CacheBackend::file, CacheBackend::sqlite}) {
+    CAPTURE(static_cast<int>(type));
+    LoopHarness first([&](WorkerConfig& c) { c.cache_type = type; });
+    first.transport.accept_connects = false;
+    first.pump();
+    for (int i = 0; i < 4; ++i) {
+      first.publish_numbered(500, 1, i * 500);  // 1..2000, spooled: the link is down
+      first.pump();
+    }
+    REQUIRE(first.status().cache_backlog.load() == 2000);
+    first.loop.reset();
+    std::size_t read = 0;
+    auto count = [&](std::unique_ptr<cache::Cache> c) -> std::unique_ptr<cache::Cache> {
+      return std::make_unique<CountingCache>(std::move(c), read);
+    };
+    auto same_dir = [&](WorkerConfig& c) {
+      c.cache_dir = first.config.cache_dir;
+      c.cache_type = type;
+    };
+    LoopHarness second(same_dir, 1u << 20, count, 5000);
+    CHECK(ranges_of(second) == std::vector<Range>{{2001, 4999, Reason::unknown, 0}});
+    CHECK(read <= 2);  // the oldest (where delivered_through stands) and the newest
+  }
+}
 TEST_CASE("after a stop, dead letters sent back into the cache (their old numbers) make no "
           "unknown range at the next start") {
   LoopHarness first([](WorkerConfig& c) { c.max_inflight = 4; });
