@@ -99,8 +99,9 @@ class Spooler {
   // The sequence number of the oldest cached message not yet retired, in `seq` (nullopt: none).
   // False when the cache cannot be read now.
   bool oldest_cached_seq(std::optional<std::uint64_t>& seq);
-  // The highest sequence number in the cache, in `seq` (0: none). Reads the whole cache: for a
-  // start without a known bound only. False when the cache cannot be read.
+  // The highest sequence number in the cache, in `seq` (0: none), for a start without a known
+  // bound: the newest message's, or, when that one is skipped, read from the whole cache. False
+  // when the cache cannot be read.
   bool highest_cached_seq(std::uint64_t& seq,
                           const std::function<bool(std::uint64_t)>& skip = {});
 

@@ -121,6 +121,29 @@ TEST_CASE_TEMPLATE("reopening keeps everything and ids keep increasing", B, BACK
   CHECK(all[0].seq == 101);
 }
 
+TEST_CASE_TEMPLATE("newest_seq is the last appended message's number, kept across a reopen", B,
+                   BACKENDS) {
+  TempDir dir;
+  {
+    auto c = open(B::kBackend, dir.path(), Config{});
+    CHECK_FALSE(c->newest_seq());  // empty
+    append_n(*c, 7, 3);            // numbers 7..9
+    CHECK(c->newest_seq() == std::optional<std::uint64_t>(9));
+    c->remove_through(2);
+    CHECK(c->newest_seq() == std::optional<std::uint64_t>(9));
+  }
+  {
+    auto c = open(B::kBackend, dir.path(), Config{});
+    CHECK(c->newest_seq() == std::optional<std::uint64_t>(9));
+    c->remove_through(3);  // everything acknowledged
+    CHECK_FALSE(c->newest_seq());
+    append_n(*c, 40, 1);
+    CHECK(c->newest_seq() == std::optional<std::uint64_t>(40));
+  }
+  auto c = open(B::kBackend, dir.path(), Config{});
+  CHECK(c->newest_seq() == std::optional<std::uint64_t>(40));
+}
+
 TEST_CASE_TEMPLATE("counts follow appends and removals, and survive reopen", B, BACKENDS) {
   TempDir dir;
   std::uint64_t bytes = 0;

@@ -34,6 +34,10 @@ class FailingCache final : public cache::Cache {
   }
   cache::Counts counts() const override { return inner_->counts(); }
   cache::Backend backend() const noexcept override { return inner_->backend(); }
+  std::optional<std::uint64_t> newest_seq() override {
+    if (failing_ && reads_fail_) throw cache::CacheError("read: Input/output error");
+    return inner_->newest_seq();
+  }
 
  private:
   std::unique_ptr<cache::Cache> inner_;

@@ -287,6 +287,10 @@ class CountingCache final : public cache::Cache {
   void commit_removals() override { inner_->commit_removals(); }
   cache::Counts counts() const override { return inner_->counts(); }
   cache::Backend backend() const noexcept override { return inner_->backend(); }
+  std::optional<std::uint64_t> newest_seq() override {
+    ++read_;
+    return inner_->newest_seq();
+  }
 
  private:
   std::unique_ptr<cache::Cache> inner_;

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -88,6 +89,11 @@ class Cache {
 
   virtual Counts counts() const = 0;
   virtual Backend backend() const noexcept = 0;
+
+  // The sequence number of the newest message held (the last appended and not yet removed),
+  // found without reading the cache through; nullopt when the cache is empty or the backend
+  // cannot tell cheaply (a caller then reads through with read()).
+  virtual std::optional<std::uint64_t> newest_seq() = 0;
 };
 
 // Opens (creating if needed) the cache of the given backend inside `dir`, which exists.

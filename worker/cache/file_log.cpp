@@ -95,6 +95,7 @@ std::uint64_t FileLog::append(std::span<const record::MessageView> batch) {
       ++n;
     }
     write_batch(encode_buf_, n, end_bytes);
+    last_seq_ = batch.back().seq;
     assert(id == next_id_);  // 1: the batch took the ids that follow, one each
     if (segments_.size() > 1 && segments_[1].first_id <= removed_id_ + 1) persist_cursor();
   } catch (const CacheError& e) {
@@ -213,6 +214,13 @@ void FileLog::remove_through(std::uint64_t id) {
     }
   }
   check_invariants();
+}
+
+// Only the record appended last or found last at open is known; when the active segment holds
+// none (a crash right after a new segment was started), nothing is.
+std::optional<std::uint64_t> FileLog::newest_seq() {
+  if (removed_id_ + 1 >= next_id_) return std::nullopt;
+  return last_seq_;
 }
 
 Counts FileLog::counts() const {

@@ -78,6 +78,7 @@ class FileLog final : public Cache {
   void commit_removals() override;
   Counts counts() const override;
   Backend backend() const noexcept override { return Backend::file; }
+  std::optional<std::uint64_t> newest_seq() override;
 
  private:
   struct Reader {
@@ -119,6 +120,8 @@ class FileLog final : public Cache {
   std::uint64_t committed_end_ = 0;  // invariant 3
   std::uint64_t next_id_ = 1;
   std::uint64_t end_bytes_ = 0;      // running total through the last committed record
+  // The sequence number of record next_id_ - 1, when it was appended or found by this open.
+  std::optional<std::uint64_t> last_seq_;
 
   std::uint64_t removed_id_ = 0;     // invariant 5
   std::uint64_t removed_bytes_ = 0;  // end_bytes of record removed_id_

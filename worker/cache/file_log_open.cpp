@@ -143,6 +143,7 @@ void FileLog::recover_last_segment() {
   std::uint64_t prev_end = seg.base_bytes;
   std::uint64_t good_end = kSegmentDataStart;
   std::optional<std::uint64_t> damage;  // where a damaged region starts
+  std::optional<std::uint64_t> last_seq;
   for (;;) {
     Step s = scanner.next(seg.end, last_id);
     if (s.kind == Step::end) break;
@@ -157,6 +158,7 @@ void FileLog::recover_last_segment() {
       damage.reset();
     }
     last_id = h.id;
+    last_seq = h.seq;
     prev_end = h.end_bytes;
     good_end = s.next;
   }
@@ -170,6 +172,7 @@ void FileLog::recover_last_segment() {
   }
   seg.end = committed_end_ = good_end;
   next_id_ = std::max(next_id_, last_id + 1);
+  if (next_id_ == last_id + 1) last_seq_ = last_seq;
   end_bytes_ = std::max(removed_bytes_, prev_end);
   if (!config_.read_only) active_fd_ = std::move(fd);
 }

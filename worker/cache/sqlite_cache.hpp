@@ -100,6 +100,7 @@ class SqliteCache final : public Cache {
   void commit_removals() override;
   Counts counts() const override;
   Backend backend() const noexcept override { return Backend::sqlite; }
+  std::optional<std::uint64_t> newest_seq() override;
 
   // sqlite_salvage.cpp: copies the readable rows of a database moved aside (invariant 6).
   // Throws CacheError when the copy cannot be finished; a later call resumes it.
