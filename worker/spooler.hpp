@@ -143,6 +143,7 @@ class Spooler {
   std::uint64_t acked_id_ = 0;     // every cache id <= this was retired and removed
   std::uint64_t appended_id_ = 0;  // last id this worker appended
   std::vector<cache::CachedMessage> buf_;
+  std::size_t read_batch_ = 16;  // messages per read into buf_, sized by next_unsent()
   std::size_t buf_pos_ = 0;
   bool more_ = true;  // the cache may hold messages after sent_id_ (only we append)
   Clock::time_point oldest_read_at_{};

@@ -9,7 +9,7 @@
 namespace robustmq::cache::file_log {
 namespace {
 // Reads are at least this large: draining reads whole runs of records with few system calls.
-constexpr std::size_t kReadChunk = 1u << 20;
+constexpr std::size_t kReadChunk = 256u << 10;
 }  // namespace
 
 std::size_t FileSource::read(std::uint64_t offset, std::size_t n, unsigned char* out) {
