@@ -58,6 +58,30 @@ TEST_CASE("a Server Reference is followed, then the list resumes after the refer
   CHECK_FALSE(r.referred("bad:port:x"));  // unreadable: ignored
 }
 
+TEST_CASE("a Server Reference never changes whether the connection is TLS") {
+  SUBCASE("a TLS broker cannot send the client to plain TCP") {
+    ServerRotation r(list({"ssl://a:8883"}));
+    CHECK(next(r) == "ssl://a:8883");
+    r.connected();
+    r.connection_lost();
+    CHECK_FALSE(r.referred("tcp://elsewhere:1883"));
+    CHECK_FALSE(r.referred("ws://elsewhere:80"));
+    CHECK(next(r) == "ssl://a:8883");
+    CHECK(r.referred("wss://elsewhere:443"));  // TLS still
+    CHECK(next(r) == "wss://elsewhere:443");
+  }
+  SUBCASE("a plain broker cannot send the client to TLS, which it was not set up for") {
+    ServerRotation r(list({"tcp://a"}));
+    CHECK(next(r) == "tcp://a:1883");
+    r.connected();
+    r.connection_lost();
+    CHECK_FALSE(r.referred("ssl://elsewhere:8883"));
+    CHECK(next(r) == "tcp://a:1883");
+    CHECK(r.referred("elsewhere:1999"));  // host and port: the scheme stays
+    CHECK(next(r) == "tcp://elsewhere:1999");
+  }
+}
+
 TEST_CASE("at most kMaxReferences references are followed in a row") {
   ServerRotation r(list({"tcp://a"}));
   CHECK(next(r) == "tcp://a:1883");
