@@ -323,9 +323,8 @@ int Mqtt::connect(bool start_clean) {
     if (rotation_.referred(reference))
       log(Level::info, "following the broker's server reference '{}'", reference);
     else
-      log(Level::warning, "not following the broker's server reference '{}' ({} followed in a "
-          "row, at most {}; or unreadable)", reference, rotation_.references_followed(),
-          kMaxReferences);
+      log(Level::warning, "not following the broker's server reference '{}': {}", reference,
+          rotation_.ignored_because());
   }
   const ServerUri& server = rotation_.next_attempt();
   {

@@ -14,7 +14,19 @@ ServerRotation::ServerRotation(std::vector<ServerUri> list) : list_(std::move(li
 bool ServerRotation::referred(std::string_view reference) {
   reference_seen_ = true;
   auto uri = parse_server_reference(reference, current());
-  if (!uri || follows_ >= kMaxReferences) return false;
+  if (!uri) {
+    ignored_because_ = "unreadable";
+    return false;
+  }
+  if (follows_ >= kMaxReferences) {
+    ignored_because_ = fmt::format("{} followed in a row, at most {}", follows_, kMaxReferences);
+    return false;
+  }
+  if (uri->tls() != current().tls()) {
+    ignored_because_ = current().tls() ? "it leaves TLS" : "it asks for TLS, which the "
+                                                           "configured servers do not use";
+    return false;
+  }
   pending_ = std::move(*uri);
   outcome_ = Outcome::referred;
   return true;

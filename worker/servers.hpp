@@ -21,6 +21,9 @@
 //     referenced server fails, or its connection is lost, the list resumes after the server
 //     that referred. (Paho 1.3.12 hands a refused CONNACK's properties to nobody, so a CONNACK
 //     0x9C / 0x9D is a failed attempt: the next server of the list.)
+//   - A reference is ignored when it would switch between TLS (ssl://, wss://) and a plain
+//     connection: from TLS that is a downgrade any broker on the path could ask for; to TLS, the
+//     worker has no certificates for it and may not have loaded TLS at all (paho_library.hpp).
 #pragma once
 
 #include <cstddef>
@@ -52,6 +55,8 @@ class ServerRotation {
   }
   void connection_lost() noexcept { outcome_ = Outcome::lost; }
   bool referred(std::string_view reference);
+  // Why referred() last returned false.
+  const std::string& ignored_because() const noexcept { return ignored_because_; }
 
   std::size_t size() const noexcept { return list_.size(); }
   int references_followed() const noexcept { return follows_; }
@@ -67,6 +72,7 @@ class ServerRotation {
   int follows_ = 0;        // references followed in a row
   bool reference_seen_ = false;  // since the last attempt, followed or not
   bool lost_retried_ = false;
+  std::string ignored_because_;
 };
 
 // The brokers of a configuration: its servers, or (an older client) host, port and tls.
