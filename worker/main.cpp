@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstdint>
@@ -26,6 +27,8 @@
 #include "worker/log.hpp"
 #include "worker/loop.hpp"
 #include "worker/mqtt.hpp"
+#include "worker/paho_library.hpp"
+#include "worker/servers.hpp"
 #include "worker/start.hpp"
 #include "worker/tls_version.hpp"
 #include "proto/segment.hpp"
@@ -161,8 +164,18 @@ int main(int argc, char** argv) {
   // server that no_proxy exempts. No other thread exists yet.
   ::unsetenv("http_proxy");   // NOLINT(concurrency-mt-unsafe)
   ::unsetenv("https_proxy");  // NOLINT(concurrency-mt-unsafe)
+  // Paho, with TLS (and OpenSSL) only when a server needs it (worker/paho_library.hpp).
+  std::string tls_error;
+  try {
+    const auto servers = robustmq::worker::servers_of(*config);
+    tls_error = robustmq::worker::load_paho(
+        std::any_of(servers.begin(), servers.end(), [](const auto& s) { return s.tls(); }));
+  } catch (const std::exception& e) {
+    tls_error = e.what();
+  }
   // Before Paho initialises OpenSSL (its first client, below).
-  std::string tls_error = robustmq::worker::apply_tls_min_version(config->tls_min_version);
+  if (tls_error.empty())
+    tls_error = robustmq::worker::apply_tls_min_version(config->tls_min_version);
   if (tls_error.empty()) tls_error = robustmq::worker::check_tls_ciphers(config->tls_ciphers);
   if (!tls_error.empty()) {
     say(lifeline, "error " + tls_error);

@@ -3,7 +3,15 @@
 // the minimum TLS version against openssl s_server. Every confirmed message arrives in order.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <set>
 #include <string>
+#include <string_view>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "helpers.hpp"
 #include "tls_servers.hpp"
@@ -205,4 +213,55 @@ TEST_CASE("tls.min_version is refused, naming the file, where the system's OpenS
   CHECK(err != 0);
   CHECK_MESSAGE(contains(what, "configures OpenSSL at start-up"), what);
   CHECK(contains(what, conf.string()));
+}
+
+namespace {
+
+// The file names of the shared libraries process `pid` has mapped.
+std::set<std::string> libraries_of(pid_t pid) {
+  std::set<std::string> out;
+  std::ifstream maps(fmt::format("/proc/{}/maps", pid));
+  for (std::string line; std::getline(maps, line);) {
+    const auto slash = line.rfind('/');
+    if (slash != std::string::npos && line.find(".so", slash) != std::string::npos)
+      out.insert(line.substr(slash + 1));
+  }
+  return out;
+}
+
+bool has(const std::set<std::string>& libraries, std::string_view prefix) {
+  return std::any_of(libraries.begin(), libraries.end(),
+                     [&](const std::string& l) { return l.starts_with(prefix); });
+}
+
+}  // namespace
+
+TEST_CASE("the worker loads OpenSSL only when a server uses TLS (Paho opened at run time)") {
+  // Set by the build when the worker opens the system's Paho at run time; with Paho from the
+  // subproject, linked, OpenSSL is always there.
+  const bool at_run_time = std::getenv("ROBUSTMQ_TEST_PAHO_AT_RUN_TIME") != nullptr;
+  testkit::TempDir certs;
+  Pki pki(certs.path());
+  TlsBroker b(pki);
+  for (const bool tls : {false, true}) {
+    CAPTURE(tls);
+    testkit::TempDir dir;
+    Options o = tls ? tls_options(dir / "cache", "libs-tls", pki.ca())
+                    : client_options(dir / "cache", "libs-plain");
+    RobustClient client(o);
+    client.connect_async("127.0.0.1", tls ? b.tls_port : b.broker.port());
+    REQUIRE_FALSE(client.publish("it/libs", "one", 1));
+    REQUIRE(wait_acknowledged(client, 1, 20s));
+    const pid_t pid = worker_of(client);
+    REQUIRE(pid > 0);
+    const auto libs = libraries_of(pid);
+    CAPTURE(fmt::format("{}", fmt::join(libs, " ")));
+    CHECK(has(libs, "libssl.so") == (tls || !at_run_time));
+    CHECK(has(libs, "libcrypto.so") == (tls || !at_run_time));
+    if (at_run_time) {
+      CHECK(has(libs, "libpaho-mqtt3as.so") == tls);
+      CHECK(has(libs, "libpaho-mqtt3a.so") == !tls);
+    }
+    client.stop();
+  }
 }
