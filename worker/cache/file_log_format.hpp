@@ -47,7 +47,7 @@
 //                         delta:  masked crc32c(salt ‖ predecessor's crc as 4 LE bytes ‖
 //                                 bytes [4, end))
 //   4   u8   flags        bits 0-1 QoS (3 invalid), bit 2 retain, bit 3 large, bit 4 topic
-//                         inline, bit 5 anchor, bits 6-7 = 01 (kMarker)
+//                         inline, bit 5 anchor, bits 6-7 = 10 (kMarker)
 //   5   varint body       bytes after this field through the record's end
 //       anchor:  varint id - the segment's first_id
 //                varint seq
@@ -118,7 +118,7 @@ inline constexpr std::uint8_t kLargeBit = 0x08;  // payload: a large-message ref
 inline constexpr std::uint8_t kTopicInlineBit = 0x10;
 inline constexpr std::uint8_t kAnchorBit = 0x20;
 inline constexpr std::uint8_t kMarkerMask = 0xC0;
-inline constexpr std::uint8_t kMarker = 0x40;
+inline constexpr std::uint8_t kMarker = 0x80;  // not ASCII: text payloads rarely look like an anchor
 
 inline constexpr std::size_t kAlign = 8;  // version 1 records
 inline constexpr std::size_t kSegmentHeaderBytes = 40;
