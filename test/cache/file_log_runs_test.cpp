@@ -190,3 +190,22 @@ TEST_CASE("an empty version 1 segment left by a crash is replaced by a version 2
   REQUIRE(all.size() == 5);
   CHECK(all[3].seq == 4);
 }
+
+TEST_CASE("a log of version 1 segments opened read-only (robustmq-cache) is read, not changed") {
+  TempDir dir;
+  Batch b;
+  for (std::uint64_t s = 1; s <= 10; ++s) b.add(s, "t/x", payload_for(s, 21), 1);
+  write_v1_segment(dir.path(), 1, 0, b.span());
+  const auto seg = segments(dir.path()).at(0);
+  const std::string before = slurp(seg);
+  Config ro;
+  ro.read_only = true;
+  auto c = open(Backend::file, dir.path(), ro);
+  const auto all = read_all(*c, 0, 3);
+  REQUIRE(all.size() == 10);
+  CHECK(all[9].payload == payload_for(10, 21));
+  CHECK(c->counts().messages == 10);
+  c.reset();
+  CHECK(segments(dir.path()).size() == 1);
+  CHECK(slurp(seg) == before);
+}
