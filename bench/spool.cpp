@@ -110,8 +110,8 @@ int main(int argc, char** argv) {
       bytes.name = fmt::format("disk bytes/payload byte {} {}", tn, dn);
       bytes.unit = "B/B";
       bytes.baseline_name = rate.baseline_name;
-      bytes.target = type == CacheType::file ? "<= 1.2" : "<= 3";
-      bytes.max_value = type == CacheType::file ? 1.2 : 3.0;
+      bytes.target = type == CacheType::file ? "<= 1.1" : "<= 3";
+      bytes.max_value = type == CacheType::file ? 1.1 : 3.0;
       bytes.note = "write_bytes of /proc/<pid>/io while spooling";
       for (int r = 0; r < nruns; ++r) {
         const auto dir = tmp.path() / fmt::format("{}-{}-{}", tn, dn, r);

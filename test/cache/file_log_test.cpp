@@ -2,18 +2,15 @@
 #include <sys/resource.h>
 #include <csignal>
 
-#include "cache_fixture.hpp"
-#include "worker/cache/file_log_codec.hpp"
+#include "file_log_fixture.hpp"
 
 using namespace robustmq::cache;
 using namespace robustmq::cache::test;
-namespace fl = robustmq::cache::file_log;
 
 namespace {
 
-constexpr std::size_t kPayload = 21;  // record = 48 + topic + payload, padded
+constexpr std::size_t kPayload = 21;
 const std::string kTopic = "t/x";
-constexpr std::size_t kRecord = fl::record_bytes(3, kPayload);
 
 std::uint64_t append_fixed(Cache& c, std::uint64_t first, std::uint64_t n) {
   std::uint64_t last = 0;
@@ -38,15 +35,17 @@ TEST_CASE("a torn tail at end of log is a clean end") {
   { append_fixed(*open(Backend::file, src.path(), Config{}), 1, 8); }
   const auto seg = segments(src.path()).at(0);
   const std::string whole = slurp(seg);
-  REQUIRE(whole.size() == fl::kSegmentDataStart + 8 * kRecord);
+  const auto starts = record_starts(whole);
+  REQUIRE(starts.size() == 9);
 
   // Every cut inside the last three records (and at their boundaries).
-  for (std::size_t cut = fl::kSegmentDataStart + 5 * kRecord; cut <= whole.size(); ++cut) {
+  for (std::size_t cut = starts[5]; cut <= whole.size(); ++cut) {
     CAPTURE(cut);
     TempDir dir;
     fs::create_directory(dir.path() / "log");
     spit(dir.path() / "log" / seg.filename(), whole.substr(0, cut));
-    const std::size_t complete = (cut - fl::kSegmentDataStart) / kRecord;
+    const auto complete = static_cast<std::size_t>(
+        std::upper_bound(starts.begin() + 1, starts.end(), cut) - (starts.begin() + 1));
     auto c = open(Backend::file, dir.path(), Config{});
     auto all = read_all(*c);
     REQUIRE(all.size() == complete);
@@ -68,7 +67,8 @@ TEST_CASE("a damaged record in the middle is skipped and counted, the rest are r
   { append_fixed(*open(Backend::file, dir.path(), Config{}), 1, 10); }
   const auto seg = segments(dir.path()).at(0);
   std::string bytes = slurp(seg);
-  bytes[fl::kSegmentDataStart + 4 * kRecord + 50] ^= 0x20;  // a payload byte of id 5
+  const auto starts = record_starts(bytes);
+  bytes[starts[5] - 3] ^= 0x20;  // a payload byte of id 5
   spit(seg, bytes);
 
   auto c = open(Backend::file, dir.path(), Config{});
@@ -88,7 +88,7 @@ TEST_CASE("a damaged length field is skipped like any other damage") {
   { append_fixed(*open(Backend::file, dir.path(), Config{}), 1, 10); }
   const auto seg = segments(dir.path()).at(0);
   std::string bytes = slurp(seg);
-  bytes[fl::kSegmentDataStart + 2 * kRecord + 5] = '\x7f';  // total_bytes of id 3
+  bytes[record_starts(bytes)[2] + 5] = '\x7f';  // the body length of id 3
   spit(seg, bytes);
   auto c = open(Backend::file, dir.path(), Config{});
   auto all = read_all(*c);
@@ -102,25 +102,44 @@ TEST_CASE("records of another log never validate, even with larger ids") {
   { append_fixed(*open(Backend::file, old_log.path(), Config{}), 1, 100); }
   { append_fixed(*open(Backend::file, dir.path(), Config{}), 1, 10); }
   // Blocks of the old log appear after the new log's tail (a reused disk block, a reset).
-  const std::string stale = slurp(segments(old_log.path()).at(0)).substr(fl::kSegmentDataStart + 50 * kRecord);
+  const std::string old_bytes = slurp(segments(old_log.path()).at(0));
+  const std::string stale = old_bytes.substr(record_starts(old_bytes)[50]);
   const auto seg = segments(dir.path()).at(0);
+  const std::size_t clean = fs::file_size(seg);
   spit(seg, slurp(seg) + stale);
 
   auto c = open(Backend::file, dir.path(), Config{});
   auto all = read_all(*c);
   CHECK(all.size() == 10);
   CHECK(c->counts().damaged_skipped == 0);  // a torn tail, cut
-  CHECK(fs::file_size(seg) == fl::kSegmentDataStart + 10 * kRecord);
+  CHECK(fs::file_size(seg) == clean);
 }
 
 TEST_CASE("a record decodes only with the salt of its segment") {
   Batch b;
   b.add(1, "a/b", "payload");
   std::vector<unsigned char> buf;
-  fl::encode_record(0x1234, 7, 10, b.span()[0], buf);
-  CHECK(fl::decode_record(0x1234, buf).status == fl::Decode::ok);
-  CHECK(fl::decode_record(0x1235, buf).status == fl::Decode::bad);
-  CHECK(fl::decode_record(0x1234, fl::Bytes(buf).first(buf.size() - 1)).status ==
+  const fl::SegmentBase seg{fl::kVersion, 0x1234, 5, 0};
+  fl::Chain chain;
+  fl::encode_record(seg, chain, true, 7, 10, b.span()[0], buf);
+  const fl::Chain none;
+  const fl::Decoded d = fl::decode_record(seg, none, buf);
+  REQUIRE(d.status == fl::Decode::ok);
+  CHECK(d.header.id == 7);
+  CHECK(d.header.end_bytes == 10);
+  CHECK(d.topic == "a/b");
+  CHECK(d.payload == "payload");
+  fl::SegmentBase other = seg;
+  other.salt = 0x1235;
+  CHECK(fl::decode_record(other, none, buf).status == fl::Decode::bad);
+  CHECK(fl::decode_record(seg, none, fl::Bytes(buf).first(buf.size() - 1)).status ==
+        fl::Decode::truncated);
+
+  std::vector<unsigned char> v1;
+  fl::encode_record_v1(0x1234, 7, 10, b.span()[0], v1);
+  CHECK(fl::decode_record_v1(0x1234, v1).status == fl::Decode::ok);
+  CHECK(fl::decode_record_v1(0x1235, v1).status == fl::Decode::bad);
+  CHECK(fl::decode_record_v1(0x1234, fl::Bytes(v1).first(v1.size() - 1)).status ==
         fl::Decode::truncated);
 }
 
@@ -187,7 +206,7 @@ TEST_CASE("damage in an older segment is found while reading, counted and skippe
   const auto seg = segments(dir.path()).at(0);
   {
     std::fstream f(seg, std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(fl::kSegmentDataStart + 10 * fl::record_bytes(3, big.size()) + 1000);
+    f.seekp(static_cast<std::streamoff>(record_starts(slurp(seg))[10] + 1000));
     f.put('X');
   }
   auto c = open(Backend::file, dir.path(), Config{});

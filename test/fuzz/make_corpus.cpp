@@ -107,45 +107,59 @@ void config_seeds(const fs::path& dir) {
   write(dir, "bad_port", blob.data(), blob.size());
 }
 
-// fuzz_file_log input: the salt, then a segment's bytes.
-void file_log_seeds(const fs::path& dir) {
+// fuzz_file_log input: the salt, a version byte (1 or 2), then a segment's bytes. Version 1
+// seeds are written with the version 1 encoder the reader still has to understand.
+void file_log_seeds(const fs::path& dir, std::uint16_t version) {
   const std::uint64_t salt = 0x5eed5eed12345678ULL;
+  const fl::SegmentBase seg{version, salt, 1, 0};
+  const std::string prefix = version == fl::kVersion1 ? "v1_" : "v2_";
   std::vector<unsigned char> records;
+  std::vector<std::size_t> starts;
   std::uint64_t end_bytes = 0;
-  for (std::uint64_t id = 1; id <= 4; ++id) {
+  fl::Chain chain;
+  for (std::uint64_t id = 1; id <= 6; ++id) {
     record::MessageView m;
     m.seq = 100 + id;
-    m.enqueue_ns = 1'700'000'000'000'000'000;
+    m.enqueue_ns = 1'700'000'000'000'000'000 + static_cast<std::int64_t>(id * 1000);
     m.qos = static_cast<int>(id % 3);
     m.retain = id == 2;
-    m.topic = "cache/t";
-    m.payload = std::string_view("payload-bytes").substr(0, 3 * id);
+    m.large = id == 5;
+    m.topic = id % 2 == 0 ? "cache/t" : "cache/u";
+    m.payload = std::string_view("payload-bytes").substr(0, 2 * id);
     end_bytes += m.topic.size() + m.payload.size();
-    fl::encode_record(salt, id, end_bytes, m, records);
+    starts.push_back(records.size());
+    if (version == fl::kVersion1) {
+      fl::encode_record_v1(salt, id, end_bytes, m, records);
+    } else {
+      fl::encode_record(seg, chain, id == 1 || id == 4, id, end_bytes, m, records);  // two runs
+    }
   }
   std::vector<unsigned char> out(8);
   std::memcpy(out.data(), &salt, 8);
+  out.push_back(static_cast<unsigned char>(version));
   auto with = [&](std::vector<unsigned char> tail) {
     std::vector<unsigned char> v = out;
     v.insert(v.end(), tail.begin(), tail.end());
     return v;
   };
   auto v = with(records);
-  write(dir, "records", v.data(), v.size());
+  write(dir, prefix + "records", v.data(), v.size());
   auto torn = records;
   torn.resize(torn.size() - 5);
   v = with(torn);
-  write(dir, "torn_tail", v.data(), v.size());
+  write(dir, prefix + "torn_tail", v.data(), v.size());
   auto damaged = records;
-  damaged[60] ^= 0x40;  // inside the first record: damage, then valid records
+  damaged[starts[1] + 6] ^= 0x40;  // inside the second record: damage, then valid records
   v = with(damaged);
-  write(dir, "damaged_middle", v.data(), v.size());
-  auto segment = fl::encode_segment_header(salt, 1, 0);
+  write(dir, prefix + "damaged_middle", v.data(), v.size());
+  auto segment = fl::encode_segment_header(salt, 1, 0, version);
   segment.insert(segment.end(), records.begin(), records.end());
   v = with(segment);
-  write(dir, "segment", v.data(), v.size());
-  v = with(fl::encode_cursor(3, 30));
-  write(dir, "cursor", v.data(), v.size());
+  write(dir, prefix + "segment", v.data(), v.size());
+  if (version == fl::kVersion) {
+    v = with(fl::encode_cursor(3, 30));
+    write(dir, "cursor", v.data(), v.size());
+  }
 }
 
 }  // namespace
@@ -161,6 +175,8 @@ int main(int argc, char** argv) {
   ring_seed(root / "ring", "wrapped", 2, 1'000'000, 9, 40);
   ring_seed(root / "ring", "full", 1, 64, 6, 0);
   config_seeds(root / "worker_config");
-  file_log_seeds(root / "file_log");
+  fs::remove_all(root / "file_log");
+  file_log_seeds(root / "file_log", fl::kVersion1);
+  file_log_seeds(root / "file_log", fl::kVersion);
   return 0;
 }

@@ -50,9 +50,9 @@ void FileLog::check_invariants() const {
   if (!segments_.empty()) {
     // 1: the active segment starts at or before the next id.
     assert(segments_.back().first_id <= next_id_);
-    // 2 and 3: records start after the two headers, 8-aligned, and the active segment is read
-    // up to committed_end_ only.
-    assert(committed_end_ >= kSegmentDataStart && committed_end_ % kAlign == 0);
+    // 2 and 3: records start after the two headers, and the active segment is read up to
+    // committed_end_ only.
+    assert(committed_end_ >= kSegmentDataStart);
     assert(segments_.back().end == committed_end_);
   }
   assert(read_ahead_.size() <= kMaxReadAhead);
@@ -73,25 +73,29 @@ std::uint64_t FileLog::append(std::span<const record::MessageView> batch) {
   if (batch.empty()) return next_id_ - 1;
   try {
     const bool acknowledged = removed_id_ + 1 >= next_id_;
-    if (!active_fd_ || committed_end_ >= kSegmentTargetBytes ||
+    if (!active_fd_ || segments_.back().version != kVersion ||
+        committed_end_ >= kSegmentTargetBytes ||
         (acknowledged && committed_end_ >= kRecycleBytes)) {
       roll_segment();
     }
     encode_buf_.clear();
+    encode_chain_.reset();  // a batch starts a run: a torn batch never breaks an earlier one
     std::uint64_t id = next_id_;
     std::uint64_t end_bytes = end_bytes_;
     std::uint64_t n = 0;
     for (const auto& m : batch) {
-      const std::size_t rec = record_bytes(m.topic.size(), m.payload.size());
+      const std::size_t rec = max_record_bytes(m.topic.size(), m.payload.size());
       if (committed_end_ + encode_buf_.size() + rec > kSegmentTargetBytes &&
           committed_end_ + encode_buf_.size() > kSegmentDataStart) {
         if (n > 0) write_batch(encode_buf_, n, end_bytes);  // the batch spans two segments
         roll_segment();
         encode_buf_.clear();
+        encode_chain_.reset();
         n = 0;
       }
       end_bytes += m.topic.size() + m.payload.size();
-      encode_record(segments_.back().salt, id++, end_bytes, m, encode_buf_);
+      encode_record(segments_.back().base(), encode_chain_, n == 0, id++, end_bytes, m,
+                    encode_buf_);
       ++n;
     }
     write_batch(encode_buf_, n, end_bytes);
@@ -108,7 +112,7 @@ std::uint64_t FileLog::append(std::span<const record::MessageView> batch) {
 void FileLog::write_batch(const std::vector<unsigned char>& bytes, std::uint64_t records,
                           std::uint64_t last_end_bytes) {
   assert(!failed_);  // 6: nothing is written after a failed write or sync
-  assert(committed_end_ >= kSegmentDataStart && bytes.size() % kAlign == 0);  // 2, and 8-aligned
+  assert(committed_end_ >= kSegmentDataStart && segments_.back().version == kVersion);  // 2, 0
   const Segment& seg = segments_.back();
   io::pwrite_all(active_fd_.get(), bytes.data(), bytes.size(), committed_end_, seg.path);
   if (config_.sync) io::sync_data(active_fd_.get(), seg.path);
@@ -120,6 +124,15 @@ void FileLog::write_batch(const std::vector<unsigned char>& bytes, std::uint64_t
 }
 
 void FileLog::roll_segment() {
+  if (!segments_.empty() && segments_.back().first_id == next_id_) {
+    // A segment of an older version without a record (a crash came right after its creation):
+    // replaced by one of this version, of the same name.
+    assert(segments_.back().version != kVersion);
+    const fs::path doomed = segments_.back().path;
+    io::remove_at(dir_fd_.get(), doomed.filename().c_str(), doomed);
+    segments_.pop_back();
+    active_fd_ = io::Fd();
+  }
   // 1: a segment is rolled only after the previous one took a record, so first ids increase.
   assert(segments_.empty() || segments_.back().first_id < next_id_);
   const std::string name = segment_name(next_id_);
@@ -133,7 +146,7 @@ void FileLog::roll_segment() {
     io::sync_data(fd.get(), path);
     io::sync_dir(dir_fd_.get(), dir_);
   }
-  segments_.push_back(Segment{next_id_, salt, end_bytes_, kSegmentDataStart, path});
+  segments_.push_back(Segment{next_id_, salt, end_bytes_, kSegmentDataStart, path, kVersion});
   active_fd_ = std::move(fd);
   committed_end_ = kSegmentDataStart;
 }

@@ -2,6 +2,8 @@
 // file_log_format.hpp). Internal to the cache library.
 //
 // Invariants (tests in test/cache/file_log_test.cpp; assert()s re-check the cheap ones):
+//   0. Segments of an older format version (file_log_format.hpp) are read, never appended to:
+//      the first append after opening a log whose last segment is one starts a new segment.
 //   1. Ids are contiguous: every record's id is the previous record's + 1, across segments, and
 //      a segment's name is its first id. So a gap in ids read is exactly the damage found, and
 //      message counts follow from ids without reading records.
@@ -58,6 +60,9 @@ struct Segment {
   std::uint64_t base_bytes = 0;
   std::uint64_t end = 0;  // end of the data to read: file size, or committed_end_ if active
   std::filesystem::path path;
+  std::uint16_t version = kVersion;  // of its records; only the newest version is appended to
+
+  SegmentBase base() const noexcept { return SegmentBase{version, salt, first_id, base_bytes}; }
 };
 
 // Ids lost to damage, so that counts leave them out.
@@ -137,6 +142,7 @@ class FileLog final : public Cache {
 
   std::optional<Reader> reader_;
   std::vector<unsigned char> encode_buf_;
+  Chain encode_chain_;  // the run being encoded (every append starts one)
   std::optional<std::string> failed_;  // invariant 6
 };
 

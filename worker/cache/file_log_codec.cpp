@@ -32,15 +32,15 @@ void check_message(const record::MessageView& m, std::uint64_t id) {
     throw CacheError(fmt::format("cannot cache message {}: topic of {} bytes", id, m.topic.size()));
   if (m.qos < 0 || m.qos > 2)
     throw CacheError(fmt::format("cannot cache message {}: QoS {}", id, m.qos));
-  if (m.payload.size() > kMaxRecordBytes - kRecordHeaderBytes - m.topic.size())
+  if (m.payload.size() > kMaxRecordBytes - kMaxHeadBytes - m.topic.size())
     throw CacheError(fmt::format("cannot cache message {}: payload of {} bytes exceeds {}", id,
                                  m.payload.size(), kMaxRecordBytes));
 }
 
-void encode_record(std::uint64_t salt, std::uint64_t id, std::uint64_t end_bytes,
-                   const record::MessageView& m, std::vector<unsigned char>& out) {
+void encode_record_v1(std::uint64_t salt, std::uint64_t id, std::uint64_t end_bytes,
+                      const record::MessageView& m, std::vector<unsigned char>& out) {
   check_message(m, id);
-  const std::size_t total = record_bytes(m.topic.size(), m.payload.size());
+  const std::size_t total = record_bytes_v1(m.topic.size(), m.payload.size());
   RecordHeader h{};
   h.total_bytes = static_cast<std::uint32_t>(total);
   h.id = id;
@@ -64,7 +64,7 @@ void encode_record(std::uint64_t salt, std::uint64_t id, std::uint64_t end_bytes
   std::memcpy(p, &crc, 4);
 }
 
-Decoded decode_record(std::uint64_t salt, Bytes bytes) noexcept {
+Decoded decode_record_v1(std::uint64_t salt, Bytes bytes) noexcept {
   Decoded d;
   if (bytes.size() < kRecordHeaderBytes) {
     d.status = Decode::truncated;
@@ -77,28 +77,30 @@ Decoded decode_record(std::uint64_t salt, Bytes bytes) noexcept {
   if (h.type != kTypeMessage || (h.flags & ~(kQosMask | kRetainBit | kLargeBit)) != 0 ||
       (h.flags & kQosMask) == 3 || h.topic_bytes == 0 || h.total_bytes > kMaxRecordBytes ||
       h.payload_bytes > kMaxRecordBytes ||
-      h.total_bytes != record_bytes(h.topic_bytes, h.payload_bytes)) {
+      h.total_bytes != record_bytes_v1(h.topic_bytes, h.payload_bytes)) {
     return d;
   }
   if (bytes.size() < h.total_bytes) {
     d.status = Decode::truncated;
+    d.need = h.total_bytes;
     return d;
   }
   if (record_crc(salt, bytes.data() + 4, h.total_bytes - 4) != h.crc) return d;
   // Padding is covered by the CRC, so it is zero; topic and payload are where the sizes say.
   auto chars = reinterpret_cast<const char*>(bytes.data()) + kRecordHeaderBytes;
   d.status = Decode::ok;
-  d.header = h;
+  d.header = RecordInfo{h.total_bytes, h.id,           h.seq,         h.enqueue_ns,
+                        h.end_bytes,   h.payload_bytes, h.topic_bytes, h.flags};
   d.topic = std::string_view(chars, h.topic_bytes);
   d.payload = std::string_view(chars + h.topic_bytes, h.payload_bytes);
   return d;
 }
 
 std::vector<unsigned char> encode_segment_header(std::uint64_t salt, std::uint64_t first_id,
-                                                 std::uint64_t base_bytes) {
+                                                 std::uint64_t base_bytes, std::uint16_t version) {
   SegmentHeader h{};
   h.magic = kSegmentMagic;
-  h.version = kVersion;
+  h.version = version;
   h.salt = salt;
   h.first_id = first_id;
   h.base_bytes = base_bytes;
@@ -115,7 +117,7 @@ std::optional<SegmentHeader> decode_segment_header(Bytes bytes) noexcept {
        at += kSegmentHeaderBytes) {
     const unsigned char* p = bytes.data() + at;
     auto h = load<SegmentHeader>(p);
-    if (h.magic == kSegmentMagic && h.version == kVersion &&
+    if (h.magic == kSegmentMagic && (h.version == kVersion || h.version == kVersion1) &&
         h.crc == crc32c::mask(crc32c::value(p, offsetof(SegmentHeader, crc))))
       return h;
   }
@@ -125,7 +127,7 @@ std::optional<SegmentHeader> decode_segment_header(Bytes bytes) noexcept {
 std::vector<unsigned char> encode_cursor(std::uint64_t removed_id, std::uint64_t removed_bytes) {
   CursorFile c{};
   c.magic = kCursorMagic;
-  c.version = kVersion;
+  c.version = kCursorVersion;
   c.removed_id = removed_id;
   c.removed_bytes = removed_bytes;
   std::vector<unsigned char> out(kCursorBytes);
@@ -138,7 +140,7 @@ std::vector<unsigned char> encode_cursor(std::uint64_t removed_id, std::uint64_t
 std::optional<CursorFile> decode_cursor(Bytes bytes) noexcept {
   if (bytes.size() != kCursorBytes) return std::nullopt;
   auto c = load<CursorFile>(bytes.data());
-  if (c.magic != kCursorMagic || c.version != kVersion ||
+  if (c.magic != kCursorMagic || c.version != kCursorVersion ||
       c.crc != crc32c::mask(crc32c::value(bytes.data(), offsetof(CursorFile, crc))))
     return std::nullopt;
   return c;

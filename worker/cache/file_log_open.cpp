@@ -85,7 +85,7 @@ void FileLog::load_segments() {
     const std::size_t n = io::pread_some(fd.get(), buf, sizeof buf, 0, path);
     auto h = decode_segment_header(Bytes(buf, n));
     if (h && h->first_id == id) {
-      segments_.push_back(Segment{id, h->salt, h->base_bytes, size, path});
+      segments_.push_back(Segment{id, h->salt, h->base_bytes, size, path, h->version});
       continue;
     }
     if (last && size <= kSegmentDataStart) {
@@ -97,7 +97,7 @@ void FileLog::load_segments() {
     }
     // Without the salt no record of this segment can be validated. Its ids are lost; the last
     // segment's count is unknown, so reserve as many ids as it could hold records.
-    const std::uint64_t end_id = last ? id + size / kRecordHeaderBytes : found[i + 1].first - 1;
+    const std::uint64_t end_id = last ? id + size / kMinRecordBytes : found[i + 1].first - 1;
     Segment seg{id, 0, 0, size, path};
     report_damage(seg, 0, size, id, end_id + 1, 0);
     next_id_ = std::max(next_id_, end_id + 1);
@@ -138,7 +138,7 @@ void FileLog::recover_last_segment() {
   Segment& seg = segments_.back();
   io::Fd fd = open_segment(seg, config_.read_only ? O_RDONLY : O_RDWR);
   FileSource source(fd.get(), seg.path);
-  Scanner scanner(source, seg.salt, kSegmentDataStart);
+  Scanner scanner(source, seg.base(), kSegmentDataStart);
   std::uint64_t last_id = seg.first_id - 1;
   std::uint64_t prev_end = seg.base_bytes;
   std::uint64_t good_end = kSegmentDataStart;
@@ -151,7 +151,7 @@ void FileLog::recover_last_segment() {
       damage = s.offset;
       continue;
     }
-    const RecordHeader& h = s.rec.header;
+    const RecordInfo& h = s.rec.header;
     if (damage) {
       report_damage(seg, *damage, s.offset, last_id + 1, h.id,
                     h.end_bytes - h.topic_bytes - h.payload_bytes - prev_end);

@@ -34,7 +34,7 @@ bool FileLog::open_reader(std::uint64_t after) {
   r.prev_end_bytes = seg.base_bytes;
   r.fd = open_segment(seg, O_RDONLY);
   r.source = std::make_unique<FileSource>(r.fd.get(), seg.path);
-  r.scanner = std::make_unique<Scanner>(*r.source, seg.salt, kSegmentDataStart);
+  r.scanner = std::make_unique<Scanner>(*r.source, seg.base(), kSegmentDataStart);
   reader_ = std::move(r);
   return true;
 }
@@ -79,11 +79,11 @@ void FileLog::read(std::uint64_t after_id, std::size_t max_messages,
       r.prev_end_bytes = following.base_bytes;
       r.fd = open_segment(following, O_RDONLY);
       r.source = std::make_unique<FileSource>(r.fd.get(), following.path);
-      r.scanner = std::make_unique<Scanner>(*r.source, following.salt, kSegmentDataStart);
+      r.scanner = std::make_unique<Scanner>(*r.source, following.base(), kSegmentDataStart);
       reader_ = std::move(r);
       continue;
     }
-    const RecordHeader& h = s.rec.header;
+    const RecordInfo& h = s.rec.header;
     assert(h.id >= reader_->next_id);  // 1: ids only grow; a gap is what damage took
     if (damage) {
       report_damage(seg, *damage, s.offset, reader_->next_id, h.id,

@@ -38,6 +38,19 @@ Bytes Scanner::window(std::uint64_t offset, std::size_t n, std::uint64_t limit) 
   return Bytes(buf_).subspan(at, std::min(n, buf_.size() - at));
 }
 
+Decoded Scanner::try_at(std::uint64_t at, std::uint64_t limit, std::uint64_t last_id,
+                        const Chain& chain) {
+  const bool v1 = seg_.version == kVersion1;
+  auto decode = [&](Bytes b) {
+    return v1 ? decode_record_v1(seg_.salt, b) : decode_record(seg_, chain, b);
+  };
+  Decoded d = decode(window(at, v1 ? kRecordHeaderBytes : kMaxHeadBytes, limit));
+  if (d.status == Decode::truncated && d.need > 0 && d.need <= limit - at)
+    d = decode(window(at, d.need, limit));
+  if (d.status == Decode::ok && d.header.id <= last_id) d.status = Decode::bad;
+  return d;
+}
+
 Step Scanner::next(std::uint64_t limit, std::uint64_t last_id) {
   Step s;
   s.offset = pos_;
@@ -45,36 +58,32 @@ Step Scanner::next(std::uint64_t limit, std::uint64_t last_id) {
     s.next = pos_;
     return s;  // end
   }
-  auto try_at = [&](std::uint64_t at) -> Decoded {
-    Bytes head = window(at, kRecordHeaderBytes, limit);
-    Decoded d = decode_record(salt_, head);
-    if (d.status == Decode::truncated && head.size() == kRecordHeaderBytes) {
-      std::uint32_t total;
-      std::memcpy(&total, head.data() + 4, 4);
-      d = decode_record(salt_, window(at, total, limit));
-    }
-    if (d.status == Decode::ok && d.header.id <= last_id) d.status = Decode::bad;
-    return d;
-  };
-
-  Decoded d = try_at(pos_);
+  const bool v1 = seg_.version == kVersion1;
+  Decoded d = try_at(pos_, limit, last_id, chain_);
   if (d.status == Decode::ok) {
     s.kind = Step::record;
     s.next = pos_ + d.header.total_bytes;
     s.rec = d;
     pos_ = s.next;
-    // A record lies before the limit, 8-aligned, and its id is larger than every id before it.
-    assert(s.offset < s.next && s.next <= limit && d.header.total_bytes % kAlign == 0);
+    // A record lies before the limit, and its id is larger than every id before it.
+    assert(s.offset < s.next && s.next <= limit);
+    assert(!v1 || d.header.total_bytes % kAlign == 0);
     assert(d.header.id > last_id);
+    if (!v1) follow(chain_, d);
     return s;
   }
-  // Damage or a torn tail: probe forward for the next valid record.
+  // Damage or a torn tail: probe forward for the next valid record, a version 2 anchor (the
+  // chain is broken, so no delta record decodes).
   s.kind = Step::damage;
-  std::uint64_t probe = pos_ + kAlign;
-  for (; probe + kRecordHeaderBytes <= limit; probe += kAlign) {
-    if (try_at(probe).status == Decode::ok) break;
+  chain_.reset();
+  const std::size_t step = v1 ? kAlign : 1;
+  const std::size_t smallest = v1 ? kRecordHeaderBytes : kMinAnchorBytes;
+  std::uint64_t probe = pos_ + step;
+  for (; probe + smallest <= limit; probe += step) {
+    Decoded found = try_at(probe, limit, last_id, chain_);
+    if (found.status == Decode::ok) break;
   }
-  s.next = probe + kRecordHeaderBytes > limit ? limit : probe;
+  s.next = probe + smallest > limit ? limit : probe;
   pos_ = s.next;
   assert(s.offset < s.next && s.next <= limit);  // every step moves forward, within the limit
   return s;

@@ -1,8 +1,9 @@
 // Walks the records of one segment, telling valid records from damaged regions.
 //
-// A damaged region starts where a record fails to decode and ends at the next offset (probed in
-// 8-byte steps, as records are 8-aligned) holding a valid record with a larger id, or at the
-// segment's end when there is none. The caller decides what a region means: at the end of the
+// A damaged region starts where a record fails to decode and ends at the next offset holding a
+// valid record with a larger id, or at the segment's end when there is none. Version 1 records
+// are 8-aligned: probed in 8-byte steps. Version 2: probed byte by byte for an anchor (a delta
+// record decodes only right after its predecessor). The caller decides what a region means: at the end of the
 // last segment it is a torn tail (the writer died mid-batch: a clean end), anywhere else it is
 // damage (counted, logged, skipped).
 #pragma once
@@ -51,9 +52,9 @@ struct Step {
 
 class Scanner {
  public:
-  // Reads records of a segment with this salt from `offset` (>= kSegmentDataStart).
-  Scanner(Source& source, std::uint64_t salt, std::uint64_t offset)
-      : source_(source), salt_(salt), pos_(offset) {}
+  // Reads records of the segment `seg` from `offset` (>= kSegmentDataStart, a record's start).
+  Scanner(Source& source, const SegmentBase& seg, std::uint64_t offset)
+      : source_(source), seg_(seg), pos_(offset) {}
 
   // The next record or damaged region before `limit` (the segment's end of valid data, which
   // grows while the segment is being appended to). Only records with id > last_id are valid
@@ -65,9 +66,13 @@ class Scanner {
  private:
   // Makes [offset, offset + n) ∩ [.., limit) available; returns the bytes available there.
   Bytes window(std::uint64_t offset, std::size_t n, std::uint64_t limit);
+  // The record at `at`, if valid with an id > last_id; version 2 follows `chain`.
+  Decoded try_at(std::uint64_t at, std::uint64_t limit, std::uint64_t last_id,
+                 const Chain& chain);
 
   Source& source_;
-  std::uint64_t salt_;
+  SegmentBase seg_;
+  Chain chain_;  // version 2: the run read so far
   std::uint64_t pos_;
   std::vector<unsigned char> buf_;
   std::uint64_t buf_offset_ = 0;
