@@ -228,4 +228,35 @@ TEST_CASE("without a bound and with a cache that cannot be read at start, the wo
   CHECK(second.seq_unknown() == 0);  // the cache is empty: nothing older is left
 }
 
+
+TEST_CASE("without a bound, the numbering goes on above the highest cached number even when the "
+          "cache is not in numbering order") {
+  LoopHarness first([](WorkerConfig&) {}, 1u << 20, {}, 500);
+  first.transport.accept_connects = false;
+  first.pump();
+  first.publish_numbered(2);  // 500, 501: cached
+  first.pump();
+  first.loop.reset();
+  auto same_dir = [&](WorkerConfig& c) { c.cache_dir = first.config.cache_dir; };
+  bool failing = true;
+  auto unreadable = [&](std::unique_ptr<cache::Cache> c) {
+    return std::make_unique<FailingCache>(std::move(c), failing, /*reads_fail=*/true);
+  };
+  {
+    // A life that could not read the cache at start numbers from 1, behind 500 and 501.
+    LoopHarness second(same_dir, 1u << 20, unreadable, 1, true);
+    second.transport.accept_connects = false;
+    REQUIRE(second.seq_unknown() == 2);
+    failing = false;
+    second.time.advance(1001ms);  // the cache's retry
+    second.pump();
+    REQUIRE(second.publish("new"));  // number 1
+    second.pump();
+    REQUIRE(second.cached_payloads() == std::vector<std::string>{"0", "1", "new"});
+  }
+  // The next life has no bound either: its numbers must not repeat 500 or 501.
+  LoopHarness third(same_dir, 1u << 20, {}, 1, true);
+  CHECK(third.next_seq() == 502);
+}
+
 }  // namespace robustmq::test

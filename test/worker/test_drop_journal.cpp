@@ -324,6 +324,31 @@ TEST_CASE(
     CHECK(read <= 2);  // the oldest (where delivered_through stands) and the newest
   }
 }
+
+TEST_CASE("after a reboot, a dead letter sent back last does not hide the cache's highest number, "
+          "even when the journal no longer knows it was refused") {
+  LoopHarness first([](WorkerConfig&) {}, 1u << 20, {}, 10);
+  first.transport.accept_connects = false;
+  first.pump();
+  first.publish_numbered(3);  // 10..12, cached
+  first.pump();
+  first.loop.reset();
+  {
+    // A dead letter numbered 5 sent back into the cache (robustmq-cache resend), after them.
+    cache::Config cc;
+    cc.sync = false;
+    auto c = cache::open(backend_of(first.config.cache_type), first.config.cache_dir, cc);
+    record::MessageView m{.seq = 5, .enqueue_ns = first.time.realtime_ns(), .qos = 1,
+                          .retain = false, .topic = "t/loop", .payload = "5", .large = false};
+    c->append(std::span<const record::MessageView>(&m, 1));
+  }
+  // Its refusal is no longer in the journal (removed here; overwritten after 4096 records).
+  std::filesystem::remove(std::filesystem::path(first.config.cache_dir) / journal::kFileName);
+  auto same_dir = [&](WorkerConfig& c) { c.cache_dir = first.config.cache_dir; };
+  LoopHarness second(same_dir, 1u << 20, {}, 20);
+  CHECK(ranges_of(second) == std::vector<Range>{{13, 19, Reason::unknown, 0}});
+}
+
 TEST_CASE("after a stop, dead letters sent back into the cache (their old numbers) make no "
           "unknown range at the next start") {
   LoopHarness first([](WorkerConfig& c) { c.max_inflight = 4; });
