@@ -195,7 +195,8 @@ std::optional<Writer> Writer::open(const std::filesystem::path& cache_dir,
                        path.string());
     return std::nullopt;
   }
-  if (st.st_size != static_cast<off_t>(kFileBytes)) {
+  w.found_whole_ = st.st_size == static_cast<off_t>(kFileBytes);
+  if (!w.found_whole_) {
     // New (size 0), or cut short by a crash during its creation: allocate it whole, so that a
     // full disk cannot keep a drop from being recorded later; the whole records it holds stay.
     // Longer only by damage: its slots are where they belong, so cutting it back to kFileBytes
@@ -232,12 +233,15 @@ std::optional<Writer> Writer::open(const std::filesystem::path& cache_dir,
   return w;
 }
 
-Writer::Writer(Writer&& o) noexcept : fd_(o.fd_), newest_(o.newest_) { o.fd_ = -1; }
+Writer::Writer(Writer&& o) noexcept : fd_(o.fd_), newest_(o.newest_), found_whole_(o.found_whole_) {
+  o.fd_ = -1;
+}
 Writer& Writer::operator=(Writer&& o) noexcept {
   if (this != &o) {
     if (fd_ >= 0) ::close(fd_);
     fd_ = o.fd_;
     newest_ = o.newest_;
+    found_whole_ = o.found_whole_;
     o.fd_ = -1;
   }
   return *this;

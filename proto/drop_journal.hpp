@@ -116,6 +116,9 @@ class Writer {
   bool write(const Record& r);
   // The newest record written or found at open (serial 0: none).
   const Record& newest() const noexcept { return newest_; }
+  // Whether the file was found whole at open: not created, cut short or repaired by it (a
+  // journal created now knows nothing of drops recorded before in a file since removed).
+  bool found_whole() const noexcept { return found_whole_; }
   // The record that writing serial `serial` would overwrite, if its slot holds an intact one.
   std::optional<Record> overwrites(std::uint64_t serial) const;
   // fdatasync. False on failure.
@@ -125,6 +128,7 @@ class Writer {
   explicit Writer(int fd) noexcept : fd_(fd) {}
   int fd_ = -1;
   Record newest_{};
+  bool found_whole_ = false;
 };
 
 }  // namespace robustmq::journal

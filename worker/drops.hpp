@@ -97,6 +97,9 @@ class Drops final : public DeliveryGate {
   void make_durable();
   void before_delivered() noexcept override { commit(); }
 
+  // Whether the journal was found whole when this worker opened it (journal::Writer).
+  bool journal_found_whole() const noexcept { return journal_ && journal_->found_whole(); }
+
   // The message published at enqueue_ns (CLOCK_REALTIME) is older than message_ttl.
   bool expired(std::int64_t enqueue_ns) const;
   // Logs the expired drops not yet logged, at most every 5 s (and sets last_error).

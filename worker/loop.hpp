@@ -169,6 +169,7 @@ class Loop {
   // The last attempt was refused for good (Event::refused): the state is `refused`, attempts
   // come every reconnect_max.
   bool refused_ = false;
+  bool numbering_bound_found_ = true;  // false: init_sequence() found no bound at this start
   // Permanent refusals in a row, each by the server then tried: `refused` once every server of
   // Options::servers refused (another may let the client in).
   std::size_t refusals_in_a_row_ = 0;

@@ -217,8 +217,10 @@ void Loop::update_delivered_when_idle() {
 void Loop::init_sequence() {
   auto& unknown = seg_.control.seq_unknown;
   if (unknown.load(std::memory_order_acquire) != 1) return;
+  numbering_bound_found_ = false;
   std::uint64_t highest = 0;
-  if (!spooler_.highest_cached_seq(highest)) {
+  // The whole cache: without a bound, earlier lives may have numbered anew behind older numbers.
+  if (!spooler_.highest_cached_seq(highest, false)) {
     // The ring takes messages all the same; their numbers may overlap the cached ones.
     log(Level::warning, "cannot read the disk cache to continue its sequence numbers: cached "
                         "messages move no receipt until the cache is empty");
@@ -258,12 +260,23 @@ void Loop::init_delivered() {
   // delivered_through can pass them.
   // Dead letters sent back into the cache keep their old numbers, recorded refused: they are
   // not where the cache's numbering ends.
+  // The cache's newest message then has its highest number, as the cache takes messages in
+  // numbering order (the ring's; a later life numbers on from robustmq.seq's bound), unless this
+  // start found no bound (init_sequence(): earlier lives may have numbered anew), or a dead
+  // letter sent back is newest and the journal may have lost its refusal (created or repaired
+  // at this start, overwritten, damaged): then the whole cache is read.
   std::vector<std::pair<std::uint64_t, std::uint64_t>> refused;
+  bool journal_whole = false;
   if (cached && seg_.status.delivered_through.load(std::memory_order_relaxed) == 0) {
     std::error_code ec;
-    if (auto reader = journal::Reader::open(config_.cache_dir, ec))
-      for (const auto& r : reader->all())
+    if (auto reader = journal::Reader::open(config_.cache_dir, ec)) {
+      std::size_t damaged = 0;
+      const auto records = reader->all(&damaged);
+      journal_whole = drops_.journal_found_whole() && damaged == 0 &&
+                      (records.empty() || records.front().serial == 1);
+      for (const auto& r : records)
         if (r.reason == DropReason::refused) refused.emplace_back(r.first, r.last);
+    }
     std::sort(refused.begin(), refused.end());
   }
   const auto resent = [&](std::uint64_t seq) {
@@ -273,7 +286,8 @@ void Loop::init_delivered() {
   };
   std::uint64_t highest = 0;
   if (cached && seg_.status.delivered_through.load(std::memory_order_relaxed) == 0 &&
-      ring_.head() == ring_.tail() && spooler_.highest_cached_seq(highest, resent) &&
+      ring_.head() == ring_.tail() &&
+      spooler_.highest_cached_seq(highest, numbering_bound_found_ && journal_whole, resent) &&
       highest > 0 && highest + 1 < next) {
     drops_.unknown_range(highest + 1, next - 1);
     drops_.commit();

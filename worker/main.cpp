@@ -165,18 +165,22 @@ int main(int argc, char** argv) {
   ::unsetenv("http_proxy");   // NOLINT(concurrency-mt-unsafe)
   ::unsetenv("https_proxy");  // NOLINT(concurrency-mt-unsafe)
   // Paho, with TLS (and OpenSSL) only when a server needs it (worker/paho_library.hpp).
+  // A Server Reference cannot switch to TLS (servers.hpp): without a TLS server the TLS options
+  // have nothing to act on.
   std::string tls_error;
+  bool tls = false;
   try {
     const auto servers = robustmq::worker::servers_of(*config);
-    tls_error = robustmq::worker::load_paho(
-        std::any_of(servers.begin(), servers.end(), [](const auto& s) { return s.tls(); }));
+    tls = std::any_of(servers.begin(), servers.end(), [](const auto& s) { return s.tls(); });
+    tls_error = robustmq::worker::load_paho(tls);
   } catch (const std::exception& e) {
     tls_error = e.what();
   }
   // Before Paho initialises OpenSSL (its first client, below).
-  if (tls_error.empty())
+  if (tls && tls_error.empty())
     tls_error = robustmq::worker::apply_tls_min_version(config->tls_min_version);
-  if (tls_error.empty()) tls_error = robustmq::worker::check_tls_ciphers(config->tls_ciphers);
+  if (tls && tls_error.empty())
+    tls_error = robustmq::worker::check_tls_ciphers(config->tls_ciphers);
   if (!tls_error.empty()) {
     say(lifeline, "error " + tls_error);
     return 2;

@@ -22,11 +22,12 @@
 namespace robustmq::worker {
 namespace {
 
-// The sonames of Debian's packages (libpaho-mqtt1.3, libssl3); the worker's package depends
-// on them by name (debian/control), as dpkg cannot see a library opened with dlopen().
+// The sonames of Paho's libraries (Debian's libpaho-mqtt1.3); the worker's package depends on it
+// by name (debian/control), as dpkg cannot see a library opened with dlopen(). OpenSSL's
+// functions are looked up through libpaho-mqtt3as, which links it: the worker calls the very
+// OpenSSL Paho uses, whatever its soname.
 constexpr const char* kPahoTls = "libpaho-mqtt3as.so.1";
 constexpr const char* kPahoPlain = "libpaho-mqtt3a.so.1";
-constexpr const char* kOpenSsl = "libssl.so.3";  // libcrypto comes with it
 
 // X(name) for every function forwarded: Paho's, then OpenSSL's.
 #define ROBUSTMQ_PAHO_FUNCTIONS(X)                                                               \
@@ -81,7 +82,8 @@ std::string open_paho_locked(Library& lib, bool tls) {
   const char* file = tls ? kPahoTls : kPahoPlain;
   void* handle = ::dlopen(file, RTLD_NOW | RTLD_LOCAL);
   if (handle == nullptr)
-    return fmt::format("cannot load the Paho MQTT C library {}: {} (install libpaho-mqtt1.3)",
+    return fmt::format("cannot load the Paho MQTT C library {}: {} (install Paho MQTT C 1.3 and "
+                       "the libraries it needs: libpaho-mqtt1.3 on Debian)",
                        file, ::dlerror());  // NOLINT(concurrency-mt-unsafe): under lib.mu
   std::string error = resolve(handle, file, [&](auto find) {
 #define ROBUSTMQ_FIND(name) lib.f.name = reinterpret_cast<decltype(lib.f.name)>(find(#name));
@@ -96,11 +98,12 @@ std::string open_paho_locked(Library& lib, bool tls) {
 
 std::string open_openssl_locked(Library& lib) {
   if (lib.openssl_loaded.load(std::memory_order_relaxed)) return {};
-  void* handle = ::dlopen(kOpenSsl, RTLD_NOW | RTLD_LOCAL);
+  void* handle = ::dlopen(kPahoTls, RTLD_NOW | RTLD_LOCAL);  // the one loaded, if any
   if (handle == nullptr)
-    return fmt::format("cannot load OpenSSL ({}): {} (install libssl3)", kOpenSsl,
+    return fmt::format("cannot load OpenSSL with {}: {} (install Paho MQTT C 1.3 with TLS: "
+                       "libpaho-mqtt1.3 on Debian)", kPahoTls,
                        ::dlerror());  // NOLINT(concurrency-mt-unsafe): under lib.mu
-  std::string error = resolve(handle, kOpenSsl, [&](auto find) {
+  std::string error = resolve(handle, kPahoTls, [&](auto find) {
 #define ROBUSTMQ_FIND(name) lib.f.name = reinterpret_cast<decltype(lib.f.name)>(find(#name));
     ROBUSTMQ_OPENSSL_FUNCTIONS(ROBUSTMQ_FIND)
 #undef ROBUSTMQ_FIND

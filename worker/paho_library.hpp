@@ -10,8 +10,8 @@
 // Paho from the Meson subproject (a static library) links it and OpenSSL as before, and
 // load_paho() has nothing to do (paho_library_static.cpp).
 //
-// A call made before load_paho() (the worker's unit tests, which never call it) opens the TLS
-// library: every function works, at the full memory cost. A Server Reference cannot switch
+// A call made before load_paho() opens the TLS library: every function works, at the full
+// memory cost. A Server Reference cannot switch
 // between TLS and a plain connection (servers.hpp), so a worker without TLS never needs it.
 #pragma once
 

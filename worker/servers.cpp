@@ -23,8 +23,8 @@ bool ServerRotation::referred(std::string_view reference) {
     return false;
   }
   if (uri->tls() != current().tls()) {
-    ignored_because_ = current().tls() ? "it leaves TLS" : "it asks for TLS, which the "
-                                                           "configured servers do not use";
+    ignored_because_ = current().tls() ? "it would leave TLS for a plain connection"
+                                       : "it would switch a plain connection to TLS";
     return false;
   }
   pending_ = std::move(*uri);

@@ -375,19 +375,20 @@ bool Spooler::oldest_cached_seq(std::optional<std::uint64_t>& seq) {
   return true;
 }
 
-bool Spooler::highest_cached_seq(std::uint64_t& seq,
+bool Spooler::highest_cached_seq(std::uint64_t& seq, bool newest_suffices,
                                  const std::function<bool(std::uint64_t)>& skip) {
   seq = 0;
   if (health_ == CacheHealth::broken) return false;
   if (!has_backlog()) return true;
-  // The cache takes messages in numbering order (the ring's order; a later life numbers on from
-  // robustmq.seq's bound), so its newest message has the highest number, unless it is a dead
-  // letter sent back (`skip`) or unnumbered (0): only then is the whole cache read.
   try {
-    if (const auto newest = cache_->newest_seq(); newest && *newest != 0 && !(skip && skip(*newest))) {
-      seq = *newest;
-      return true;
-    }
+    std::optional<std::uint64_t> oldest;
+    if (newest_suffices && oldest_cached_seq(oldest))
+      if (const auto newest = cache_->newest_seq(); newest && *newest != 0 &&
+                                                    !(skip && skip(*newest)) && oldest &&
+                                                    *oldest <= *newest) {
+        seq = *newest;
+        return true;
+      }
   } catch (const std::exception&) {
     return false;
   }

@@ -100,9 +100,11 @@ class Spooler {
   // False when the cache cannot be read now.
   bool oldest_cached_seq(std::optional<std::uint64_t>& seq);
   // The highest sequence number in the cache, in `seq` (0: none), for a start without a known
-  // bound: the newest message's, or, when that one is skipped, read from the whole cache. False
-  // when the cache cannot be read.
-  bool highest_cached_seq(std::uint64_t& seq,
+  // bound. Read from the whole cache, unless `newest_suffices`: the caller knows the cache is in
+  // numbering order apart from what `skip` names; then the newest message's (the whole cache
+  // still when that one is skipped, unnumbered, or below the oldest's). False when the cache
+  // cannot be read.
+  bool highest_cached_seq(std::uint64_t& seq, bool newest_suffices,
                           const std::function<bool(std::uint64_t)>& skip = {});
 
   // The worker stops: apply the removals a broken backend refused, if the disk allows now.
