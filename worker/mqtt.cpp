@@ -115,13 +115,19 @@ void on_connected5(void*, MQTTAsync_successData5* data) {
   connected(std::max(receive_maximum, 0));
 }
 
+void connect_ended() {
+  if (g_shared->waker != nullptr) g_shared->waker->connect_ended();
+}
+
 void on_connect_failure(void*, MQTTAsync_failureData* data) {
+  connect_ended();
   set_outcome(Mqtt::Shared::Outcome::failed);
   // A CONNACK refusal comes with its return code (1..5) in `code`.
   push(connect_failure(4, data ? data->code : -1, 0, data ? data->message : nullptr));
 }
 
 void on_connect_failure5(void*, MQTTAsync_failureData5* data) {
+  connect_ended();
   set_outcome(Mqtt::Shared::Outcome::failed);
   const int code = data ? data->code : -1;
   // Paho 1.3 puts a CONNACK's reason code in `code` (reasonCode stays 0); other failures may
@@ -378,6 +384,7 @@ int Mqtt::connect(bool start_clean) {
   shared_->lost.store(true);
   const int rc = MQTTAsync_connect(client_, &r.connect);
   if (rc != MQTTASYNC_SUCCESS) rotation_.attempt_failed();
+  else if (shared_->waker != nullptr) shared_->waker->connecting();
   return rc;
 }
 

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdlib>
@@ -126,7 +127,7 @@ PahoWaker::PahoWaker() {
   rc = MQTTAsync_connect(handle, &co);
   if (rc != MQTTASYNC_SUCCESS) {
     stopping_.store(true);
-    watch_connection();
+    notify();
     thread_.join();
     fail(fmt::format("MQTTAsync_connect: {}", rc));
   }
@@ -139,7 +140,7 @@ PahoWaker::~PahoWaker() {
   }
   if (thread_.joinable()) {
     stopping_.store(true);
-    watch_connection();
+    notify();
     thread_.join();
   }
   for (int fd : {peer_, listener_, control_, epoll_})
@@ -155,23 +156,45 @@ void PahoWaker::fail(std::string why) {
   }
 }
 
-void PahoWaker::watch_connection() noexcept {
+void PahoWaker::notify() noexcept {
   if (control_ < 0) return;
   const std::uint64_t one = 1;
   (void)!::write(control_, &one, sizeof one);
 }
 
+void PahoWaker::watch_connection() noexcept {
+  connecting_.store(false);
+  rewatch_.store(true);
+  notify();
+}
+
+void PahoWaker::connecting() noexcept {
+  connecting_.store(true);
+  notify();
+}
+
+void PahoWaker::connect_ended() noexcept {
+  connecting_.store(false);
+  notify();
+}
+
 void PahoWaker::run() {
   std::array<epoll_event, 8> events{};
   while (!stopping_.load()) {
-    const int n = ::epoll_wait(epoll_, events.data(), static_cast<int>(events.size()), -1);
+    const int timeout = connecting_.load() ? delay_ms_ : -1;
+    const int n = ::epoll_wait(epoll_, events.data(), static_cast<int>(events.size()), timeout);
     if (n < 0 && errno != EINTR) return;
+    if (n == 0 && connecting_.load()) {
+      ring();
+      delay_ms_ = std::min(delay_ms_ * 2, 256);
+    }
     for (int i = 0; i < n; ++i) {
       switch (events[static_cast<std::size_t>(i)].data.u32) {
         case kControl: {
           std::uint64_t v = 0;
           (void)!::read(control_, &v, sizeof v);
-          if (!stopping_.load()) rewatch();
+          if (connecting_.load()) delay_ms_ = 1;  // a new attempt: from the start
+          if (rewatch_.exchange(false) && !stopping_.load()) rewatch();
           break;
         }
         case kListener: on_accept(); break;

@@ -52,6 +52,14 @@ class PahoWaker {
   // waker's, and watches it from now on.
   void watch_connection() noexcept;
 
+  // A connection attempt starts (after MQTTAsync_connect()) or ended without a connection. Paho
+  // adds the new socket to its poll set, but a receive thread already waiting in poll() (for up
+  // to 1 s, on the waker's socket) sees it, and the TCP connect completing, only in its next
+  // cycle: while an attempt lasts, the waker rings after 1, 2, 4 ... 256 ms, then every 256 ms,
+  // until watch_connection() or connect_ended().
+  void connecting() noexcept;
+  void connect_ended() noexcept;
+
   // Wake-ups so far, and whether the last search found the MQTT socket (diagnostics).
   std::uint64_t rings() const noexcept { return rings_.load(std::memory_order_relaxed); }
   bool watching() const noexcept { return watching_.load(std::memory_order_relaxed); }
@@ -66,7 +74,8 @@ class PahoWaker {
 
   int listener_ = -1;
   int epoll_ = -1;
-  int control_ = -1;  // eventfd: find the MQTT socket again, or stop (stopping_)
+  int control_ = -1;  // eventfd: look at rewatch_, connecting_ and stopping_
+  int delay_ms_ = 1;  // the next ring while connecting_ (the waker thread's)
   int peer_ = -1;     // the accepted connection of the waker client
   int watched_ = -1;  // the MQTT socket's descriptor (the waker thread's)
   bool connacked_ = false;
@@ -76,6 +85,9 @@ class PahoWaker {
   std::atomic<std::uint64_t> rings_{0};
   std::atomic<bool> watching_{false};
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> rewatch_{false};
+  std::atomic<bool> connecting_{false};
+  void notify() noexcept;
   std::thread thread_;
 };
 
