@@ -150,6 +150,10 @@ std::size_t scaled(std::size_t n) {
   return std::max<std::size_t>(1, static_cast<std::size_t>(static_cast<double>(n) * s));
 }
 
+std::chrono::milliseconds transfer_timeout(std::size_t n, std::size_t bytes) {
+  return std::chrono::seconds(60) + std::chrono::milliseconds(n * bytes / 1000);
+}
+
 Options client_options(const std::filesystem::path& cache_dir, const std::string& tag) {
   static std::atomic<unsigned> counter{0};
   Options o;
@@ -359,9 +363,11 @@ int worker_pid(const RobustClient& client) {
 
 // --- child processes -----------------------------------------------------------------------------
 
-Child spawn_self(const std::vector<std::string>& args) {
+Child spawn_self(const std::vector<std::string>& args, bool input) {
   int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
+  int ins[2] = {-1, -1};
+  if (::pipe2(fds, O_CLOEXEC) != 0 || (input && ::pipe2(ins, O_CLOEXEC) != 0))
+    throw std::runtime_error("pipe2 failed");
   std::vector<char*> argv;
   std::string self = "/proc/self/exe";
   argv.push_back(self.data());
@@ -372,11 +378,13 @@ Child spawn_self(const std::vector<std::string>& args) {
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
     ::dup2(fds[1], 1);
+    if (input) ::dup2(ins[0], 0);
     ::execv("/proc/self/exe", argv.data());
     ::_exit(127);
   }
   ::close(fds[1]);
-  return {pid, fds[0]};
+  if (input) ::close(ins[0]);
+  return {pid, fds[0], ins[1]};
 }
 
 std::string read_line(int fd) {

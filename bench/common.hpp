@@ -72,6 +72,9 @@ std::filesystem::path worker_path();
 int runs();
 // Scales message counts: BENCH_SCALE env var (default 1.0), at least 1 message.
 std::size_t scaled(std::size_t n);
+// How long n messages of `bytes` may take end to end before a run counts as failed: 60 s, and
+// 1 s per MB on top (Paho alone writes a large PUBLISH at a few MB/s).
+std::chrono::milliseconds transfer_timeout(std::size_t n, std::size_t bytes);
 
 // The options a benchmark client starts from: a fresh client id, the given cache directory, the
 // built worker, warnings only in the log.
@@ -138,12 +141,14 @@ int worker_pid(const RobustClient& client);
 // Runs this program again with `args` (argv[0] = /proc/self/exe), returns the child's stdout.
 // Throws if it exits non-zero.
 std::string run_self(const std::vector<std::string>& args);
-// Starts this program again with `args`, stdout to a pipe; returns pid and the pipe's read end.
+// Starts this program again with `args`, stdout to a pipe; returns pid and the pipe's read end,
+// and with `input` the write end of a pipe that is the child's stdin.
 struct Child {
   pid_t pid = -1;
   int out = -1;
+  int in = -1;
 };
-Child spawn_self(const std::vector<std::string>& args);
+Child spawn_self(const std::vector<std::string>& args, bool input = false);
 std::string read_line(int fd);   // one line (without '\n') from a child's pipe; "" at EOF
 int wait_child(pid_t pid);       // exit status
 

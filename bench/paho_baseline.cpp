@@ -124,7 +124,7 @@ bool PahoClient::publish_window(std::size_t n, std::size_t payload_bytes, int qo
     if (send_one(seq) != MQTTASYNC_SUCCESS) failed_.fetch_add(1);
   }
   const bool ok = poll_until([&] { return acked_.load() >= n || failed_.load() > 0; },
-                             std::chrono::seconds(60));
+                             transfer_timeout(n, payload_bytes));
   chain_ = false;
   return ok && failed_.load() == 0;
 }

@@ -32,7 +32,8 @@ class PahoClient {
 
   // Publishes n messages of run `run` keeping `window` unacknowledged at most: each onSuccess
   // sends the next one (window 1: the next publish after onSuccess). Returns when all are
-  // acknowledged (QoS 1/2) or written (QoS 0); false on a failure or a 60 s timeout.
+  // acknowledged (QoS 1/2) or written (QoS 0); false on a failure or a timeout
+  // (transfer_timeout()).
   bool publish_window(std::size_t n, std::size_t payload_bytes, int qos, std::size_t window,
                       std::uint32_t run);
 

@@ -60,8 +60,10 @@ class LargeFiles {
   // names), before the cache commits the references. Throws std::runtime_error naming the file.
   void sync(std::span<const record::MessageView> batch) const;
   // How much longer than cache_timeout the acknowledgement of a large payload of `bytes` may
-  // take: Paho writes a large PUBLISH at a few MB/s (it continues a partial write once per
-  // cycle of its receive thread, which waits up to 1 s for input), so allow 1 s per 2 MiB.
+  // take: 1 s per 2 MiB. Paho alone writes a large PUBLISH at a few MB/s (it continues a partial
+  // write once per cycle of its receive thread, which waits up to 1 s for input); with the
+  // waker (paho_waker.hpp) it goes at the link's pace, but a slow link, or a waker that could
+  // not start, must not make the loop send it again forever.
   static std::chrono::milliseconds ack_grace(std::size_t bytes) {
     return std::chrono::milliseconds(bytes / (2048 * 1024 / 1000));
   }

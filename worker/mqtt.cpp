@@ -11,12 +11,14 @@
 
 #include "worker/log.hpp"
 #include "worker/mqtt_options.hpp"
+#include "worker/paho_waker.hpp"
 
 namespace robustmq::worker {
 
 // What Paho's threads share with the loop's thread.
 struct Mqtt::Shared {
   EventQueue* events = nullptr;
+  PahoWaker* waker = nullptr;  // null: none
   std::mutex mu;
   std::string host;               // under mu: the current attempt's, for the name-resolution
                                   // check after a failed connect
@@ -51,6 +53,7 @@ void report_loss(std::string text) {
 }
 
 void connected(int receive_maximum) {
+  if (g_shared->waker != nullptr) g_shared->waker->watch_connection();
   g_shared->ever_connected.store(true);
   g_shared->lost.store(false);
   set_outcome(Mqtt::Shared::Outcome::connected);
@@ -112,13 +115,19 @@ void on_connected5(void*, MQTTAsync_successData5* data) {
   connected(std::max(receive_maximum, 0));
 }
 
+void connect_ended() {
+  if (g_shared->waker != nullptr) g_shared->waker->connect_ended();
+}
+
 void on_connect_failure(void*, MQTTAsync_failureData* data) {
+  connect_ended();
   set_outcome(Mqtt::Shared::Outcome::failed);
   // A CONNACK refusal comes with its return code (1..5) in `code`.
   push(connect_failure(4, data ? data->code : -1, 0, data ? data->message : nullptr));
 }
 
 void on_connect_failure5(void*, MQTTAsync_failureData5* data) {
+  connect_ended();
   set_outcome(Mqtt::Shared::Outcome::failed);
   const int code = data ? data->code : -1;
   // Paho 1.3 puts a CONNACK's reason code in `code` (reasonCode stays 0); other failures may
@@ -263,6 +272,12 @@ Mqtt::Mqtt(MqttSettings settings, EventQueue& events)
     io.do_openssl_init = 0;
     MQTTAsync_global_init(&io);
   }
+  waker_ = std::make_unique<PahoWaker>();
+  if (waker_->enabled())
+    shared_->waker = waker_.get();
+  else
+    log(Level::info, "large messages go at Paho's own pace (a few MB/s): cannot start the "
+        "waker of its I/O thread: {}", waker_->why_not());
   create_handle(rotation_.current());
   auto props = std::make_unique<MQTTProperties>(build_publish_properties(settings_));
   publish_props_ = props.release();
@@ -299,6 +314,8 @@ void Mqtt::destroy_handle() {
 
 Mqtt::~Mqtt() {
   destroy_handle();
+  shared_->waker = nullptr;
+  waker_.reset();
   MQTTProperties_free(props_of(publish_props_));
   delete props_of(publish_props_);
 }
@@ -366,6 +383,7 @@ int Mqtt::connect(bool start_clean) {
   shared_->lost.store(true);
   const int rc = MQTTAsync_connect(client_, &r.connect);
   if (rc != MQTTASYNC_SUCCESS) rotation_.attempt_failed();
+  else if (shared_->waker != nullptr) shared_->waker->connecting();
   return rc;
 }
 

@@ -7,6 +7,8 @@
 //     handle, which holds nothing from the lost connection (see mqtt_options.cpp).
 //   - At most one Event::connection_lost per established connection (a broker's MQTT 5
 //     DISCONNECT and the socket closing after it are one loss).
+//   - Large packets go at the pace of the link, not at Paho's own (a partial write continued
+//     once per second): PahoWaker (paho_waker.hpp) wakes Paho's thread when the socket has room.
 //   - Failure texts carry the reason a user can act on: the CONNACK reason ("bad user name or
 //     password"), OpenSSL's reason ("certificate verify failed"), Paho's message otherwise;
 //     connack_refusal_is_permanent() and tls_failure_is_permanent() (mqtt_options.hpp) say
@@ -30,6 +32,8 @@
 #include "proto/worker_config.hpp"
 
 namespace robustmq::worker {
+
+class PahoWaker;
 
 struct MqttTls {
   bool enabled = false;     // ssl://
@@ -115,6 +119,8 @@ class Mqtt final : public Transport {
   MqttSettings settings_;
   EventQueue& events_;
   std::unique_ptr<Shared> shared_;
+  // Keeps Paho's I/O thread going while a large packet is being written (paho_waker.hpp).
+  std::unique_ptr<PahoWaker> waker_;
   ServerRotation rotation_;
   void create_handle(const ServerUri& server);  // throws std::runtime_error
   void destroy_handle();
