@@ -74,20 +74,29 @@ __attribute__((target("sse4.2"))) std::uint32_t extend_sse42(std::uint32_t crc,
 
 #if defined(__aarch64__) && defined(__GNUC__)
 #define ROBUSTMQ_CRC32C_ARMV8 1
-// <arm_acle.h> declares the CRC32 intrinsics whatever the baseline; the target attribute lets
-// this function, and only it, use them.
-__attribute__((target("+crc"))) std::uint32_t extend_armv8(std::uint32_t crc,
-                                                          const unsigned char* p,
-                                                          std::size_t n) noexcept {
+// GCC's <arm_acle.h> declares the CRC32 intrinsics whatever the baseline; Clang's only for a
+// CRC32 baseline, but its builtins are always there. The target attribute lets this function,
+// and only it, use them.
+#ifdef __clang__
+#define ROBUSTMQ_CRC32C_A64_TARGET "crc"
+#define ROBUSTMQ_CRC32CD __builtin_arm_crc32cd
+#define ROBUSTMQ_CRC32CB __builtin_arm_crc32cb
+#else
+#define ROBUSTMQ_CRC32C_A64_TARGET "+crc"
+#define ROBUSTMQ_CRC32CD __crc32cd
+#define ROBUSTMQ_CRC32CB __crc32cb
+#endif
+__attribute__((target(ROBUSTMQ_CRC32C_A64_TARGET))) std::uint32_t extend_armv8(
+    std::uint32_t crc, const unsigned char* p, std::size_t n) noexcept {
   std::uint32_t c = ~crc;
   while (n >= 8) {
     std::uint64_t v;
     std::memcpy(&v, p, 8);
-    c = __crc32cd(c, v);
+    c = ROBUSTMQ_CRC32CD(c, v);
     p += 8;
     n -= 8;
   }
-  while (n-- > 0) c = __crc32cb(c, *p++);
+  while (n-- > 0) c = ROBUSTMQ_CRC32CB(c, *p++);
   return ~c;
 }
 bool cpu_has_armv8_crc32() noexcept { return (getauxval(AT_HWCAP) & HWCAP_CRC32) != 0; }
@@ -98,7 +107,9 @@ bool cpu_has_armv8_crc32() noexcept { return (getauxval(AT_HWCAP) & HWCAP_CRC32)
 // instructions are written out; the target attribute lets the assembler accept them.
 // A hard-float build keeps an FPU in the target (as <arm_acle.h> itself does): ARMv8 cores
 // with CRC32 have FP and SIMD, and the function's calling convention must stay the file's.
-#ifdef __ARM_FP
+#ifdef __clang__
+#define ROBUSTMQ_CRC32C_ARM_TARGET "armv8-a,crc"
+#elif defined(__ARM_FP)
 #define ROBUSTMQ_CRC32C_ARM_TARGET "arch=armv8-a+crc+simd"
 #else
 #define ROBUSTMQ_CRC32C_ARM_TARGET "arch=armv8-a+crc"
