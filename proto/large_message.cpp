@@ -43,6 +43,9 @@ std::optional<Reference> decode(std::string_view payload) {
   if (payload.size() <= kSizeBytes || payload.size() > kMaxReferenceBytes) return std::nullopt;
   Reference r;
   std::memcpy(&r.size, payload.data(), kSizeBytes);
+  // No MQTT message is larger: a size above it is damage (and past 4 GiB it would not fit the
+  // size_t of a 32-bit worker's mapping of the file).
+  if (r.size > kMqttMaxRemainingLength) return std::nullopt;
   r.name.assign(payload.substr(kSizeBytes));
   if (!valid_name(r.name)) return std::nullopt;
   return r;

@@ -67,7 +67,8 @@ struct Reference {
 };
 
 std::string encode(const Reference& r);
-// nullopt when `payload` is not a well-formed reference (damage, or someone else's bytes).
+// nullopt when `payload` is not a well-formed reference (damage, or someone else's bytes),
+// including a size above kMqttMaxRemainingLength.
 std::optional<Reference> decode(std::string_view payload);
 
 inline std::filesystem::path dir_of(const std::filesystem::path& cache_dir) {

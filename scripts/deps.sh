@@ -17,10 +17,20 @@ packages=(
   "$@"
 )
 
+# installed PKG[:ARCH]: whether it is installed for ARCH (without one: for this machine's
+# architecture, or as an Architecture: all package). With a foreign architecture's packages
+# installed (scripts/arm-test.sh), dpkg-query lists a name once per architecture.
+native=$(dpkg --print-architecture)
+installed() {
+  local want=$native
+  if [[ $1 == *:* ]]; then want=${1#*:}; fi
+  dpkg-query -W -f='${Status} ${Architecture}\n' "$1" 2>/dev/null |
+    grep -qxE "install ok installed ($want|all)"
+}
+
 missing=()
 for pkg in "${packages[@]}"; do
-  status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
-  [[ "$status" == "install ok installed" ]] || missing+=("$pkg")
+  installed "$pkg" || missing+=("$pkg")
 done
 if ((${#missing[@]} == 0)); then
   exit 0

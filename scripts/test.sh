@@ -147,24 +147,8 @@ wait_for() {
   return "$(cat "$bg_logs/$step.status")"
 }
 
-# suite_targets DIR SUITE...: the files ninja builds for the tests of those suites (each test's
-# executable and the programs it runs, its `depends`), one a line.
-suite_targets() {
-  python3 - "$@" <<'EOF'
-import json, os, sys
-build, suites = sys.argv[1], set(sys.argv[2:])
-def intro(kind):
-    with open(os.path.join(build, 'meson-info', 'intro-' + kind + '.json')) as f:
-        return json.load(f)
-files = {t['id']: t['filename'] for t in intro('targets')}
-wanted = set()
-for test in intro('tests'):
-    if suites & {s.split(':')[-1] for s in test['suite']}:
-        for dep in test['depends']:
-            wanted.update(os.path.relpath(f, build) for f in files[dep])
-print('\n'.join(sorted(wanted)))
-EOF
-}
+# suite_targets DIR SUITE...: the files ninja builds for the tests of those suites, one a line.
+suite_targets() { python3 scripts/suite_targets.py "$@"; }
 
 asan_suites=(unit cache integration)
 build_asan() {

@@ -31,7 +31,7 @@ constexpr const char* kPahoPlain = "libpaho-mqtt3a.so.1";
 
 // X(name) for every function forwarded: Paho's, then OpenSSL's.
 #define ROBUSTMQ_PAHO_FUNCTIONS(X)                                                               \
-  X(MQTTAsync_connect) X(MQTTAsync_createWithOptions) X(MQTTAsync_destroy)                      \
+  X(MQTTAsync_connect) X(MQTTAsync_create) X(MQTTAsync_createWithOptions) X(MQTTAsync_destroy)  \
   X(MQTTAsync_disconnect) X(MQTTAsync_free) X(MQTTAsync_freeMessage) X(MQTTAsync_global_init) \
   X(MQTTAsync_sendMessage) X(MQTTAsync_setCallbacks) X(MQTTAsync_setDisconnected)             \
   X(MQTTProperties_add) X(MQTTProperties_free) X(MQTTProperties_getNumericValue)               \
@@ -160,6 +160,11 @@ extern "C" {
 
 int MQTTAsync_connect(MQTTAsync handle, const MQTTAsync_connectOptions* options) {
   return paho().MQTTAsync_connect(handle, options);
+}
+int MQTTAsync_create(MQTTAsync* handle, const char* serverURI, const char* clientId,
+                     int persistence_type, void* persistence_context) {
+  return paho().MQTTAsync_create(handle, serverURI, clientId, persistence_type,
+                                 persistence_context);
 }
 int MQTTAsync_createWithOptions(MQTTAsync* handle, const char* serverURI, const char* clientId,
                                 int persistence_type, void* persistence_context,

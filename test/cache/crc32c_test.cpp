@@ -1,4 +1,9 @@
+#include <cstdint>
+#include <cstdlib>
+#include <random>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include <doctest/doctest.h>
 
@@ -14,17 +19,37 @@ TEST_CASE("crc32c matches the published check values") {
   CHECK(crc32c::extend(crc32c::value("1234", 4), "56789", 5) == 0xE3069283u);
 }
 
-TEST_CASE("crc32c gives the same result with and without SSE4.2") {
-  std::string data(1000, '\0');
-  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 7919 % 256);
-  for (std::size_t offset : {0u, 1u, 3u, 7u})
-    for (std::size_t n = 0; n + offset <= data.size(); n += 13) {
+TEST_CASE("crc32c gives the same result with the CPU's instructions as without") {
+  // Random data at every alignment of the start (the instructions take 8 or 4 bytes a step and
+  // a byte at a time for the rest), every length to a few hundred bytes and some long ones,
+  // random initial values.
+  std::mt19937 rng(20260101);
+  std::vector<unsigned char> data(70000 + 16);
+  for (auto& b : data) b = static_cast<unsigned char>(rng());
+  std::vector<std::size_t> lengths;
+  for (std::size_t n = 0; n <= 300; ++n) lengths.push_back(n);
+  for (std::size_t n : {511u, 1024u, 4093u, 4096u, 65536u, 65537u, 70000u}) lengths.push_back(n);
+  for (std::size_t offset = 0; offset < 16; ++offset)
+    for (std::size_t n : lengths) {
+      const std::uint32_t seed = static_cast<std::uint32_t>(rng());
       CAPTURE(offset);
       CAPTURE(n);
-      REQUIRE(crc32c::extend(5, data.data() + offset, n) ==
-              crc32c::extend_software(5, data.data() + offset, n));
+      REQUIRE(crc32c::extend(seed, data.data() + offset, n) ==
+              crc32c::extend_software(seed, data.data() + offset, n));
     }
-  MESSAGE("hardware crc32c: " << crc32c::hardware_accelerated());
+  MESSAGE("crc32c implementation: " << crc32c::implementation());
+}
+
+TEST_CASE("crc32c uses the CPU's instructions where the CPU has them") {
+  // The choice made at start-up is the one the CPU offers now (cpuid, the kernel's HWCAP bits).
+  CHECK(crc32c::implementation() == crc32c::expected_implementation());
+  CHECK(crc32c::hardware_accelerated() == (crc32c::implementation() != "portable"));
+  // A run that knows its CPU says which path must run (scripts/arm-test.sh under qemu, whose
+  // CPU has the ARMv8 CRC32 instructions): a build or a kernel that hid them fails here.
+  if (const char* want = std::getenv("ROBUSTMQ_EXPECT_CRC32C")) {
+    CHECK(crc32c::implementation() == std::string_view(want));
+  }
+  MESSAGE("crc32c implementation: " << crc32c::implementation());
 }
 
 TEST_CASE("a masked crc unmasks to itself and differs from it") {

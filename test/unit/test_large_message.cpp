@@ -49,6 +49,18 @@ TEST_CASE("a reference naming anything outside large/ or not a .msg file is dama
   CHECK(with_name("1-2-3.msg"));
 }
 
+TEST_CASE("a reference of a size no MQTT message can carry is damage") {
+  // Such a size can only come from damage, and on 32-bit ARM one past 4 GiB would be cut to
+  // size_t where the worker maps the file: a file of that size would go out truncated.
+  auto with_size = [](std::uint64_t size) {
+    return large::decode(large::encode({size, "1-2-3.msg"}));
+  };
+  CHECK(with_size(large::kMqttMaxRemainingLength));
+  CHECK_FALSE(with_size(large::kMqttMaxRemainingLength + 1));
+  CHECK_FALSE(with_size((std::uint64_t{1} << 32) + 100));
+  CHECK_FALSE(with_size(~std::uint64_t{0}));
+}
+
 TEST_CASE("the MQTT limit leaves room for the topic, its length and the packet id") {
   CHECK(large::max_mqtt_payload(10, 0) == 268'435'455 - 14);
   CHECK(large::max_mqtt_payload(10, 20) == 268'435'455 - 34);

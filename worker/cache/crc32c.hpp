@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
 
 namespace robustmq::cache::crc32c {
 
@@ -25,7 +26,14 @@ inline constexpr std::uint32_t unmask(std::uint32_t masked) noexcept {
 // The portable table implementation, whatever the CPU; for tests that compare both paths.
 std::uint32_t extend_software(std::uint32_t crc, const void* data, std::size_t n) noexcept;
 
-// True when the SSE4.2 instruction is used (runtime check); for tests and the stats tool.
+// True when a CPU instruction is used (SSE4.2 on x86-64, ARMv8 CRC32 on ARM), chosen at run
+// time; for tests and the stats tool.
 bool hardware_accelerated() noexcept;
+
+// The implementation in use: "sse4.2", "armv8-crc32" or "portable".
+std::string_view implementation() noexcept;
+// The one this build would use on this CPU, asked of the CPU anew (cpuid, the kernel's HWCAP
+// bits): tests check that the choice made at start-up is it.
+std::string_view expected_implementation() noexcept;
 
 }  // namespace robustmq::cache::crc32c
