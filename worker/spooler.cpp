@@ -10,9 +10,10 @@ namespace robustmq::worker {
 
 namespace {
 constexpr std::size_t kCacheReadBatch = 512;
-// What a read of the backlog for sending holds at most, about: the batch is sized from the size
-// of the messages read last, so that a backlog of large messages does not sit in the heap 512 at
-// a time (the worker's resident memory, README Performance). The first read takes 16.
+// What a read of the backlog for sending aims to hold: the batch is sized from the size of the
+// messages read last, so that a backlog of large messages does not sit in the heap 512 at a
+// time (the worker's resident memory, README Performance). The first read takes 16; a run of
+// small messages followed by large ones can still read up to 512 of the large ones once.
 constexpr std::size_t kCacheReadBytes = 256u << 10;
 constexpr std::size_t kBatchMessages = 8192;
 constexpr std::size_t kBatchBytes = 16u << 20;

@@ -80,6 +80,22 @@ TEST_CASE("a Server Reference never changes whether the connection is TLS") {
     CHECK(r.referred("elsewhere:1999"));  // host and port: the scheme stays
     CHECK(next(r) == "tcp://elsewhere:1999");
   }
+  SUBCASE("in a list of both kinds, the server in use decides") {
+    ServerRotation r(list({"tcp://a", "ssl://b:8883"}));
+    CHECK(next(r) == "tcp://a:1883");
+    r.connected();
+    r.connection_lost();
+    CHECK_FALSE(r.referred("ssl://elsewhere:8883"));
+    CHECK(r.ignored_because() == "it would switch a plain connection to TLS");
+    r.attempt_failed();
+    CHECK(next(r) == "ssl://b:8883");
+    r.connected();
+    r.connection_lost();
+    CHECK_FALSE(r.referred("tcp://elsewhere:1883"));
+    CHECK(r.ignored_because() == "it would leave TLS for a plain connection");
+    CHECK(r.referred("ssl://elsewhere:8884"));
+    CHECK(next(r) == "ssl://elsewhere:8884");
+  }
 }
 
 TEST_CASE("at most kMaxReferences references are followed in a row") {

@@ -278,7 +278,14 @@ std::optional<std::uint64_t> SqliteCache::newest_seq() {
   Statement last(db_, "SELECT id, seq FROM messages ORDER BY id DESC LIMIT 1", path_);
   const int rc = sqlite3_step(last.get());
   if (rc == SQLITE_DONE) return std::nullopt;
-  if (rc != SQLITE_ROW) throw_error(db_, rc, path_, "cannot read the newest message");
+  if (rc != SQLITE_ROW) {
+    try {
+      throw_error(db_, rc, path_, "cannot read the newest message");
+    } catch (const Corrupt&) {
+      mark_suspect();  // the next open checks the whole file, as after a failed read()
+      throw;
+    }
+  }
   if (static_cast<std::uint64_t>(sqlite3_column_int64(last.get(), 0)) <= pending_removed_)
     return std::nullopt;  // acknowledged, its removal pending
   return static_cast<std::uint64_t>(sqlite3_column_int64(last.get(), 1));
