@@ -79,7 +79,10 @@ for arch in "${arches[@]}"; do
   rm -f "$dir.setup.log"
 
   echo "=== $arch: build the ${suites[*]} suites"
-  mapfile -t targets < <(python3 scripts/suite_targets.py "$dir" "${suites[@]}")
+  # Not a process substitution: a failure of the script must stop this one (set -e), not leave
+  # ninja without targets, building everything.
+  list=$(python3 scripts/suite_targets.py "$dir" "${suites[@]}")
+  mapfile -t targets <<<"$list"
   start=$SECONDS
   if ! nice -n 5 ninja -C "$dir" -j2 "${targets[@]}"; then
     result[$arch]="build FAILED"

@@ -20,6 +20,8 @@
 
 #include <fmt/format.h>
 
+#include "worker/log.hpp"
+
 namespace robustmq::worker {
 
 namespace {
@@ -183,7 +185,12 @@ void PahoWaker::run() {
   while (!stopping_.load()) {
     const int timeout = connecting_.load() ? delay_ms_ : -1;
     const int n = ::epoll_wait(epoll_, events.data(), static_cast<int>(events.size()), timeout);
-    if (n < 0 && errno != EINTR) return;
+    if (n < 0 && errno != EINTR) {
+      log(Level::warning, "large messages go at Paho's own pace (a few MB/s) from now: the waker "
+                          "of its I/O thread stopped: epoll_wait: {}",
+          std::error_code(errno, std::generic_category()).message());
+      return;
+    }
     if (n == 0 && connecting_.load()) {
       ring();
       delay_ms_ = std::min(delay_ms_ * 2, 256);
@@ -241,7 +248,7 @@ void PahoWaker::on_peer_input() {
     const ssize_t r = ::read(peer_, buf.data(), buf.size());
     if (r > 0) {
       if (!connacked_)
-        connacked_ = ::write(peer_, kConnack.data(), kConnack.size()) ==
+        connacked_ = ::send(peer_, kConnack.data(), kConnack.size(), MSG_NOSIGNAL) ==
                      static_cast<ssize_t>(kConnack.size());
       continue;
     }
@@ -250,6 +257,8 @@ void PahoWaker::on_peer_input() {
     ::close(peer_);
     peer_ = -1;
     connacked_ = false;
+    log(Level::warning, "large messages go at Paho's own pace (a few MB/s) from now: the waker's "
+                        "own connection closed");
     return;
   }
 }
@@ -268,11 +277,17 @@ void PahoWaker::rewatch() {
   // Registering reports the socket's current state once: a write already pending is woken too.
   if (count == 1 && add(epoll_, found, EPOLLOUT | EPOLLET, kWatched)) watched_ = found;
   watching_.store(watched_ >= 0);
+  if (count != 1 && !unclear_logged_) {
+    unclear_logged_ = true;
+    log(Level::info, "large messages on this connection go at Paho's own pace (a few MB/s): {} "
+                     "TCP connections of this process could be the broker's (e.g. stderr is a "
+                     "socket), so the waker watches none", count);
+  }
 }
 
 void PahoWaker::ring() {
   if (peer_ < 0 || !connacked_) return;
-  if (::write(peer_, kPingresp.data(), kPingresp.size()) > 0)
+  if (::send(peer_, kPingresp.data(), kPingresp.size(), MSG_NOSIGNAL) > 0)
     rings_.fetch_add(1, std::memory_order_relaxed);
 }
 

@@ -79,6 +79,7 @@ class PahoWaker {
   int peer_ = -1;     // the accepted connection of the waker client
   int watched_ = -1;  // the MQTT socket's descriptor (the waker thread's)
   bool connacked_ = false;
+  bool unclear_logged_ = false;  // rewatch() found no single MQTT socket: said once
   std::uint16_t port_ = 0;
   void* client_ = nullptr;  // the waker's MQTTAsync handle
   std::string why_not_;
