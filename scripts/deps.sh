@@ -25,7 +25,7 @@ installed() {
   local want=$native
   if [[ $1 == *:* ]]; then want=${1#*:}; fi
   dpkg-query -W -f='${Status} ${Architecture}\n' "$1" 2>/dev/null |
-    grep -qxE "install ok installed ($want|all)"
+    grep -xE "install ok installed ($want|all)" >/dev/null  # not -q: reads all (pipefail)
 }
 
 missing=()
