@@ -196,15 +196,24 @@ TEST_CASE("a number above those given out moves delivered_through at most to the
   CHECK(second.delivered() == 1);
 }
 
+namespace {
+
+// With the link down, `n` messages are published and spooled; then the worker ends.
+void spool_and_end(LoopHarness& h, int n) {
+  h.transport.accept_connects = false;
+  h.pump();
+  h.publish_numbered(n);
+  h.pump();
+  h.loop.reset();
+}
+
+}  // namespace
+
 TEST_CASE("without a bound and with a cache that cannot be read at start, the worker starts; "
           "cached numbers move delivered_through only once the cache is empty") {
   LoopHarness first([](WorkerConfig&) {}, 1u << 20, {}, 500);
-  first.transport.accept_connects = false;
-  first.pump();
-  first.publish_numbered(2);  // 500, 501: cached
-  first.pump();
+  spool_and_end(first, 2);  // 500, 501: cached
   REQUIRE(first.cached_payloads() == numbered(0, 2));
-  first.loop.reset();
   auto same_dir = [&](WorkerConfig& c) { c.cache_dir = first.config.cache_dir; };
   bool failing = true;
   auto unreadable = [&](std::unique_ptr<cache::Cache> c) {
@@ -232,11 +241,7 @@ TEST_CASE("without a bound and with a cache that cannot be read at start, the wo
 TEST_CASE("without a bound, the numbering goes on above the highest cached number even when the "
           "cache is not in numbering order") {
   LoopHarness first([](WorkerConfig&) {}, 1u << 20, {}, 500);
-  first.transport.accept_connects = false;
-  first.pump();
-  first.publish_numbered(2);  // 500, 501: cached
-  first.pump();
-  first.loop.reset();
+  spool_and_end(first, 2);  // 500, 501: cached
   auto same_dir = [&](WorkerConfig& c) { c.cache_dir = first.config.cache_dir; };
   bool failing = true;
   auto unreadable = [&](std::unique_ptr<cache::Cache> c) {
