@@ -14,11 +14,12 @@
 namespace robustmq::worker {
 
 struct Event {
-  enum class Kind { connected, connect_failed, connection_lost, delivered, send_failed };
+  enum class Kind { connected, connect_failed, connection_lost, delivered, send_failed, log };
   Kind kind;
   std::uint64_t send_id = 0;  // delivered / send_failed
   // delivered: the MQTT 5 refusal's reason code (0: acknowledged); connected: the broker's
-  // Receive Maximum (MQTT 5 CONNACK property; 0: none given); else the transport's error code.
+  // Receive Maximum (MQTT 5 CONNACK property; 0: none given); log: the line's Level; else the
+  // transport's error code.
   int code = 0;
   std::string text;
   // connect_failed: a refusal that retrying does not cure by itself (bad credentials, not

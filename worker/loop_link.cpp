@@ -14,7 +14,7 @@ namespace robustmq::worker {
 void Loop::handle_events() {
   events_.take(event_buf_);
   for (auto& e : event_buf_) {
-    if (e.kind != Event::Kind::delivered)
+    if (e.kind != Event::Kind::delivered && e.kind != Event::Kind::log)
       log(Level::debug, "event {} (link {}, in flight {}): {}", static_cast<int>(e.kind),
           static_cast<int>(link_), window_.entries(), e.text);
     switch (e.kind) {
@@ -52,6 +52,9 @@ void Loop::handle_events() {
           on_link_down(fmt::format("connection lost while publishing: {}", e.text));
           transport_.disconnect(std::chrono::milliseconds(0));
         }
+        break;
+      case Event::Kind::log:  // a line of another thread: the log is this thread's
+        log(static_cast<Level>(e.code), "{}", e.text);
         break;
     }
   }

@@ -272,7 +272,9 @@ Mqtt::Mqtt(MqttSettings settings, EventQueue& events)
     io.do_openssl_init = 0;
     MQTTAsync_global_init(&io);
   }
-  waker_ = std::make_unique<PahoWaker>();
+  waker_ = std::make_unique<PahoWaker>([events = &events_](Level level, std::string text) {
+    events->push({Event::Kind::log, 0, static_cast<int>(level), std::move(text)});
+  });
   if (waker_->enabled())
     shared_->waker = waker_.get();
   else

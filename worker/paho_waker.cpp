@@ -86,7 +86,7 @@ void for_each_established_tcp(F&& f) {
 
 }  // namespace
 
-PahoWaker::PahoWaker() {
+PahoWaker::PahoWaker(Report report) : report_(std::move(report)) {
   listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (listener_ < 0) {
     fail(errno_text("socket"));
@@ -136,14 +136,16 @@ PahoWaker::PahoWaker() {
 }
 
 PahoWaker::~PahoWaker() {
-  if (client_ != nullptr) {
-    MQTTAsync handle = client_;
-    MQTTAsync_destroy(&handle);
-  }
+  // The thread first: destroying the client closes the waker's connection, which the thread
+  // would take for a failure.
   if (thread_.joinable()) {
     stopping_.store(true);
     notify();
     thread_.join();
+  }
+  if (client_ != nullptr) {
+    MQTTAsync handle = client_;
+    MQTTAsync_destroy(&handle);
   }
   for (int fd : {peer_, listener_, control_, epoll_})
     if (fd >= 0) ::close(fd);
@@ -186,9 +188,10 @@ void PahoWaker::run() {
     const int timeout = connecting_.load() ? delay_ms_ : -1;
     const int n = ::epoll_wait(epoll_, events.data(), static_cast<int>(events.size()), timeout);
     if (n < 0 && errno != EINTR) {
-      log(Level::warning, "large messages go at Paho's own pace (a few MB/s) from now: the waker "
-                          "of its I/O thread stopped: epoll_wait: {}",
-          std::error_code(errno, std::generic_category()).message());
+      report_(Level::warning,
+              fmt::format("large messages go at Paho's own pace (a few MB/s) from now: the "
+                          "waker of its I/O thread stopped: epoll_wait: {}",
+                          std::error_code(errno, std::generic_category()).message()));
       return;
     }
     if (n == 0 && connecting_.load()) {
@@ -257,8 +260,8 @@ void PahoWaker::on_peer_input() {
     ::close(peer_);
     peer_ = -1;
     connacked_ = false;
-    log(Level::warning, "large messages go at Paho's own pace (a few MB/s) from now: the waker's "
-                        "own connection closed");
+    report_(Level::warning, "large messages go at Paho's own pace (a few MB/s) from now: the "
+                            "waker's own connection closed");
     return;
   }
 }
@@ -279,9 +282,11 @@ void PahoWaker::rewatch() {
   watching_.store(watched_ >= 0);
   if (count != 1 && !unclear_logged_) {
     unclear_logged_ = true;
-    log(Level::info, "large messages on this connection go at Paho's own pace (a few MB/s): {} "
-                     "TCP connections of this process could be the broker's (e.g. stderr is a "
-                     "socket), so the waker watches none", count);
+    report_(Level::info,
+            fmt::format("large messages on this connection go at Paho's own pace (a few MB/s): "
+                        "{} TCP connections of this process could be the broker's (e.g. stderr "
+                        "is a socket), so the waker watches none",
+                        count));
   }
 }
 

@@ -25,21 +25,30 @@
 //
 // The waker never touches a message, the connection or Paho's state: without it (setup failed,
 // the waker's connection dropped) Paho keeps its own pace and nothing else changes.
-// Thread safety: watch_connection() from any thread; the rest from the owner's thread.
+// Thread safety: watch_connection() from any thread; the rest from the owner's thread. The
+// waker's thread writes no log line itself (the worker's log is its main thread's): it hands
+// each line to the owner's Report, on the waker's thread.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <thread>
+
+#include "worker/log.hpp"
 
 namespace robustmq::worker {
 
 class PahoWaker {
  public:
+  // What the waker's thread has to say (it stopped helping, and why): called on that thread.
+  using Report = std::function<void(Level, std::string)>;
+
   // Starts the listener, the thread and the waker's Paho client (MQTTAsync_global_init() done).
   // On a failure the waker stays off: enabled() is false and why_not() says why.
-  PahoWaker();
+  explicit PahoWaker(Report report);
+  // Stops the thread, then the waker's client: an orderly end says nothing.
   ~PahoWaker();
   PahoWaker(const PahoWaker&) = delete;
   PahoWaker& operator=(const PahoWaker&) = delete;
@@ -83,6 +92,7 @@ class PahoWaker {
   std::uint16_t port_ = 0;
   void* client_ = nullptr;  // the waker's MQTTAsync handle
   std::string why_not_;
+  Report report_;
   std::atomic<std::uint64_t> rings_{0};
   std::atomic<bool> watching_{false};
   std::atomic<bool> stopping_{false};

@@ -8,8 +8,11 @@
 
 #include <chrono>
 #include <cstdio>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "worker/paho_library.hpp"
 #include "worker/paho_waker.hpp"
@@ -50,6 +53,25 @@ class CapturedStderr {
   int saved_;
 };
 
+// The lines the waker hands to its owner, from the waker's thread.
+class Reported {
+ public:
+  worker::PahoWaker::Report report() {
+    return [this](worker::Level level, std::string text) {
+      std::lock_guard lock(mu_);
+      lines_.emplace_back(level, std::move(text));
+    };
+  }
+  std::vector<std::pair<worker::Level, std::string>> lines() {
+    std::lock_guard lock(mu_);
+    return lines_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::pair<worker::Level, std::string>> lines_;
+};
+
 // The waker's own connection is up once it rings: while an attempt lasts it rings every
 // 256 ms at the latest, and only over an acknowledged connection.
 bool wait_until_ringing(worker::PahoWaker& w) {
@@ -65,11 +87,35 @@ bool wait_until_ringing(worker::PahoWaker& w) {
 TEST_CASE("a waker destroyed with its connection up writes no line: ending is not a failure") {
   REQUIRE(worker::load_paho(false).empty());
   CapturedStderr err;
+  Reported got;
   for (int life = 0; life < 20; ++life) {
-    worker::PahoWaker w;
+    worker::PahoWaker w(got.report());
     REQUIRE_MESSAGE(w.enabled(), w.why_not());
     REQUIRE(wait_until_ringing(w));
   }
+  CHECK_MESSAGE(err.text().empty(), err.text());
+  CHECK(got.lines().empty());
+}
+
+TEST_CASE("what the waker's thread has to say goes to its owner, never to stderr itself") {
+  REQUIRE(worker::load_paho(false).empty());
+  CapturedStderr err;
+  Reported got;
+  {
+    worker::PahoWaker w(got.report());
+    REQUIRE_MESSAGE(w.enabled(), w.why_not());
+    REQUIRE(wait_until_ringing(w));
+    // No MQTT connection in this process: no socket to watch, which the waker says once.
+    w.watch_connection();
+    for (int i = 0; i < 6000 && got.lines().empty(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    CHECK_FALSE(w.watching());
+  }
+  const auto lines = got.lines();
+  REQUIRE(lines.size() == 1);
+  CHECK(lines[0].first == worker::Level::info);
+  CHECK_MESSAGE(lines[0].second.find("0 TCP connections of this process") != std::string::npos,
+                lines[0].second);
   CHECK_MESSAGE(err.text().empty(), err.text());
 }
 
