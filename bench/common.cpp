@@ -69,8 +69,8 @@ std::string verdict(const Figure& f, const Summary& r, const Summary& b) {
     any = true;
     ok = ok && b.median > 0 && r.median / b.median <= *f.max_ratio;
   }
-  if (f.max_value) { any = true; ok = ok && r.median <= *f.max_value; }
-  if (f.min_value) { any = true; ok = ok && r.median >= *f.min_value; }
+  if (f.max_value) { any = true; ok = ok && r.runs > 0 && r.median <= *f.max_value; }
+  if (f.min_value) { any = true; ok = ok && r.runs > 0 && r.median >= *f.min_value; }
   return any ? (ok ? "pass" : "MISS") : "";
 }
 
