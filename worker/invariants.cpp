@@ -35,6 +35,14 @@ bool Loop::invariants_hold() {
       }))
     return broken(6, fmt::format("the file of an unacknowledged large message is gone ({} "
                                  "bytes of reference)", missing->size()));
+  // 7 (loop_stage.cpp): a staged message is the ring's record at read_pos_, behind the one
+  // message in flight.
+  if (staged_ && (link_ != Link::connected || staged_->pos != read_pos_ ||
+                  window_.entries() != 1 || window_.oldest().send_id != staged_->after_id ||
+                  staged_->send_id >= window_.next_id_peek()))
+    return broken(7, fmt::format("staged at {} after send id {}; read position {}, {} entries "
+                                 "in the window", staged_->pos, staged_->after_id, read_pos_,
+                                 window_.entries()));
   return true;
 }
 

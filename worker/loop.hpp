@@ -110,8 +110,24 @@ class Loop {
   void spool(const char* why);
   void fill_window();
   bool ring_sendable() const;
+  bool ring_candidate(Candidate& c);  // the ring's record at read_pos_; false: none yet
   // The one send path, for a cached and a ring message alike. False: the link went down.
   bool send(const Candidate& c);
+  // The transport took `c`'s message with send id `id`: its window entry, its cursor, its count.
+  void sent(const Candidate& c, std::uint64_t id, std::size_t bytes,
+            std::chrono::milliseconds ack_grace);
+  void publish_failed(int rc);  // the transport refused a message (send() != 0): the link is down
+  // Staging (loop_stage.cpp): with one message in flight, the ring's next record is handed to
+  // the transport ahead (Transport::stage()), which sends it from its acknowledgement callback.
+  void stage_next();
+  // Before the events of a pass: the staged message, taken back (none: nothing was staged) and
+  // whether the transport sent it (Transport::unstage()).
+  struct Unstaged;
+  Unstaged unstage();
+  // The acknowledgement of the message a staged one went after was handled: the staged message
+  // joins the window. After every event of the pass: the transport sent one that did not join.
+  void adopt_staged(Unstaged& u, std::uint64_t acknowledged_id);
+  void staged_left(Unstaged& u);
   // `c` leaves without being sent: dropped for `reason`, retired in its place.
   void pass(const Candidate& c, DropReason reason);
   void passed(const Candidate& c);  // the cursor of c's source moves past it
@@ -189,6 +205,20 @@ class Loop {
   bool file_unreadable_ = false;  // logged once per spell
 
   std::uint64_t read_pos_ = 0;  // ring index of the next record to send (>= tail)
+
+  // The ring record at read_pos_ staged with the transport (stage_next()), to go with send id
+  // `send_id` once `after_id`, the one message in flight, is acknowledged.
+  struct Staged {
+    Candidate c;
+    std::uint64_t pos = 0;  // read_pos_ when staged
+    std::uint64_t send_id = 0;
+    std::uint64_t after_id = 0;
+  };
+  std::optional<Staged> staged_;
+  struct Unstaged {
+    std::optional<Staged> staged;
+    std::optional<int> sent;  // the transport sent it: send()'s result
+  };
 
   // Options::drain_rate: the messages sent from the cache, and when the next may go if the
   // last fill_window() had to stop for it (none: it did not).

@@ -13,6 +13,9 @@
 //   - Event::delivered and Event::send_failed carry the send id given to send(). A delivered
 //     event with code != 0 is a refusal by the broker (MQTT 5 reason code >= 0x80), text says
 //     why. QoS 0 messages are "delivered" once written.
+//   - A staged message (stage()) is sent at most once, only right after the acknowledgement
+//     (not a refusal) of the message it was staged after, and before that acknowledgement's
+//     Event::delivered is pushed; unstage() says whether it was.
 //   - Failure texts carry the reason a user can act on.
 //   - An Event::connect_failed that retrying cannot cure by itself (bad credentials, not
 //     authorized, banned, a certificate that does not verify) has `refused` set; an
@@ -21,6 +24,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -44,6 +48,18 @@ class Transport {
   virtual int connect(bool start_clean) = 0;
   // Hands one message over (the transport copies what it needs). 0 = accepted.
   virtual int send(const Outgoing& m, std::uint64_t send_id) = 0;
+  // With one message in flight, the next one can go without waiting for the loop's thread:
+  // `next` is handed over with `send_id` by the transport itself, on its own thread, as soon as
+  // the message of `after_id` is acknowledged (not refused), before that acknowledgement's
+  // Event::delivered is pushed. `next`'s views stay valid until unstage(). One message at most is
+  // staged; the loop calls unstage() before it changes anything else. The default stages
+  // nothing.
+  virtual void stage(const Outgoing& next, std::uint64_t send_id, std::uint64_t after_id) {
+    (void)next, (void)send_id, (void)after_id;
+  }
+  // Takes the staged message back: none when the transport did not send it (nor will), else
+  // what send() would have returned for it (0 = accepted).
+  virtual std::optional<int> unstage() { return std::nullopt; }
   // Ends the connection, waiting up to `timeout` for what is being written.
   virtual void disconnect(std::chrono::milliseconds timeout) = 0;
   // The user name and password of the next connect() and every one after, until changed
