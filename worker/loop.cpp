@@ -44,11 +44,12 @@
 //      the file is sent mapped and released (LargeFiles::release()) only after its entry
 //      retired acknowledged (retire()) or the message was dropped (Drops::drop()), so the file
 //      of every unacknowledged large message in the window exists.
-//   7. With one message in flight, the ring's next record may be staged with the transport,
-//      which sends it from the acknowledgement's callback (loop_stage.cpp): it is the record at
-//      read_pos_, behind the window's one entry, and it is taken back at the start of the next
-//      pass, before any state changes; if it was sent, it joins the window right after that
-//      acknowledgement, as if send() had sent it.
+//   7. With one message in flight, the ring's next records may be staged with the transport,
+//      which sends each from the acknowledgement's callback of the one before (loop_stage.cpp):
+//      they are the records from read_pos_ on, in order, behind the window's one entry, and
+//      they are taken back at the start of the next pass, before any state changes; each one
+//      sent joins the window right after the acknowledgement that made it go, as if send() had
+//      sent it.
 //
 // Rules of the design: nothing here blocks except wait_for_work(); disk and transport errors
 // are values, never exits (a cache that cannot even be reopened ends this worker; the

@@ -12,8 +12,8 @@
 namespace robustmq::worker {
 
 void Loop::handle_events() {
-  // A staged message is taken back before anything else (loop_stage.cpp). If the transport sent
-  // it, the acknowledgement that made it go was queued before unstage() returned.
+  // The staged messages are taken back before anything else (loop_stage.cpp). For each one the
+  // transport sent, the acknowledgement that made it go was queued before unstage() returned.
   Unstaged staged = unstage();
   events_.take(event_buf_);
   for (auto& e : event_buf_) {
@@ -63,6 +63,8 @@ void Loop::handle_events() {
     }
   }
   staged_left(staged);
+  staged.staged.clear();
+  staged_.swap(staged.staged);  // empty, its room kept for the next stage_next()
 }
 
 void Loop::on_connected(int receive_maximum) {

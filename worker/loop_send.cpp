@@ -29,7 +29,7 @@ void Loop::fill_window() {
     } else if (!ring_sendable()) {
       break;
     } else if (producer_alive_ || !spooler_.has_backlog()) {
-      if (!ring_candidate(c)) break;
+      if (!ring_candidate(read_pos_, c)) break;
     } else {
       break;  // the application is gone: its backlog in the cache goes first, by spooling
     }
@@ -49,14 +49,14 @@ bool Loop::ring_sendable() const {
   return config_.durability != Durability::journal || spooler_.health() != CacheHealth::ok;
 }
 
-// The ring's record at read_pos_; false when there is none yet.
-bool Loop::ring_candidate(Candidate& c) {
+// The ring's record at `pos` (read_pos_, or staging beyond it); false when there is none yet.
+bool Loop::ring_candidate(std::uint64_t pos, Candidate& c) {
   // Before the head: every message numbered below `next` is in [tail, head) or gone.
   const std::uint64_t next = seg_.producer.next_seq.load(std::memory_order_acquire);
   const std::uint64_t head = ring_.head();
-  if (read_pos_ >= head) return false;
+  if (pos >= head) return false;
   RingConsumer::Item it;
-  if (ring_.read_at(read_pos_, it) == RingConsumer::Status::item) {
+  if (ring_.read_at(pos, it) == RingConsumer::Status::item) {
     c.message = it.message;
     c.ring_end = it.end;
     if (it.message.seq < next) drops_.ring_read(it.message.seq);

@@ -30,18 +30,18 @@ struct Mqtt::Shared {
   std::string reference;
   std::atomic<bool> lost{true};   // the current connection's loss was reported (or none yet)
   std::atomic<bool> ever_connected{false};  // in this worker process
-  // The staged message (Transport::stage()), under stage_mu: `self` sends it from the callback
-  // of after_id's acknowledgement, unless it expired meanwhile (message_ttl_s).
+  // The staged messages (Transport::stage()), under stage_mu: `self` sends each from the
+  // callback of the acknowledgement it waits for, unless it expired meanwhile (message_ttl_s).
   struct Staged {
     Transport::Outgoing out;
     std::uint64_t send_id = 0;
     std::uint64_t after_id = 0;
-    std::optional<int> sent;  // MQTTAsync_sendMessage's result
   };
   Mqtt* self = nullptr;
   std::int64_t message_ttl_s = 0;
   std::mutex stage_mu;
-  std::optional<Staged> staged;
+  std::vector<Staged> staged;
+  Transport::Taken taken;  // staged[0, taken.sent) were sent; taken.failed: the next one failed
 };
 
 namespace {
@@ -210,11 +210,17 @@ std::int64_t realtime_ns() {
 void acknowledged(std::uint64_t send_id) {
   Mqtt::Shared& s = *g_shared;
   std::lock_guard lock(s.stage_mu);
-  if (s.staged && s.staged->after_id == send_id && !s.staged->sent) {
-    // Expired meanwhile: the loop drops it (Drops::expired()) instead.
+  const std::size_t next = s.taken.sent;
+  if (next < s.staged.size() && s.staged[next].after_id == send_id && s.taken.failed == 0) {
+    const Mqtt::Shared::Staged& m = s.staged[next];
+    // Expired meanwhile: the loop drops it (Drops::expired()), and nothing after it goes.
     const bool expired = s.message_ttl_s > 0 &&
-                         realtime_ns() - s.staged->out.enqueue_ns > s.message_ttl_s * 1'000'000'000;
-    if (!expired) s.staged->sent = s.self->send(s.staged->out, s.staged->send_id);
+                         realtime_ns() - m.out.enqueue_ns > s.message_ttl_s * 1'000'000'000;
+    if (!expired) {
+      const int rc = s.self->send(m.out, m.send_id);
+      if (rc == 0) ++s.taken.sent;
+      else s.taken.failed = rc;
+    }
   }
   push({Event::Kind::delivered, send_id, 0, {}});
 }
@@ -419,16 +425,13 @@ int Mqtt::send(const Outgoing& out, std::uint64_t send_id) {
 
 void Mqtt::stage(const Outgoing& next, std::uint64_t send_id, std::uint64_t after_id) {
   std::lock_guard lock(shared_->stage_mu);
-  shared_->staged = Shared::Staged{.out = next, .send_id = send_id, .after_id = after_id,
-                                   .sent = std::nullopt};
+  shared_->staged.push_back({.out = next, .send_id = send_id, .after_id = after_id});
 }
 
-std::optional<int> Mqtt::unstage() {
+Transport::Taken Mqtt::unstage() {
   std::lock_guard lock(shared_->stage_mu);
-  std::optional<int> sent;
-  if (shared_->staged) sent = shared_->staged->sent;
-  shared_->staged.reset();
-  return sent;
+  shared_->staged.clear();
+  return std::exchange(shared_->taken, {});
 }
 
 void Mqtt::disconnect(std::chrono::milliseconds timeout) {

@@ -20,7 +20,6 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -108,7 +107,7 @@ class Mqtt final : public Transport {
   // Keeps the views of `next` until unstage(); the callback of after_id's acknowledgement sends
   // it, unless it expired (message_ttl).
   void stage(const Outgoing& next, std::uint64_t send_id, std::uint64_t after_id) override;
-  std::optional<int> unstage() override;
+  Taken unstage() override;
   void disconnect(std::chrono::milliseconds timeout) override;
   void set_credentials(std::string username, std::string password) override {
     settings_.username = std::move(username);

@@ -7,7 +7,6 @@
 
 #include <cstdint>
 #include <functional>
-#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -70,17 +69,18 @@ class FakeTransport final : public worker::Transport {
   void stage(const Outgoing& next, std::uint64_t send_id, std::uint64_t after_id) override {
     if (!staging) return;
     ++stages;
-    staged_ = Staged{next, send_id, after_id, std::nullopt};
+    staged_.push_back({next, send_id, after_id});
   }
-  std::optional<int> unstage() override {
-    auto sent_rc = staged_ ? staged_->rc : std::nullopt;
-    staged_.reset();
-    return sent_rc;
+  Taken unstage() override {
+    staged_.clear();
+    return std::exchange(taken_, {});
   }
-  // A message is staged and not yet sent: its payload, else none.
-  std::optional<std::string> staged_payload() const {
-    if (!staged_ || staged_->rc) return std::nullopt;
-    return std::string(staged_->out.payload);
+  // The payloads staged and not yet sent, in order.
+  std::vector<std::string> staged_payloads() const {
+    std::vector<std::string> out;
+    for (std::size_t i = taken_.sent; i < staged_.size(); ++i)
+      out.emplace_back(staged_[i].out.payload);
+    return out;
   }
   void disconnect(std::chrono::milliseconds) override { ++disconnects; }
   void set_credentials(std::string u, std::string p) override {
@@ -105,9 +105,15 @@ class FakeTransport final : public worker::Transport {
   void ack(std::size_t i, int reason = 0) {
     sent.at(i).answered = true;
     const std::uint64_t id = sent[i].id;
-    if (reason == 0 && staged_ && staged_->after_id == id && !staged_->rc) {
-      staged_->rc = send(staged_->out, staged_->send_id);
-      if (*staged_->rc == 0) sent.back().staged = true;
+    if (reason == 0 && taken_.sent < staged_.size() && staged_[taken_.sent].after_id == id &&
+        taken_.failed == 0) {
+      const Staged& s = staged_[taken_.sent];
+      if (const int rc = send(s.out, s.send_id); rc != 0) {
+        taken_.failed = rc;
+      } else {
+        sent.back().staged = true;
+        ++taken_.sent;
+      }
     }
     events_.push({worker::Event::Kind::delivered, id, reason,
                   reason != 0 ? "refused by the broker" : ""});
@@ -141,10 +147,10 @@ class FakeTransport final : public worker::Transport {
     Outgoing out;  // views into the loop's ring, valid until unstage()
     std::uint64_t send_id = 0;
     std::uint64_t after_id = 0;
-    std::optional<int> rc;  // sent: send()'s result
   };
   worker::EventQueue& events_;
-  std::optional<Staged> staged_;
+  std::vector<Staged> staged_;
+  Taken taken_;
 };
 
 }  // namespace robustmq::test

@@ -34,7 +34,7 @@ TEST_CASE("the staged message goes on the acknowledgement, once, and joins the w
   h.publish_numbered(5);
   h.pump();
   REQUIRE(h.transport.sent.size() == 1);
-  CHECK(h.transport.staged_payload() == "1");
+  CHECK(h.transport.staged_payloads() == numbered(1, 5));
   for (std::size_t i = 0; i < 4; ++i) {
     h.transport.ack(i);
     // Sent by the transport before the loop took a single pass.
@@ -46,14 +46,64 @@ TEST_CASE("the staged message goes on the acknowledgement, once, and joins the w
     CHECK(h.loop->window().entries() == 1);
     CHECK(h.loop->window().oldest().send_id == h.transport.sent[i + 1].id);
     CHECK(h.status().sent.load() == i + 2);
+    CHECK(h.transport.staged_payloads() == numbered(static_cast<int>(i) + 2, 5));
   }
-  CHECK(!h.transport.staged_payload());  // nothing left to stage
+  CHECK(h.transport.staged_payloads().empty());  // nothing left to stage
   h.transport.ack(4);
   h.pump();
   CHECK(h.transport.payloads() == numbered(0, 5));
   CHECK(h.ring_empty());
   CHECK(h.status().acknowledged.load() == 5);
   CHECK(h.delivered() == 5);
+}
+
+TEST_CASE("a chain: each staged message goes on the acknowledgement of the one before") {
+  LoopHarness h;
+  h.pump();
+  h.publish_numbered(20);
+  h.pump();
+  REQUIRE(h.transport.sent.size() == 1);
+  CHECK(h.transport.staged_payloads() == numbered(1, 9));  // at most 8 ahead
+  for (std::size_t i = 0; i < 3; ++i) h.transport.ack(i);  // no pass in between
+  REQUIRE(h.transport.payloads() == numbered(0, 4));
+  CHECK(h.transport.sent[3].staged);
+  h.pump();
+  CHECK(h.transport.sent.size() == 4);
+  CHECK(h.loop->window().entries() == 1);
+  CHECK(h.loop->window().oldest().send_id == h.transport.sent[3].id);
+  CHECK(h.status().sent.load() == 4);
+  CHECK(h.status().acknowledged.load() == 3);
+  CHECK(h.delivered() == 3);
+  CHECK(h.transport.staged_payloads() == numbered(4, 12));
+  SUBCASE("a send failing mid-chain takes the link down; the rest goes after the reconnect") {
+    h.transport.ack(3);
+    h.transport.send_rc = -1;
+    h.transport.ack(4);
+    CHECK(h.transport.sent.size() == 5);
+    h.pump();
+    CHECK(h.loop->link() == Link::backoff);
+    CHECK(h.status().acknowledged.load() == 5);
+    h.transport.send_rc = 0;
+    h.time.advance(h.config.reconnect_max);
+    h.pump();
+  }
+  SUBCASE("a loss mid-chain") {
+    h.transport.ack(3);
+    h.transport.ack(4);
+    h.transport.drop_link("reset");
+    h.pump();
+    CHECK(h.loop->link() == Link::backoff);
+    h.time.advance(h.config.reconnect_max);
+    h.pump();
+  }
+  deliver_the_rest(h);
+  CHECK(nothing_twice_per_connection(h.transport));
+  std::vector<std::string> once;
+  for (const auto& p : h.transport.payloads())
+    if (once.empty() || std::stoi(p) > std::stoi(once.back())) once.push_back(p);
+  CHECK(once == numbered(0, 20));  // in order, nothing lost
+  CHECK(h.ring_empty());
+  CHECK(h.delivered() == 20);
 }
 
 TEST_CASE("without staging in the transport the loop sends the same, in the same order") {
@@ -73,7 +123,7 @@ TEST_CASE("a record published after the pass is not staged; the loop sends it af
   h.pump();
   h.publish_numbered(1);
   h.pump();
-  CHECK(!h.transport.staged_payload());
+  CHECK(h.transport.staged_payloads().empty());
   h.publish_numbered(1, 1, 1);
   h.transport.ack(0);
   CHECK(h.transport.sent.size() == 1);
@@ -89,7 +139,7 @@ TEST_CASE("a refusal does not send the staged message; the order holds") {
     h.pump();
     h.publish_numbered(3);
     h.pump();
-    REQUIRE(h.transport.staged_payload() == "1");
+    REQUIRE(h.transport.staged_payloads() == numbered(1, 3));
     h.transport.ack(0, 0x87);
     CHECK(h.transport.sent.size() == 1);
     h.pump();
@@ -104,7 +154,7 @@ TEST_CASE("a refusal does not send the staged message; the order holds") {
     h.pump();
     h.publish_numbered(3);
     h.pump();
-    REQUIRE(h.transport.staged_payload() == "1");
+    REQUIRE(h.transport.staged_payloads() == numbered(1, 3));
     h.transport.ack(0, 0x97);  // quota exceeded
     CHECK(h.transport.sent.size() == 1);
     h.pump();
@@ -121,7 +171,7 @@ TEST_CASE("a loss with a message staged sends nothing twice on a connection and 
   h.pump();
   h.publish_numbered(4);
   h.pump();
-  REQUIRE(h.transport.staged_payload() == "1");
+  REQUIRE(h.transport.staged_payloads() == numbered(1, 4));
   std::vector<std::string> resent = numbered(0, 4);  // after the reconnect
   SUBCASE("the loss comes before the acknowledgement: the staged message is not sent") {
     h.transport.drop_link("reset");
@@ -160,7 +210,7 @@ TEST_CASE("the staged message's send failing takes the link down; it is sent aga
   h.pump();
   h.publish_numbered(3);
   h.pump();
-  REQUIRE(h.transport.staged_payload() == "1");
+  REQUIRE(h.transport.staged_payloads() == numbered(1, 3));
   h.transport.send_rc = -1;
   h.transport.ack(0);
   CHECK(h.transport.sent.size() == 1);
@@ -180,12 +230,12 @@ TEST_CASE("an acknowledgement timeout with a message staged: spooled, never sent
   h.pump();
   h.publish_numbered(3);
   h.pump();
-  REQUIRE(h.transport.staged_payload() == "1");
+  REQUIRE(h.transport.staged_payloads() == numbered(1, 3));
   h.time.advance(1001ms);
   h.step();
   CHECK(h.loop->link() == Link::backoff);
   CHECK(h.cached_payloads() == numbered(0, 3));
-  CHECK(!h.transport.staged_payload());
+  CHECK(h.transport.staged_payloads().empty());
   h.transport.ack(0);  // late: the staged record is gone from the ring, nothing may go
   CHECK(h.transport.sent.size() == 1);
   h.time.advance(h.config.reconnect_max);
@@ -201,13 +251,13 @@ TEST_CASE("stop with a message staged: what went joins the window, the rest is s
   h.pump();
   h.publish_numbered(4);
   h.pump();
-  REQUIRE(h.transport.staged_payload() == "1");
+  REQUIRE(h.transport.staged_payloads() == numbered(1, 4));
   h.request_stop();
   h.transport.ack(0);  // before the loop saw the stop: the staged one goes
   REQUIRE(h.transport.sent.size() == 2);
   CHECK(h.step());  // settling: "1" is in flight
   CHECK(h.loop->window().entries() == 1);
-  CHECK(!h.transport.staged_payload());
+  CHECK(h.transport.staged_payloads().empty());
   h.transport.ack(1);
   CHECK(!h.step());
   CHECK(h.transport.payloads() == numbered(0, 2));
@@ -221,7 +271,7 @@ TEST_CASE("flush with a message staged: nothing twice, nothing lost") {
   h.pump();
   h.publish_numbered(4);
   h.pump();
-  REQUIRE(h.transport.staged_payload() == "1");
+  REQUIRE(h.transport.staged_payloads() == numbered(1, 4));
   h.request_flush();
   SUBCASE("acknowledged before the loop saw the flush") {
     h.transport.ack(0);
