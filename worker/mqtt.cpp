@@ -207,22 +207,24 @@ std::int64_t realtime_ns() {
 // The broker acknowledged send_id (not a refusal). The message staged after it goes first, from
 // this thread, as a plain Paho client publishes from its callback; the event is queued before
 // stage_mu is released, so unstage() never finds the message sent without the event queued.
+// While more than 2 staged messages remain, the loop is not woken: the acknowledgement that
+// leaves 2 wakes it, and it stages more before the chain runs out (loop_stage.cpp).
 void acknowledged(std::uint64_t send_id) {
   Mqtt::Shared& s = *g_shared;
   std::lock_guard lock(s.stage_mu);
-  const std::size_t next = s.taken.sent;
-  if (next < s.staged.size() && s.staged[next].after_id == send_id && s.taken.failed == 0) {
+  bool wake = true;
+  if (const std::size_t next = s.taken.sent;
+      next < s.staged.size() && s.staged[next].after_id == send_id && s.taken.failed == 0) {
     const Mqtt::Shared::Staged& m = s.staged[next];
     // Expired meanwhile: the loop drops it (Drops::expired()), and nothing after it goes.
-    const bool expired = s.message_ttl_s > 0 &&
-                         realtime_ns() - m.out.enqueue_ns > s.message_ttl_s * 1'000'000'000;
-    if (!expired) {
+    if (s.message_ttl_s <= 0 ||
+        realtime_ns() - m.out.enqueue_ns <= s.message_ttl_s * 1'000'000'000) {
       const int rc = s.self->send(m.out, m.send_id);
-      if (rc == 0) ++s.taken.sent;
+      if (rc == 0) wake = s.staged.size() - ++s.taken.sent <= 2;
       else s.taken.failed = rc;
     }
   }
-  push({Event::Kind::delivered, send_id, 0, {}});
+  s.events->push({Event::Kind::delivered, send_id, 0, {}}, wake);
 }
 
 void on_sent(void* context, MQTTAsync_successData*) { acknowledged(send_id_of(context)); }
