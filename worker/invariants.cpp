@@ -35,6 +35,21 @@ bool Loop::invariants_hold() {
       }))
     return broken(6, fmt::format("the file of an unacknowledged large message is gone ({} "
                                  "bytes of reference)", missing->size()));
+  // 7 (loop_stage.cpp): the staged messages are the ring's records from read_pos_ on, in
+  // order, behind the one message in flight, each after the one before.
+  if (!staged_.empty()) {
+    std::uint64_t pos = read_pos_;
+    std::uint64_t after = window_.entries() == 1 ? window_.oldest().send_id : 0;
+    for (const Staged& s : staged_) {
+      if (link_ != Link::connected || after == 0 || s.pos != pos || s.after_id != after ||
+          s.send_id >= window_.next_id_peek() || s.c.ring_end > head)
+        return broken(7, fmt::format("staged at {} after send id {}; expected at {} after {}, "
+                                     "{} entries in the window", s.pos, s.after_id, pos, after,
+                                     window_.entries()));
+      pos = s.c.ring_end;
+      after = s.send_id;
+    }
+  }
   return true;
 }
 

@@ -44,6 +44,12 @@
 //      the file is sent mapped and released (LargeFiles::release()) only after its entry
 //      retired acknowledged (retire()) or the message was dropped (Drops::drop()), so the file
 //      of every unacknowledged large message in the window exists.
+//   7. With one message in flight, the ring's next records may be staged with the transport,
+//      which sends each from the acknowledgement's callback of the one before (loop_stage.cpp):
+//      they are the records from read_pos_ on, in order, behind the window's one entry, and
+//      they are taken back at the start of the next pass, before any state changes; each one
+//      sent joins the window right after the acknowledgement that made it go, as if send() had
+//      sent it.
 //
 // Rules of the design: nothing here blocks except wait_for_work(); disk and transport errors
 // are values, never exits (a cache that cannot even be reopened ends this worker; the
@@ -187,6 +193,7 @@ bool Loop::step() {
   const bool ring_empty = ring_.tail() == ring_.head();
   const bool done = (stop_wanted() && ring_empty) || delivered_all();
   if (!done) {
+    stage_next();
     if (spooler_.counts_dirty()) spooler_.publish_counts();
     if (!swept_ && ring_empty && window_.empty()) swept_ = sweep_large_orphans();
   }

@@ -110,8 +110,25 @@ class Loop {
   void spool(const char* why);
   void fill_window();
   bool ring_sendable() const;
+  bool ring_candidate(std::uint64_t pos, Candidate& c);  // the ring's record at pos; false: none
   // The one send path, for a cached and a ring message alike. False: the link went down.
   bool send(const Candidate& c);
+  // The transport took `c`'s message with send id `id`: its window entry, its cursor, its count.
+  void sent(const Candidate& c, std::uint64_t id, std::size_t bytes,
+            std::chrono::milliseconds ack_grace);
+  void publish_failed(int rc);  // the transport refused a message (send() != 0): the link is down
+  // Staging (loop_stage.cpp): with one message in flight, the ring's next records are handed to
+  // the transport ahead (Transport::stage()), which sends each from the acknowledgement of the
+  // one before.
+  void stage_next();
+  // Before the events of a pass: the staged messages, taken back, and which of them the
+  // transport sent (Transport::unstage()).
+  struct Unstaged;
+  Unstaged unstage();
+  // The acknowledgement of `acknowledged_id` was handled: the staged message sent after it joins
+  // the window. After every event of the pass: the transport sent some that did not join.
+  void adopt_staged(Unstaged& u, std::uint64_t acknowledged_id);
+  void staged_left(Unstaged& u);
   // `c` leaves without being sent: dropped for `reason`, retired in its place.
   void pass(const Candidate& c, DropReason reason);
   void passed(const Candidate& c);  // the cursor of c's source moves past it
@@ -189,6 +206,22 @@ class Loop {
   bool file_unreadable_ = false;  // logged once per spell
 
   std::uint64_t read_pos_ = 0;  // ring index of the next record to send (>= tail)
+
+  // The ring records from read_pos_ on staged with the transport (stage_next()), in ring order:
+  // each goes with `send_id` once `after_id` is acknowledged, the first after the one message
+  // in flight, every other after the one staged before it.
+  struct Staged {
+    Candidate c;
+    std::uint64_t pos = 0;  // where its record starts
+    std::uint64_t send_id = 0;
+    std::uint64_t after_id = 0;
+  };
+  std::vector<Staged> staged_;
+  struct Unstaged {
+    std::vector<Staged> staged;
+    Transport::Taken taken;     // which of them the transport sent
+    std::size_t adopted = 0;    // of those, how many joined the window
+  };
 
   // Options::drain_rate: the messages sent from the cache, and when the next may go if the
   // last fill_window() had to stop for it (none: it did not).

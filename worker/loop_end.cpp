@@ -13,6 +13,9 @@
 namespace robustmq::worker {
 
 void Loop::finish() {
+  // The last pass staged nothing (the ring was empty); were one staged, it must not go after
+  // the views into the ring are gone. Sent or not, its record stays for the next worker.
+  (void)unstage();
   if (link_ == Link::connected) transport_.disconnect(std::chrono::milliseconds(1000));
   spooler_.prepare_close();  // applies removals a failed backend refused, if the disk allows
   // The producer is gone now: what its crash or an earlier worker's left behind can go too.

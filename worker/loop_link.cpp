@@ -12,6 +12,9 @@
 namespace robustmq::worker {
 
 void Loop::handle_events() {
+  // The staged messages are taken back before anything else (loop_stage.cpp). For each one the
+  // transport sent, the acknowledgement that made it go was queued before unstage() returned.
+  Unstaged staged = unstage();
   events_.take(event_buf_);
   for (auto& e : event_buf_) {
     if (e.kind != Event::Kind::delivered && e.kind != Event::Kind::log)
@@ -45,6 +48,7 @@ void Loop::handle_events() {
           refusal_backoff_ = config_.reconnect_min;
         }
         retire();
+        if (e.code == 0) adopt_staged(staged, e.send_id);
         break;
       }
       case Event::Kind::send_failed:
@@ -58,6 +62,9 @@ void Loop::handle_events() {
         break;
     }
   }
+  staged_left(staged);
+  staged.staged.clear();
+  staged_.swap(staged.staged);  // empty, its room kept for the next stage_next()
 }
 
 void Loop::on_connected(int receive_maximum) {

@@ -29,21 +29,7 @@ void Loop::fill_window() {
     } else if (!ring_sendable()) {
       break;
     } else if (producer_alive_ || !spooler_.has_backlog()) {
-      // Before the head: every message numbered below `next` is in [tail, head) or gone.
-      const std::uint64_t next = seg_.producer.next_seq.load(std::memory_order_acquire);
-      const std::uint64_t head = ring_.head();
-      if (read_pos_ >= head) break;
-      RingConsumer::Item it;
-      if (ring_.read_at(read_pos_, it) == RingConsumer::Status::item) {
-        c.message = it.message;
-        c.ring_end = it.end;
-        if (it.message.seq < next) drops_.ring_read(it.message.seq);
-      } else {
-        // Skipped up to the head: so is every message numbered below `next`.
-        c.damaged = true;
-        c.ring_end = head;
-        c.message.seq = next > 0 ? next - 1 : 0;
-      }
+      if (!ring_candidate(read_pos_, c)) break;
     } else {
       break;  // the application is gone: its backlog in the cache goes first, by spooling
     }
@@ -61,6 +47,26 @@ bool Loop::ring_sendable() const {
   if (spooler_.unreadable()) return false;
   if (resend_pending_ && spooler_.health() == CacheHealth::ok) return false;
   return config_.durability != Durability::journal || spooler_.health() != CacheHealth::ok;
+}
+
+// The ring's record at `pos` (read_pos_, or staging beyond it); false when there is none yet.
+bool Loop::ring_candidate(std::uint64_t pos, Candidate& c) {
+  // Before the head: every message numbered below `next` is in [tail, head) or gone.
+  const std::uint64_t next = seg_.producer.next_seq.load(std::memory_order_acquire);
+  const std::uint64_t head = ring_.head();
+  if (pos >= head) return false;
+  RingConsumer::Item it;
+  if (ring_.read_at(pos, it) == RingConsumer::Status::item) {
+    c.message = it.message;
+    c.ring_end = it.end;
+    if (it.message.seq < next) drops_.ring_read(it.message.seq);
+  } else {
+    // Skipped up to the head: so is every message numbered below `next`.
+    c.damaged = true;
+    c.ring_end = head;
+    c.message.seq = next > 0 ? next - 1 : 0;
+  }
+  return true;
 }
 
 std::string Loop::Candidate::what() const {
@@ -104,10 +110,18 @@ bool Loop::send(const Candidate& c) {
                                   .retain = m.retain, .enqueue_ns = m.enqueue_ns,
                                   .seq = m.seq}, id);
   if (rc != 0) {
-    on_link_down(fmt::format("publish failed: {}", transport_.describe_error(rc)));
-    transport_.disconnect(std::chrono::milliseconds(0));
+    publish_failed(rc);
     return false;
   }
+  sent(c, id, payload.size(),
+       file ? LargeFiles::ack_grace(payload.size()) : std::chrono::milliseconds(0));
+  return true;
+}
+
+// The transport took the message of `c` with send id `id` (from send(), or staged: loop_stage.cpp).
+void Loop::sent(const Candidate& c, std::uint64_t id, std::size_t bytes,
+                std::chrono::milliseconds ack_grace) {
+  const record::MessageView& m = c.message;
   window_.sent({.source = c.source,
                 .qos = static_cast<std::uint8_t>(m.qos),
                 .records = 1,
@@ -117,15 +131,18 @@ bool Loop::send(const Candidate& c) {
                 .ring_pos = c.source == Inflight::Source::ring ? read_pos_ : 0,
                 .cache_id = c.cache_id,
                 .enqueue_ns = m.enqueue_ns,
-                .bytes = payload.size(),
+                .bytes = bytes,
                 .sent_at = time_.now(),
-                .ack_grace = file ? LargeFiles::ack_grace(payload.size())
-                                  : std::chrono::milliseconds(0),
+                .ack_grace = ack_grace,
                 .large_ref = m.large ? std::string(m.payload) : std::string()});
-  if (c.source == Inflight::Source::cache) pacer_.spent(m.topic.size() + payload.size(), time_.now());
+  if (c.source == Inflight::Source::cache) pacer_.spent(m.topic.size() + bytes, time_.now());
   passed(c);
   seg_.status.sent.fetch_add(1, std::memory_order_relaxed);
-  return true;
+}
+
+void Loop::publish_failed(int rc) {
+  on_link_down(fmt::format("publish failed: {}", transport_.describe_error(rc)));
+  transport_.disconnect(std::chrono::milliseconds(0));
 }
 
 // A record that must not be sent (damaged, invalid, expired) leaves in order, like an

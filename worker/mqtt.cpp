@@ -30,6 +30,18 @@ struct Mqtt::Shared {
   std::string reference;
   std::atomic<bool> lost{true};   // the current connection's loss was reported (or none yet)
   std::atomic<bool> ever_connected{false};  // in this worker process
+  // The staged messages (Transport::stage()), under stage_mu: `self` sends each from the
+  // callback of the acknowledgement it waits for, unless it expired meanwhile (message_ttl_s).
+  struct Staged {
+    Transport::Outgoing out;
+    std::uint64_t send_id = 0;
+    std::uint64_t after_id = 0;
+  };
+  Mqtt* self = nullptr;
+  std::int64_t message_ttl_s = 0;
+  std::mutex stage_mu;
+  std::vector<Staged> staged;
+  Transport::Taken taken;  // staged[0, taken.sent) were sent; taken.failed: the next one failed
 };
 
 namespace {
@@ -186,9 +198,36 @@ int on_message(void*, char* topic, int, MQTTAsync_message* m) {
 
 std::uint64_t send_id_of(void* context) { return reinterpret_cast<std::uintptr_t>(context); }
 
-void on_sent(void* context, MQTTAsync_successData*) {
-  push({Event::Kind::delivered, send_id_of(context), 0, {}});
+std::int64_t realtime_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
+
+// The broker acknowledged send_id (not a refusal). The message staged after it goes first, from
+// this thread, as a plain Paho client publishes from its callback; the event is queued before
+// stage_mu is released, so unstage() never finds the message sent without the event queued.
+// While more than 2 staged messages remain, the loop is not woken: the acknowledgement that
+// leaves 2 wakes it, and it stages more before the chain runs out (loop_stage.cpp).
+void acknowledged(std::uint64_t send_id) {
+  Mqtt::Shared& s = *g_shared;
+  std::lock_guard lock(s.stage_mu);
+  bool wake = true;
+  if (const std::size_t next = s.taken.sent;
+      next < s.staged.size() && s.staged[next].after_id == send_id && s.taken.failed == 0) {
+    const Mqtt::Shared::Staged& m = s.staged[next];
+    // Expired meanwhile: the loop drops it (Drops::expired()), and nothing after it goes.
+    if (s.message_ttl_s <= 0 ||
+        realtime_ns() - m.out.enqueue_ns <= s.message_ttl_s * 1'000'000'000) {
+      const int rc = s.self->send(m.out, m.send_id);
+      if (rc == 0) wake = s.staged.size() - ++s.taken.sent <= 2;
+      else s.taken.failed = rc;
+    }
+  }
+  s.events->push({Event::Kind::delivered, send_id, 0, {}}, wake);
+}
+
+void on_sent(void* context, MQTTAsync_successData*) { acknowledged(send_id_of(context)); }
 
 void on_send_failure(void* context, MQTTAsync_failureData* data) {
   const int code = data ? data->code : -1;
@@ -200,13 +239,13 @@ void on_send_failure(void* context, MQTTAsync_failureData* data) {
 // its text; the loop decides: "not now" codes are sent again, the others are retired as refused
 // (worker/drops.hpp, refusal_is_temporary()).
 void on_sent5(void* context, MQTTAsync_successData5* data) {
-  Event e{Event::Kind::delivered, send_id_of(context), 0, {}};
   if (data && data->reasonCode >= MQTTREASONCODE_UNSPECIFIED_ERROR) {
-    e.code = data->reasonCode;
-    e.text = fmt::format("the broker refused the message: {}",
-                         MQTTReasonCode_toString(data->reasonCode));
+    push({Event::Kind::delivered, send_id_of(context), data->reasonCode,
+          fmt::format("the broker refused the message: {}",
+                      MQTTReasonCode_toString(data->reasonCode))});
+    return;
   }
-  push(std::move(e));
+  acknowledged(send_id_of(context));
 }
 
 void on_send_failure5(void* context, MQTTAsync_failureData5* data) {
@@ -223,40 +262,7 @@ void on_send_failure5(void* context, MQTTAsync_failureData5* data) {
 
 MQTTProperties* props_of(void* p) { return static_cast<MQTTProperties*>(p); }
 
-std::int64_t realtime_ns() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
 }  // namespace
-
-std::string Mqtt::describe(int code) {
-  switch (code) {
-    case MQTTASYNC_SUCCESS: return "success";
-    case MQTTASYNC_FAILURE: return "failure (broker unreachable, refused or TLS failed)";
-    case MQTTASYNC_DISCONNECTED: return "client disconnected";
-    case MQTTASYNC_MAX_MESSAGES_INFLIGHT: return "too many messages in flight";
-    case MQTTASYNC_BAD_UTF8_STRING: return "invalid UTF-8 string";
-    case MQTTASYNC_NULL_PARAMETER: return "null parameter";
-    case MQTTASYNC_BAD_STRUCTURE: return "bad structure";
-    case MQTTASYNC_BAD_QOS: return "bad QoS";
-    case MQTTASYNC_NO_MORE_MSGIDS: return "no more message ids";
-    case MQTTASYNC_OPERATION_INCOMPLETE: return "operation incomplete (disconnected meanwhile)";
-    case MQTTASYNC_MAX_BUFFERED_MESSAGES: return "too many buffered messages";
-    case MQTTASYNC_SSL_NOT_SUPPORTED: return "TLS not supported by this Paho build";
-    case MQTTASYNC_BAD_PROTOCOL: return "bad protocol in the server URI";
-    case MQTTASYNC_BAD_MQTT_OPTION: return "bad MQTT option";
-    case MQTTASYNC_WRONG_MQTT_VERSION: return "wrong MQTT version";
-    case MQTTASYNC_0_LEN_WILL_TOPIC: return "empty will topic";
-    case 1: return "connection refused: unacceptable protocol version";
-    case 2: return "connection refused: identifier rejected";
-    case 3: return "connection refused: server unavailable";
-    case 4: return "connection refused: bad user name or password";
-    case 5: return "connection refused: not authorized";
-    default: return fmt::format("Paho error {}", code);
-  }
-}
 
 Mqtt::Mqtt(MqttSettings settings, EventQueue& events)
     : settings_(std::move(settings)),
@@ -264,6 +270,8 @@ Mqtt::Mqtt(MqttSettings settings, EventQueue& events)
       shared_(std::make_unique<Shared>()),
       rotation_(settings_.servers) {
   shared_->events = &events_;
+  shared_->self = this;
+  shared_->message_ttl_s = settings_.message_ttl_s;
   g_shared = shared_.get();
   if (!settings_.any_tls()) {
     // No TLS: Paho need not initialise OpenSSL (about 3 MB of libcrypto pages touched for
@@ -415,6 +423,17 @@ int Mqtt::send(const Outgoing& out, std::uint64_t send_id) {
     ro.onFailure = on_send_failure;
   }
   return MQTTAsync_sendMessage(client_, topic_buf_.c_str(), &m, &ro);
+}
+
+void Mqtt::stage(const Outgoing& next, std::uint64_t send_id, std::uint64_t after_id) {
+  std::lock_guard lock(shared_->stage_mu);
+  shared_->staged.push_back({.out = next, .send_id = send_id, .after_id = after_id});
+}
+
+Transport::Taken Mqtt::unstage() {
+  std::lock_guard lock(shared_->stage_mu);
+  shared_->staged.clear();
+  return std::exchange(shared_->taken, {});
 }
 
 void Mqtt::disconnect(std::chrono::milliseconds timeout) {

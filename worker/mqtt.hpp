@@ -100,8 +100,14 @@ class Mqtt final : public Transport {
   Mqtt& operator=(const Mqtt&) = delete;
 
   int connect(bool start_clean) override;
-  // Paho copies the message; QoS 0 is "delivered" once Paho wrote it.
+  // Paho copies the message; QoS 0 is "delivered" once Paho wrote it. Also called from Paho's
+  // acknowledgement callback for a staged message, never at the same time as from the loop
+  // (the loop calls send() only while nothing is staged).
   int send(const Outgoing& m, std::uint64_t send_id) override;
+  // Keeps the views of `next` until unstage(); the callback of after_id's acknowledgement sends
+  // it, unless it expired (message_ttl).
+  void stage(const Outgoing& next, std::uint64_t send_id, std::uint64_t after_id) override;
+  Taken unstage() override;
   void disconnect(std::chrono::milliseconds timeout) override;
   void set_credentials(std::string username, std::string password) override {
     settings_.username = std::move(username);

@@ -27,6 +27,8 @@
 #include <charconv>
 #include <cstring>
 
+#include <fmt/format.h>
+
 namespace robustmq::worker {
 
 bool MqttSettings::any_tls() const {
@@ -239,6 +241,34 @@ bool tls_failure_is_permanent(std::string_view reason) {
         "unsupported protocol", "alert protocol version"})
     if (reason.find(permanent) != std::string_view::npos) return true;
   return false;
+}
+
+// Paho's return codes, and the CONNACK codes of MQTT 3.1.1, as the loop and the user see them.
+std::string Mqtt::describe(int code) {
+  switch (code) {
+    case MQTTASYNC_SUCCESS: return "success";
+    case MQTTASYNC_FAILURE: return "failure (broker unreachable, refused or TLS failed)";
+    case MQTTASYNC_DISCONNECTED: return "client disconnected";
+    case MQTTASYNC_MAX_MESSAGES_INFLIGHT: return "too many messages in flight";
+    case MQTTASYNC_BAD_UTF8_STRING: return "invalid UTF-8 string";
+    case MQTTASYNC_NULL_PARAMETER: return "null parameter";
+    case MQTTASYNC_BAD_STRUCTURE: return "bad structure";
+    case MQTTASYNC_BAD_QOS: return "bad QoS";
+    case MQTTASYNC_NO_MORE_MSGIDS: return "no more message ids";
+    case MQTTASYNC_OPERATION_INCOMPLETE: return "operation incomplete (disconnected meanwhile)";
+    case MQTTASYNC_MAX_BUFFERED_MESSAGES: return "too many buffered messages";
+    case MQTTASYNC_SSL_NOT_SUPPORTED: return "TLS not supported by this Paho build";
+    case MQTTASYNC_BAD_PROTOCOL: return "bad protocol in the server URI";
+    case MQTTASYNC_BAD_MQTT_OPTION: return "bad MQTT option";
+    case MQTTASYNC_WRONG_MQTT_VERSION: return "wrong MQTT version";
+    case MQTTASYNC_0_LEN_WILL_TOPIC: return "empty will topic";
+    case 1: return "connection refused: unacceptable protocol version";
+    case 2: return "connection refused: identifier rejected";
+    case 3: return "connection refused: server unavailable";
+    case 4: return "connection refused: bad user name or password";
+    case 5: return "connection refused: not authorized";
+    default: return fmt::format("Paho error {}", code);
+  }
 }
 
 }  // namespace robustmq::worker

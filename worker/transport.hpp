@@ -13,6 +13,9 @@
 //   - Event::delivered and Event::send_failed carry the send id given to send(). A delivered
 //     event with code != 0 is a refusal by the broker (MQTT 5 reason code >= 0x80), text says
 //     why. QoS 0 messages are "delivered" once written.
+//   - A staged message (stage()) is sent at most once, only right after the acknowledgement
+//     (not a refusal) of the message it was staged after, and before that acknowledgement's
+//     Event::delivered is pushed; unstage() says which were.
 //   - Failure texts carry the reason a user can act on.
 //   - An Event::connect_failed that retrying cannot cure by itself (bad credentials, not
 //     authorized, banned, a certificate that does not verify) has `refused` set; an
@@ -20,6 +23,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -44,6 +48,23 @@ class Transport {
   virtual int connect(bool start_clean) = 0;
   // Hands one message over (the transport copies what it needs). 0 = accepted.
   virtual int send(const Outgoing& m, std::uint64_t send_id) = 0;
+  // With one message in flight, the next ones can go without waiting for the loop's thread:
+  // `next` is handed over with `send_id` by the transport itself, on its own thread, as soon as
+  // the message of `after_id` is acknowledged (not refused), before that acknowledgement's
+  // Event::delivered is pushed. Called again, it stages a chain, each message after the one
+  // staged before it. The views of `next` stay valid until unstage(); the loop calls unstage()
+  // before it changes anything else. The default stages nothing.
+  virtual void stage(const Outgoing& next, std::uint64_t send_id, std::uint64_t after_id) {
+    (void)next, (void)send_id, (void)after_id;
+  }
+  // What unstage() found: the first `sent` staged messages were sent (accepted), in order; the
+  // one after them, if its send failed, failed with `failed` (send()'s code), else 0.
+  struct Taken {
+    std::size_t sent = 0;
+    int failed = 0;
+  };
+  // Takes the staged messages back: those not sent are not sent any more.
+  virtual Taken unstage() { return {}; }
   // Ends the connection, waiting up to `timeout` for what is being written.
   virtual void disconnect(std::chrono::milliseconds timeout) = 0;
   // The user name and password of the next connect() and every one after, until changed

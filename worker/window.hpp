@@ -69,6 +69,7 @@ class Window {
 
   // The send id the next entry gets.
   std::uint64_t next_id() noexcept { return next_id_++; }
+  std::uint64_t next_id_peek() const noexcept { return next_id_; }
   // A message handed to the transport (entry.acked is false).
   void sent(const Inflight& entry);
   // A record that leaves without being sent: it retires in its place, like an acknowledged one.

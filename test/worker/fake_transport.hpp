@@ -1,6 +1,8 @@
 // A scripted Transport for the unit tests of the loop's rules: it records every message the
 // loop hands it and answers only when the test says so (acknowledge, refuse, fail, drop the
-// link), through the same EventQueue Paho's threads use in the worker.
+// link), through the same EventQueue Paho's threads use in the worker. It stages as Mqtt does
+// (Transport::stage()): acknowledging the message a staged one waits for sends the staged one
+// first, from the views the loop gave (so a ring record moved meanwhile would show).
 #pragma once
 
 #include <cstdint>
@@ -23,6 +25,8 @@ class FakeTransport final : public worker::Transport {
     int qos = 0;
     bool retain = false;
     bool answered = false;  // acknowledged, refused or failed by the test
+    bool staged = false;    // sent by the transport itself, staged (Transport::stage())
+    int connection = 0;     // connect() calls before it: which connection it went on
   };
 
   explicit FakeTransport(worker::EventQueue& events) : events_(events) {}
@@ -44,6 +48,8 @@ class FakeTransport final : public worker::Transport {
   // Called after each accepted send, with its index in `sent`: lets a test act at that instant
   // (e.g. the application publishing while the loop is still filling its window).
   std::function<void(std::size_t)> on_send;
+  bool staging = true;  // false: stage() is ignored, as by a transport without staging
+  int stages = 0;       // stage() calls taken
 
   int connect(bool start_clean) override {
     ++connects;
@@ -56,8 +62,25 @@ class FakeTransport final : public worker::Transport {
   int send(const Outgoing& m, std::uint64_t send_id) override {
     if (send_rc != 0) return send_rc;
     sent.push_back({send_id, std::string(m.topic), std::string(m.payload), m.qos, m.retain});
+    sent.back().connection = connects;
     if (on_send) on_send(sent.size() - 1);
     return 0;
+  }
+  void stage(const Outgoing& next, std::uint64_t send_id, std::uint64_t after_id) override {
+    if (!staging) return;
+    ++stages;
+    staged_.push_back({next, send_id, after_id});
+  }
+  Taken unstage() override {
+    staged_.clear();
+    return std::exchange(taken_, {});
+  }
+  // The payloads staged and not yet sent, in order.
+  std::vector<std::string> staged_payloads() const {
+    std::vector<std::string> out;
+    for (std::size_t i = taken_.sent; i < staged_.size(); ++i)
+      out.emplace_back(staged_[i].out.payload);
+    return out;
   }
   void disconnect(std::chrono::milliseconds) override { ++disconnects; }
   void set_credentials(std::string u, std::string p) override {
@@ -78,15 +101,29 @@ class FakeTransport final : public worker::Transport {
   }
   void connected() { events_.push({worker::Event::Kind::connected, 0, receive_maximum, {}}); }
   // The broker acknowledges the i-th send (index into `sent`); reason >= 0x80 is a refusal.
+  // An acknowledgement (not a refusal) first sends the message staged after it, as Mqtt does.
   void ack(std::size_t i, int reason = 0) {
     sent.at(i).answered = true;
-    events_.push({worker::Event::Kind::delivered, sent[i].id, reason,
+    const std::uint64_t id = sent[i].id;
+    if (reason == 0 && taken_.sent < staged_.size() && staged_[taken_.sent].after_id == id &&
+        taken_.failed == 0) {
+      const Staged& s = staged_[taken_.sent];
+      if (const int rc = send(s.out, s.send_id); rc != 0) {
+        taken_.failed = rc;
+      } else {
+        sent.back().staged = true;
+        ++taken_.sent;
+      }
+    }
+    events_.push({worker::Event::Kind::delivered, id, reason,
                   reason != 0 ? "refused by the broker" : ""});
   }
-  // Acknowledges every send not yet answered, oldest first. Returns how many.
+  // Acknowledges every send not yet answered, oldest first (not those a staged message makes
+  // meanwhile). Returns how many.
   std::size_t ack_all() {
     std::size_t n = 0;
-    for (std::size_t i = 0; i < sent.size(); ++i)
+    const std::size_t before = sent.size();
+    for (std::size_t i = 0; i < before; ++i)
       if (!sent[i].answered) ack(i), ++n;
     return n;
   }
@@ -106,7 +143,14 @@ class FakeTransport final : public worker::Transport {
   }
 
  private:
+  struct Staged {
+    Outgoing out;  // views into the loop's ring, valid until unstage()
+    std::uint64_t send_id = 0;
+    std::uint64_t after_id = 0;
+  };
   worker::EventQueue& events_;
+  std::vector<Staged> staged_;
+  Taken taken_;
 };
 
 }  // namespace robustmq::test
