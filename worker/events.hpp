@@ -34,14 +34,11 @@ class EventQueue {
   EventQueue(const EventQueue&) = delete;
   EventQueue& operator=(const EventQueue&) = delete;
 
-  // wake false: queued for the loop's next pass, without waking it (an event that needs no
-  // action soon; another event or a deadline is sure to wake the loop).
-  void push(Event e, bool wake = true) {
+  void push(Event e) {
     {
       std::lock_guard lock(mu_);
       events_.push_back(std::move(e));
     }
-    if (!wake) return;
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (sleeping_.load(std::memory_order_relaxed) && sleeping_.exchange(false)) {
       const std::uint64_t one = 1;

@@ -41,6 +41,11 @@ class Loop {
   Loop(WorkerConfig config, MappedSegment segment, std::unique_ptr<cache::Cache> cache,
        int lifeline, EventQueue& events, Transport& transport,
        const TimeSource& time = steady_time());
+  // Takes back what is staged with the transport (loop_stage.cpp), which holds views of the
+  // ring: also when the loop ends by an exception, before the segment is unmapped.
+  ~Loop();
+  Loop(const Loop&) = delete;
+  Loop& operator=(const Loop&) = delete;
 
   // Runs until stop() was requested and the ring is empty, or the application is gone and
   // everything is delivered (or Options::orphan_linger ran out). Returns the process exit code.

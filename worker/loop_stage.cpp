@@ -59,6 +59,10 @@ void Loop::stage_next() {
   }
 }
 
+Loop::~Loop() {
+  if (!staged_.empty()) (void)transport_.unstage();
+}
+
 Loop::Unstaged Loop::unstage() {
   Unstaged u;
   if (staged_.empty()) return u;

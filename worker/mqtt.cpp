@@ -207,12 +207,11 @@ std::int64_t realtime_ns() {
 // The broker acknowledged send_id (not a refusal). The message staged after it goes first, from
 // this thread, as a plain Paho client publishes from its callback; the event is queued before
 // stage_mu is released, so unstage() never finds the message sent without the event queued.
-// While more than 2 staged messages remain, the loop is not woken: the acknowledgement that
-// leaves 2 wakes it, and it stages more before the chain runs out (loop_stage.cpp).
+// Every acknowledgement wakes the loop: the application may wait for its receipt
+// (wait_delivered(), a delivery callback) or for the ring space it frees.
 void acknowledged(std::uint64_t send_id) {
   Mqtt::Shared& s = *g_shared;
   std::lock_guard lock(s.stage_mu);
-  bool wake = true;
   if (const std::size_t next = s.taken.sent;
       next < s.staged.size() && s.staged[next].after_id == send_id && s.taken.failed == 0) {
     const Mqtt::Shared::Staged& m = s.staged[next];
@@ -220,11 +219,11 @@ void acknowledged(std::uint64_t send_id) {
     if (s.message_ttl_s <= 0 ||
         realtime_ns() - m.out.enqueue_ns <= s.message_ttl_s * 1'000'000'000) {
       const int rc = s.self->send(m.out, m.send_id);
-      if (rc == 0) wake = s.staged.size() - ++s.taken.sent <= 2;
+      if (rc == 0) ++s.taken.sent;
       else s.taken.failed = rc;
     }
   }
-  s.events->push({Event::Kind::delivered, send_id, 0, {}}, wake);
+  s.events->push({Event::Kind::delivered, send_id, 0, {}});
 }
 
 void on_sent(void* context, MQTTAsync_successData*) { acknowledged(send_id_of(context)); }

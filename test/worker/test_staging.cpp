@@ -4,7 +4,6 @@
 // a staged one waits for sends the staged one first, from the loop's views into the ring.
 #include <doctest/doctest.h>
 
-#include <poll.h>
 
 #include <chrono>
 #include <set>
@@ -332,27 +331,6 @@ TEST_CASE("nothing is staged behind the cache's backlog, in journal mode, or for
     CHECK(h.transport.payloads() == numbered(0, 5));
     CHECK(h.transport.stages >= 1);  // the last cached message in flight, "3" staged behind it
   }
-}
-
-// Mqtt queues the acknowledgement that sent a staged message, with more staged behind it,
-// without waking the loop: a later event wakes it and it finds both.
-TEST_CASE("an event queued without waking the loop waits for the next one that wakes it") {
-  worker::EventQueue q;
-  const auto readable = [&] {
-    pollfd p{q.fd(), POLLIN, 0};
-    return ::poll(&p, 1, 0) == 1;
-  };
-  q.announce_sleep();
-  q.push({worker::Event::Kind::delivered, 1, 0, {}}, false);
-  CHECK(!readable());
-  CHECK(!q.empty());  // the loop's check before it sleeps still sees it
-  q.push({worker::Event::Kind::delivered, 2, 0, {}});
-  CHECK(readable());
-  std::vector<worker::Event> got;
-  q.take(got);
-  REQUIRE(got.size() == 2);
-  CHECK(got[0].send_id == 1);
-  CHECK(got[1].send_id == 2);
 }
 
 }  // namespace
