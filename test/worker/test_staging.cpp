@@ -189,7 +189,10 @@ TEST_CASE("a loss with a message staged sends nothing twice on a connection and 
   SUBCASE("a late acknowledgement after the loss (a transport out of turn)") {
     h.transport.drop_link("reset");
     h.transport.ack(0);
+    REQUIRE(h.transport.sent.size() == 2);
     h.pump();
+    // The staged message never joined the window, but it was handed to the broker.
+    CHECK(h.status().sent.load() == 2);
   }
   CHECK(h.loop->link() != Link::connected);
   h.time.advance(h.config.reconnect_max);
@@ -224,6 +227,56 @@ TEST_CASE("the staged message's send failing takes the link down; it is sent aga
   h.pump();
   deliver_the_rest(h);
   CHECK(h.transport.payloads() == numbered(0, 3));
+}
+
+TEST_CASE("a staged message's failure queued before the acknowledgement that sent it") {
+  // Paho's threads may queue the failure of the message an acknowledgement callback sent before
+  // that callback queues the acknowledgement: the link goes down at that pass, not after
+  // cache_timeout.
+  LoopHarness h([](WorkerConfig& c) { c.cache_timeout = 60000ms; });
+  h.pump();
+  h.publish_numbered(3);
+  h.pump();
+  REQUIRE(h.transport.staged_payloads() == numbered(1, 3));
+  h.transport.on_send = [&](std::size_t k) { h.transport.fail_send(k, "broken pipe"); };
+  h.transport.ack(0);
+  h.transport.on_send = nullptr;
+  REQUIRE(h.transport.sent.size() == 2);
+  h.pump();
+  CHECK(h.loop->link() == Link::backoff);
+  CHECK(h.last_error().find("broken pipe") != std::string::npos);
+  CHECK(h.status().acknowledged.load() == 1);
+  h.time.advance(h.config.reconnect_max);
+  h.pump();
+  REQUIRE(h.loop->link() == Link::connected);
+  deliver_the_rest(h);
+  std::vector<std::string> last;
+  for (const auto& s : h.transport.sent)
+    if (s.connection == h.transport.connects) last.push_back(s.payload);
+  CHECK(last == numbered(1, 3));
+  CHECK(nothing_twice_per_connection(h.transport));
+  CHECK(h.delivered() == 3);
+}
+
+TEST_CASE("a staged message's acknowledgement timeout counts from its send, not its adoption") {
+  LoopHarness h([](WorkerConfig& c) { c.cache_timeout = 1000ms; });
+  h.pump();
+  h.publish_numbered(3);
+  h.pump();
+  h.transport.ack(0);  // "1" goes now, from the transport's thread
+  REQUIRE(h.transport.sent.size() == 2);
+  h.time.advance(600ms);  // the loop's thread is slow to take its next pass
+  h.pump();
+  REQUIRE(h.loop->window().oldest().send_id == h.transport.sent[1].id);
+  CHECK(h.loop->link() == Link::connected);
+  h.time.advance(401ms);  // 1001 ms since "1" went
+  h.step();
+  CHECK(h.loop->link() == Link::backoff);
+  CHECK(h.last_error().find("no acknowledgement within 1000 ms") != std::string::npos);
+  h.time.advance(h.config.reconnect_max);
+  h.pump();
+  deliver_the_rest(h);
+  CHECK(h.delivered() == 3);
 }
 
 TEST_CASE("an acknowledgement timeout with a message staged: spooled, never sent from the ring") {
