@@ -118,9 +118,10 @@ class Loop {
   bool ring_candidate(std::uint64_t pos, Candidate& c);  // the ring's record at pos; false: none
   // The one send path, for a cached and a ring message alike. False: the link went down.
   bool send(const Candidate& c);
-  // The transport took `c`'s message with send id `id`: its window entry, its cursor, its count.
+  // The transport took `c`'s message with send id `id` at `at`: its window entry, its cursor,
+  // its count.
   void sent(const Candidate& c, std::uint64_t id, std::size_t bytes,
-            std::chrono::milliseconds ack_grace);
+            std::chrono::milliseconds ack_grace, Clock::time_point at);
   void publish_failed(int rc);  // the transport refused a message (send() != 0): the link is down
   // Staging (loop_stage.cpp): with one message in flight, the ring's next records are handed to
   // the transport ahead (Transport::stage()), which sends each from the acknowledgement of the
@@ -226,6 +227,11 @@ class Loop {
     std::vector<Staged> staged;
     Transport::Taken taken;     // which of them the transport sent
     std::size_t adopted = 0;    // of those, how many joined the window
+    // A sent one whose failure was reported before the acknowledgement that sent it (Paho's
+    // threads race): the link goes down when it joins the window. 0: none.
+    std::uint64_t failed_id = 0;
+    std::string failed_why;
+    bool sent_not_adopted(std::uint64_t send_id) const;
   };
 
   // Options::drain_rate: the messages sent from the cache, and when the next may go if the

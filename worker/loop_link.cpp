@@ -52,9 +52,13 @@ void Loop::handle_events() {
         break;
       }
       case Event::Kind::send_failed:
-        if (window_.holds(e.send_id) && link_ == Link::connected) {
+        if (link_ != Link::connected) break;
+        if (window_.holds(e.send_id)) {
           on_link_down(fmt::format("connection lost while publishing: {}", e.text));
           transport_.disconnect(std::chrono::milliseconds(0));
+        } else if (staged.failed_id == 0 && staged.sent_not_adopted(e.send_id)) {
+          staged.failed_id = e.send_id;  // adopt_staged() takes the link down
+          staged.failed_why = std::move(e.text);
         }
         break;
       case Event::Kind::log:  // a line of another thread: the log is this thread's

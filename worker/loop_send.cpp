@@ -114,13 +114,13 @@ bool Loop::send(const Candidate& c) {
     return false;
   }
   sent(c, id, payload.size(),
-       file ? LargeFiles::ack_grace(payload.size()) : std::chrono::milliseconds(0));
+       file ? LargeFiles::ack_grace(payload.size()) : std::chrono::milliseconds(0), time_.now());
   return true;
 }
 
 // The transport took the message of `c` with send id `id` (from send(), or staged: loop_stage.cpp).
 void Loop::sent(const Candidate& c, std::uint64_t id, std::size_t bytes,
-                std::chrono::milliseconds ack_grace) {
+                std::chrono::milliseconds ack_grace, Clock::time_point at) {
   const record::MessageView& m = c.message;
   window_.sent({.source = c.source,
                 .qos = static_cast<std::uint8_t>(m.qos),
@@ -132,7 +132,7 @@ void Loop::sent(const Candidate& c, std::uint64_t id, std::size_t bytes,
                 .cache_id = c.cache_id,
                 .enqueue_ns = m.enqueue_ns,
                 .bytes = bytes,
-                .sent_at = time_.now(),
+                .sent_at = at,
                 .ack_grace = ack_grace,
                 .large_ref = m.large ? std::string(m.payload) : std::string()});
   if (c.source == Inflight::Source::cache) pacer_.spent(m.topic.size() + bytes, time_.now());

@@ -29,7 +29,7 @@ namespace robustmq::worker {
 namespace {
 // Records staged at most: sent without the loop's thread while it sleeps; a record the
 // transport holds a view of keeps its place in the ring until the loop's next pass.
-constexpr std::size_t kStageAhead = 8;
+constexpr std::size_t kStageAhead = Transport::Taken::kMax;
 }  // namespace
 
 void Loop::stage_next() {
@@ -78,9 +78,21 @@ void Loop::adopt_staged(Unstaged& u, std::uint64_t acknowledged_id) {
     if (const int rc = std::exchange(u.taken.failed, 0); rc != 0) publish_failed(rc);
     return;
   }
+  // Its acknowledgement timeout counts from when it went, not from this pass.
+  const Clock::time_point at = u.taken.sent_at[u.adopted];
   const Staged& s = u.staged[u.adopted++];
   // read_pos_ is at s.pos: the pass began with unstage(), the ones before joined in order.
-  sent(s.c, s.send_id, s.c.message.payload.size(), std::chrono::milliseconds(0));
+  sent(s.c, s.send_id, s.c.message.payload.size(), std::chrono::milliseconds(0), at);
+  if (u.failed_id == s.send_id) {
+    on_link_down(fmt::format("connection lost while publishing: {}", u.failed_why));
+    transport_.disconnect(std::chrono::milliseconds(0));
+  }
+}
+
+bool Loop::Unstaged::sent_not_adopted(std::uint64_t send_id) const {
+  for (std::size_t i = adopted; i < taken.sent; ++i)
+    if (staged[i].send_id == send_id) return true;
+  return false;
 }
 
 // The transport sent staged messages, but an acknowledgement that made one go did not stand (a
@@ -89,6 +101,7 @@ void Loop::adopt_staged(Unstaged& u, std::uint64_t acknowledged_id) {
 // this connection.
 void Loop::staged_left(Unstaged& u) {
   if (u.adopted >= u.taken.sent) return;
+  seg_.status.sent.fetch_add(u.taken.sent - u.adopted, std::memory_order_relaxed);
   for (std::size_t i = u.adopted; i < u.taken.sent; ++i)
     if (u.staged[i].c.message.qos == 2) qos2_cut_ = true;  // its handshake may be cut
   if (link_ == Link::connected) {

@@ -219,7 +219,7 @@ void acknowledged(std::uint64_t send_id) {
     if (s.message_ttl_s <= 0 ||
         realtime_ns() - m.out.enqueue_ns <= s.message_ttl_s * 1'000'000'000) {
       const int rc = s.self->send(m.out, m.send_id);
-      if (rc == 0) ++s.taken.sent;
+      if (rc == 0) s.taken.sent_at[s.taken.sent++] = Clock::now();
       else s.taken.failed = rc;
     }
   }
@@ -426,6 +426,7 @@ int Mqtt::send(const Outgoing& out, std::uint64_t send_id) {
 
 void Mqtt::stage(const Outgoing& next, std::uint64_t send_id, std::uint64_t after_id) {
   std::lock_guard lock(shared_->stage_mu);
+  if (shared_->staged.size() >= Taken::kMax) return;  // the loop stages no more (transport.hpp)
   shared_->staged.push_back({.out = next, .send_id = send_id, .after_id = after_id});
 }
 

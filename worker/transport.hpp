@@ -22,11 +22,14 @@
 //     Event::connected carries the broker's MQTT 5 Receive Maximum in `code` (0: none).
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
+
+#include "worker/clock.hpp"
 
 namespace robustmq::worker {
 
@@ -57,11 +60,14 @@ class Transport {
   virtual void stage(const Outgoing& next, std::uint64_t send_id, std::uint64_t after_id) {
     (void)next, (void)send_id, (void)after_id;
   }
-  // What unstage() found: the first `sent` staged messages were sent (accepted), in order; the
-  // one after them, if its send failed, failed with `failed` (send()'s code), else 0.
+  // What unstage() found: the first `sent` staged messages were sent (accepted), in order, the
+  // i-th at sent_at[i]; the one after them, if its send failed, failed with `failed` (send()'s
+  // code), else 0. At most kMax messages are staged between two unstage() calls.
   struct Taken {
+    static constexpr std::size_t kMax = 8;
     std::size_t sent = 0;
     int failed = 0;
+    std::array<Clock::time_point, kMax> sent_at{};
   };
   // Takes the staged messages back: those not sent are not sent any more.
   virtual Taken unstage() { return {}; }

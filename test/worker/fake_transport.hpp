@@ -7,10 +7,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "worker/clock.hpp"
 #include "worker/events.hpp"
 #include "worker/transport.hpp"
 
@@ -49,6 +51,8 @@ class FakeTransport final : public worker::Transport {
   // (e.g. the application publishing while the loop is still filling its window).
   std::function<void(std::size_t)> on_send;
   bool staging = true;  // false: stage() is ignored, as by a transport without staging
+  // The clock a staged message's send is stamped with (Taken::sent_at): the test's.
+  const worker::TimeSource* time = &worker::steady_time();
   int stages = 0;       // stage() calls taken
 
   int connect(bool start_clean) override {
@@ -68,6 +72,7 @@ class FakeTransport final : public worker::Transport {
   }
   void stage(const Outgoing& next, std::uint64_t send_id, std::uint64_t after_id) override {
     if (!staging) return;
+    if (staged_.size() >= Taken::kMax) throw std::logic_error("more staged than Taken::kMax");
     ++stages;
     staged_.push_back({next, send_id, after_id});
   }
@@ -112,7 +117,7 @@ class FakeTransport final : public worker::Transport {
         taken_.failed = rc;
       } else {
         sent.back().staged = true;
-        ++taken_.sent;
+        taken_.sent_at[taken_.sent++] = time->now();
       }
     }
     events_.push({worker::Event::Kind::delivered, id, reason,

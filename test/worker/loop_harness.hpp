@@ -69,6 +69,7 @@ class LoopHarness {
     config.cache_type = CacheBackend::file;
     config.cache_timeout = std::chrono::milliseconds(10'000);
     if (configure) configure(config);
+    transport.time = &time;
     MappedSegment::unlink(config.segment_name);
     MappedSegment::Origin origin{};
     std::string note;
