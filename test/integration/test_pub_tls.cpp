@@ -148,7 +148,7 @@ TEST_CASE("robustmq-pub --capath: a directory of hashed CA certificates (openssl
 }
 
 TEST_CASE("robustmq-pub --insecure accepts a broker certificate for another name, which "
-          "--cafile alone refuses") {
+          "--cafile alone refuses, but still verifies who signed it (as mosquitto_pub's)") {
   Tls t({{"elsewhere", "broker.example", "DNS:broker.example"}}, {}, "elsewhere");
   const auto& [b, sub, dir] = std::tie(t.b, t.sub, t.dir);
   // Paho's own host name check fails without an OpenSSL reason: retried, the message cached.
@@ -157,6 +157,12 @@ TEST_CASE("robustmq-pub --insecure accepts a broker certificate for another name
   CHECK_MESSAGE(strict.first == 4, strict.second);
   CHECK(run(tls_args(b, (dir / "b").string(), "pub/tls/name", "insecure",
                      {"--cafile", t.ca(), "--insecure"})) == 0);
+  // --insecure skips the host name check only: a certificate the CA did not sign is refused.
+  const auto unsigned_ = run_output(tls_args(b, (dir / "c").string(), "pub/tls/name", "wrong CA",
+                                             {"--cafile", t.pki.wrong_ca().string(),
+                                              "--insecure"}));
+  CHECK_MESSAGE(unsigned_.first == 5, unsigned_.second);
+  CHECK_MESSAGE(contains(unsigned_.second, "certificate verify failed"), unsigned_.second);
   REQUIRE(wait_until([&] { return sub.count() >= 1; }, 30s));
   CHECK(payloads(sub) == std::vector<std::string>{"insecure"});
 }
