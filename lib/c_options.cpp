@@ -241,6 +241,13 @@ int robustmq_options_set_tls(robustmq_options* o, int enabled, int verify) {
   });
 }
 
+int robustmq_options_set_tls_verify_hostname(robustmq_options* o, int on) {
+  return set(o, [&](robustmq::Options& x) {
+    x.tls.verify_hostname = on != 0;
+    return ROBUSTMQ_OK;
+  });
+}
+
 int robustmq_options_set_tls_files(robustmq_options* o, const char* ca_file, const char* ca_path,
                                    const char* cert_file, const char* key_file,
                                    const char* key_password) {

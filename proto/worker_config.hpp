@@ -67,6 +67,7 @@ struct WorkerConfig {
   std::string tls_key_file;
   std::string tls_key_password;
   bool tls_verify = true;
+  bool tls_verify_hostname = true;
   std::string will_topic;
   std::string will_payload;
   int will_qos = 1;

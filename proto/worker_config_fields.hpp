@@ -120,6 +120,8 @@ constexpr void for_each_field(Visit&& visit) {
               [](const O& o) { return o.tls.key_password; }});
   visit(Field{"tls_verify", "Options::tls.verify", &W::tls_verify,
               [](const O& o) { return o.tls.verify; }});
+  visit(Field{"tls_verify_hostname", "Options::tls.verify_hostname", &W::tls_verify_hostname,
+              [](const O& o) { return o.tls.verify_hostname; }});
   visit(Field{"will_topic", "Options::will.topic", &W::will_topic,
               [](const O& o) { return o.will.topic; }});
   visit(Field{"will_payload", "Options::will.payload", &W::will_payload,

@@ -30,7 +30,8 @@ Connection and delivery:
                          (default: $http_proxy / $https_proxy, except $no_proxy hosts)
       --cafile FILE      CA certificates for ssl:// and wss:// (default: the system's); with
                          -h, this and the options below mean TLS (port 8883 unless -p)
-      --insecure         do not verify the broker's certificate at all (tests only)
+      --insecure         do not check that the broker's certificate names its host (the
+                         CA's signature is still checked)
       --tls-alpn PROTO   ALPN protocols offered, comma-separated (e.g. x-amzn-mqtt-ca)
       --ciphers LIST     OpenSSL cipher list (TLS 1.2 and below)
       --tls-version VER  the lowest TLS version offered: tlsv1.3, tlsv1.2 or tlsv1.1

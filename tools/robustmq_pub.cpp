@@ -54,7 +54,7 @@ class Publisher {
     o.servers = args_.urls;
     o.http_proxy = o.https_proxy = args_.proxy;
     o.tls.ca_file = args_.cafile;
-    o.tls.verify = !args_.insecure;
+    o.tls.verify_hostname = !args_.insecure;  // as mosquitto_pub's: the chain is still verified
     o.tls.alpn = args_.alpn;
     o.tls.ciphers = args_.ciphers;
     o.tls.min_version = args_.tls_version;

@@ -42,7 +42,8 @@ struct MqttTls {
   std::string cert_file;    // client certificate, for mutual TLS
   std::string key_file;
   std::string key_password;
-  bool verify = true;       // the broker's certificate chain and its host name
+  bool verify = true;           // the broker's certificate chain and its host name
+  bool verify_hostname = true;  // ... the host name too (false: the chain only)
   std::string alpn;         // ALPN protocols, comma-separated
   std::string ciphers;      // OpenSSL cipher list
 };

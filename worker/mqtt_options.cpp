@@ -57,6 +57,7 @@ MqttSettings mqtt_settings(const WorkerConfig& c, std::size_t max_inflight) {
   s.tls.key_file = c.tls_key_file;
   s.tls.key_password = c.tls_key_password;
   s.tls.verify = c.tls_verify;
+  s.tls.verify_hostname = c.tls_verify_hostname;
   s.tls.alpn = c.tls_alpn;
   s.tls.ciphers = c.tls_ciphers;
   s.will.topic = c.will_topic;
@@ -139,7 +140,7 @@ void build_connect(const MqttSettings& s, const ServerUri& server, bool first, C
     t.privateKey = opt(s.tls.key_file);
     t.privateKeyPassword = opt(s.tls.key_password);
     t.enableServerCertAuth = s.tls.verify ? 1 : 0;
-    t.verify = s.tls.verify ? 1 : 0;  // the host name, too
+    t.verify = s.tls.verify && s.tls.verify_hostname ? 1 : 0;  // Paho's host name check
     // Paho 1.3.12 built with OpenSSL >= 1.1 ignores sslVersion (TLS_client_method(): the
     // versions OpenSSL's configuration allows); SNI is the URI's host, always.
     t.sslVersion = MQTT_SSL_VERSION_DEFAULT;

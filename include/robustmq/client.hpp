@@ -67,6 +67,9 @@ struct TlsOptions {
   // The lowest TLS version offered: "tlsv1.1", "tlsv1.2", "tlsv1.3" (mosquitto's spellings);
   // empty: OpenSSL's configuration decides. README "Several brokers" says how it is set.
   std::string min_version;
+  // false: the broker's certificate must still be signed by a trusted CA (verify), but need
+  // not name the host connected to (mosquitto_pub's --insecure). Moot when verify is false.
+  bool verify_hostname = true;
 };
 
 struct WillOptions {

@@ -29,6 +29,9 @@ ROBUSTMQ_EXPORT int robustmq_options_set_tls_ciphers(robustmq_options* o, const 
 /* The lowest TLS version offered: "tlsv1.1", "tlsv1.2" or "tlsv1.3"; NULL or "": OpenSSL's
  * configuration decides. Checked when connecting (EINVAL). */
 ROBUSTMQ_EXPORT int robustmq_options_set_tls_min_version(robustmq_options* o, const char* version);
+/* on=0: the broker's certificate must still be signed by a trusted CA, but need not name the
+ * host connected to (mosquitto_pub's --insecure); default 1. */
+ROBUSTMQ_EXPORT int robustmq_options_set_tls_verify_hostname(robustmq_options* o, int on);
 /* MQTT 5: the session expiry interval of CONNECT, 0..4294967295 seconds (4294967295: never
  * expires); unset: never with clean session off, 0 with it on. With MQTT 3.1.1,
  * robustmq_connect_async() fails (EINVAL). */

@@ -127,6 +127,7 @@ TEST_CASE("setters refuse NULL pointers and unknown enum values") {
   CHECK(robustmq_options_add_user_property(o.get(), "k", nullptr) == ROBUSTMQ_ERR_INVALID_ARGUMENT);
   CHECK(robustmq_options_set_content_type(nullptr, "a") == ROBUSTMQ_ERR_INVALID_ARGUMENT);
   CHECK(robustmq_options_set_dedup_property(nullptr, 1) == ROBUSTMQ_ERR_INVALID_ARGUMENT);
+  CHECK(robustmq_options_set_tls_verify_hostname(nullptr, 0) == ROBUSTMQ_ERR_INVALID_ARGUMENT);
   // Valid ones.
   CHECK(robustmq_options_set_stop_timeout_ms(o.get(), 2500) == ROBUSTMQ_OK);
   CHECK(robustmq_options_set_content_type(o.get(), "application/json") == ROBUSTMQ_OK);
@@ -134,6 +135,7 @@ TEST_CASE("setters refuse NULL pointers and unknown enum values") {
   CHECK(robustmq_options_set_dedup_property(o.get(), 1) == ROBUSTMQ_OK);
   CHECK(robustmq_options_set_mqtt_version(o.get(), ROBUSTMQ_MQTT_5) == ROBUSTMQ_OK);
   CHECK(robustmq_options_set_tls(o.get(), 0, 1) == ROBUSTMQ_OK);
+  CHECK(robustmq_options_set_tls_verify_hostname(o.get(), 1) == ROBUSTMQ_OK);
   CHECK(robustmq_options_set_tls_files(o.get(), nullptr, nullptr, nullptr, nullptr, nullptr) ==
         ROBUSTMQ_OK);
   CHECK(robustmq_options_set_log_level(o.get(), ROBUSTMQ_LOG_WARNING) == ROBUSTMQ_OK);

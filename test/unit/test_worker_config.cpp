@@ -56,6 +56,7 @@ WorkerConfig full_config() {
   c.tls_key_file = "/etc/robustmq/client.key";
   c.tls_key_password = "key\0pass"s;
   c.tls_verify = false;
+  c.tls_verify_hostname = false;
   c.will_topic = "sensors/edge-7/gone";
   c.will_payload = "\0bye\xFF"s;
   c.will_qos = 2;
@@ -536,7 +537,7 @@ TEST_CASE("worker_config() carries every option to its field") {
   o.session_expiry = want.session_expiry;
   o.tls = {want.tls,          want.tls_ca_file,      want.tls_ca_path, want.tls_cert_file,
            want.tls_key_file, want.tls_key_password, want.tls_verify, want.tls_alpn,
-           want.tls_ciphers, want.tls_min_version};
+           want.tls_ciphers, want.tls_min_version, want.tls_verify_hostname};
   o.servers = want.servers;
   o.http_proxy = want.http_proxy;
   o.https_proxy = want.https_proxy;
