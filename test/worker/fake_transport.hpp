@@ -53,6 +53,9 @@ class FakeTransport final : public worker::Transport {
   bool staging = true;  // false: stage() is ignored, as by a transport without staging
   // The clock a staged message's send is stamped with (Taken::sent_at): the test's.
   const worker::TimeSource* time = &worker::steady_time();
+  // Options::message_ttl as Mqtt has it: a staged message older than this when its turn comes
+  // is not sent, nor anything staged after it (0: messages do not expire).
+  std::chrono::seconds message_ttl{0};
   int stages = 0;       // stage() calls taken
 
   int connect(bool start_clean) override {
@@ -111,7 +114,7 @@ class FakeTransport final : public worker::Transport {
     sent.at(i).answered = true;
     const std::uint64_t id = sent[i].id;
     if (reason == 0 && taken_.sent < staged_.size() && staged_[taken_.sent].after_id == id &&
-        taken_.failed == 0) {
+        taken_.failed == 0 && !expired(staged_[taken_.sent].out)) {
       const Staged& s = staged_[taken_.sent];
       if (const int rc = send(s.out, s.send_id); rc != 0) {
         taken_.failed = rc;
@@ -153,6 +156,11 @@ class FakeTransport final : public worker::Transport {
     std::uint64_t send_id = 0;
     std::uint64_t after_id = 0;
   };
+  bool expired(const Outgoing& m) const {
+    return message_ttl.count() > 0 &&
+           time->realtime_ns() - m.enqueue_ns >
+               std::chrono::duration_cast<std::chrono::nanoseconds>(message_ttl).count();
+  }
   worker::EventQueue& events_;
   std::vector<Staged> staged_;
   Taken taken_;

@@ -347,6 +347,61 @@ TEST_CASE("flush with a message staged: nothing twice, nothing lost") {
   CHECK(h.status().cache_backlog.load() == 0);
 }
 
+TEST_CASE("a staged message that expired before its turn is not sent; the loop drops it") {
+  LoopHarness h([](WorkerConfig& c) { c.message_ttl = std::chrono::seconds(10); });
+  h.transport.message_ttl = h.config.message_ttl;
+  h.pump();
+  h.publish_numbered(2);     // "0" and "1" at t = 0
+  h.time.advance(6000ms);
+  h.publish_numbered(1, 1, 2);  // "2" at t = 6 s
+  h.pump();
+  REQUIRE(h.transport.payloads() == numbered(0, 1));
+  REQUIRE(h.transport.staged_payloads() == numbered(1, 3));
+  h.time.advance(5000ms);  // t = 11 s: "0" and "1" are older than message_ttl, "2" is not
+  h.transport.ack(0);      // "0" was sent in time; "1" is not sent, nor "2" behind it
+  CHECK(h.transport.sent.size() == 1);
+  h.pump();
+  deliver_the_rest(h);
+  CHECK(h.transport.payloads() == std::vector<std::string>{"0", "2"});
+  CHECK(h.status().dropped_expired.load() == 1);
+  CHECK(h.status().acknowledged.load() == 2);
+  CHECK(h.delivered() == 3);  // every fate settled through "2": "1"'s is its drop
+  CHECK(h.ring_empty());
+}
+
+TEST_CASE("a chain ends before a QoS 0 record; QoS 2 staged and lost re-opens a clean session") {
+  SUBCASE("QoS 0 in the middle") {
+    LoopHarness h;
+    h.pump();
+    h.publish_numbered(3);
+    h.publish_numbered(1, 0, 3);
+    h.publish_numbered(2, 1, 4);
+    h.pump();
+    CHECK(h.transport.staged_payloads() == numbered(1, 3));
+    deliver_the_rest(h);
+    CHECK(h.transport.payloads() == numbered(0, 6));
+    CHECK(h.ring_empty());
+  }
+  SUBCASE("QoS 2 sent by the transport, its acknowledgement handled after a loss") {
+    LoopHarness h;
+    h.pump();
+    h.publish_numbered(1, 1);     // "0" in flight is QoS 1: the loss cuts no handshake of its own
+    h.publish_numbered(2, 2, 1);  // "1" and "2" QoS 2, staged
+    h.pump();
+    REQUIRE(h.transport.staged_payloads() == numbered(1, 3));
+    h.transport.drop_link("reset");
+    h.transport.ack(0);  // out of turn: "1" goes, its handshake is then cut by the loss
+    REQUIRE(h.transport.sent.size() == 2);
+    h.pump();
+    h.time.advance(h.config.reconnect_max);
+    h.pump();
+    REQUIRE(h.loop->link() == Link::connected);
+    CHECK(h.transport.last_start_clean);
+    deliver_the_rest(h);
+    CHECK(h.delivered() == 3);
+  }
+}
+
 TEST_CASE("nothing is staged behind the cache's backlog, in journal mode, or for QoS 0") {
   SUBCASE("journal") {
     LoopHarness h([](WorkerConfig& c) { c.durability = Durability::journal; });
