@@ -142,7 +142,8 @@ int main() {
     report(rss_drain);
     report(hwm_drain);
 
-    // Start-up with a big backlog: one backlog, reused by every run (BACKLOG_MB=0: none).
+    // Start-up with a big backlog, reused by the runs until half of it is delivered
+    // (BACKLOG_MB=0: none).
     if (big_n == 0) continue;
     startup.name = fmt::format("start-up, {} MB backlog {}", backlog_mb, tn);
     startup.unit = "ms";
