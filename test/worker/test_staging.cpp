@@ -24,6 +24,14 @@ bool nothing_twice_per_connection(const FakeTransport& t) {
   return true;
 }
 
+// The payloads sent after the last connect, in order.
+std::vector<std::string> sent_on_last_connection(const FakeTransport& t) {
+  std::vector<std::string> out;
+  for (const auto& s : t.sent)
+    if (s.connection == t.connects) out.push_back(s.payload);
+  return out;
+}
+
 // Sends and acknowledges everything, passes in between, until nothing is left (at most 100).
 void deliver_the_rest(LoopHarness& h) {
   for (int i = 0; i < 100 && (h.transport.ack_all() > 0 || !h.ring_empty()); ++i) h.pump();
@@ -201,10 +209,7 @@ TEST_CASE("a loss with a message staged sends nothing twice on a connection and 
   deliver_the_rest(h);
   CHECK(nothing_twice_per_connection(h.transport));
   // After the last connect: everything not acknowledged before it, once, oldest first.
-  std::vector<std::string> last;
-  for (const auto& s : h.transport.sent)
-    if (s.connection == h.transport.connects) last.push_back(s.payload);
-  CHECK(last == resent);
+  CHECK(sent_on_last_connection(h.transport) == resent);
   CHECK(h.ring_empty());
   CHECK(h.delivered() == 4);
 }
@@ -250,10 +255,7 @@ TEST_CASE("a staged message's failure queued before the acknowledgement that sen
   h.pump();
   REQUIRE(h.loop->link() == Link::connected);
   deliver_the_rest(h);
-  std::vector<std::string> last;
-  for (const auto& s : h.transport.sent)
-    if (s.connection == h.transport.connects) last.push_back(s.payload);
-  CHECK(last == numbered(1, 3));
+  CHECK(sent_on_last_connection(h.transport) == numbered(1, 3));
   CHECK(nothing_twice_per_connection(h.transport));
   CHECK(h.delivered() == 3);
 }
